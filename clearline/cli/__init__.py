@@ -1,0 +1,45 @@
+"""The `clearline` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from clearline.engine import ENGINE_VERSION, ClearlineError
+
+from .decide_command import decide_command, sample
+from .demo import demo
+from .policy_commands import check, test_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(ENGINE_VERSION, prog_name="clearline")
+def cli() -> None:
+    """Clearline: decide, explain and disclose credit-line policies from one source."""
+
+
+for command in (check, test_command, decide_command, sample, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point: no Python traceback reaches the user for any input."""
+    try:
+        cli.main(standalone_mode=True)
+    except ClearlineError as exc:
+        click.echo(f"clearline: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("clearline: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours: say so in one line instead of a traceback
+        if os.environ.get("CLEARLINE_DEBUG"):
+            raise
+        click.echo(
+            f"clearline: internal error: {type(exc).__name__}: {exc} "
+            "(set CLEARLINE_DEBUG=1 for a traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(3)

@@ -1,0 +1,279 @@
+"""`clearline decide` and `clearline sample`: decisions for accounts, and accounts to decide."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import click
+
+from clearline.engine import CompiledPolicy, FactError, decide
+from clearline.engine.canonical import canonical_json
+from clearline.engine.decide import AsOfError, Decision, to_instant
+from clearline.engine.sample import sample_accounts
+
+from .common import Failed, error, load_compiled, progress_wanted
+
+RESERVED = ("account_id", "facts", "as_of")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One account to decide, read from a line of input."""
+
+    line: int
+    account_id: str | None
+    facts: Any
+    as_of: str | None
+
+
+class InputProblem(Exception):
+    """One input line that cannot become a request."""
+
+    def __init__(self, line: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.code = code
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_request(obj: Any, line: int) -> Request:
+    """An input object: either `{"account_id", "facts", "as_of"?}` or the facts themselves."""
+    if not isinstance(obj, dict):
+        raise InputProblem(line, "F000", "each input must be a JSON object")
+    if "facts" in obj:
+        unknown = [key for key in obj if key not in RESERVED]
+        if unknown:
+            raise InputProblem(
+                line,
+                "F004",
+                f"unknown key `{unknown[0]}` beside `facts` (allowed: account_id, as_of)",
+            )
+        account = obj.get("account_id")
+        as_of = obj.get("as_of")
+        if account is not None and not isinstance(account, str):
+            raise InputProblem(line, "F004", "`account_id` must be a string")
+        if as_of is not None and not isinstance(as_of, str):
+            raise InputProblem(line, "F004", "`as_of` must be an ISO date or date-time string")
+        return Request(line, account, obj["facts"], as_of)
+    return Request(line, None, obj, None)
+
+
+def read_requests(stream: IO[str]) -> Iterator[Request | InputProblem]:
+    """Requests from one JSON object (possibly spread over lines) or JSONL, streamed."""
+    first = stream.readline()
+    while first and not first.strip():
+        first = stream.readline()
+    if not first:
+        return
+    try:
+        yield parse_request(json.loads(first, parse_constant=_reject_constant), 1)
+        number = 1
+        for raw in stream:
+            number += 1
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw, parse_constant=_reject_constant)
+            except ValueError as exc:
+                yield InputProblem(number, "F005", f"invalid JSON: {exc}")
+                continue
+            try:
+                yield parse_request(obj, number)
+            except InputProblem as problem:
+                yield problem
+        return
+    except InputProblem as problem:
+        yield problem
+        return
+    except ValueError:
+        pass
+    # Not JSONL: the whole input is one JSON document (an object, pretty-printed).
+    text = first + stream.read()
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        yield InputProblem(getattr(exc, "lineno", 1), "F005", f"invalid JSON: {exc}")
+        return
+    try:
+        yield parse_request(obj, 1)
+    except InputProblem as problem:
+        yield problem
+
+
+def decide_request(
+    compiled: CompiledPolicy, request: Request, default_as_of: dt.datetime, trace: bool
+) -> Decision:
+    """Decide one request; FactError and AsOfError reach the caller."""
+    as_of = (
+        to_instant(request.as_of, compiled.policy.metadata.timezone)
+        if request.as_of
+        else default_as_of
+    )
+    return decide(compiled, request.facts, as_of, account_id=request.account_id, trace=trace)
+
+
+@click.command(name="decide")
+@click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy file.")
+@click.argument("input_path", default="-", type=click.Path(allow_dash=True))
+@click.option(
+    "--as-of", help="Decision date or date-time (ISO); default: now. A line's own as_of wins."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "json", "jsonl"]),
+    default="auto",
+    help="json: one indented document per decision; jsonl: one canonical line each. "
+    "auto: json for a single account, jsonl otherwise.",
+)
+@click.option("--no-trace", is_flag=True, help="Skip the per-comparison trace (faster).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default="-", help="Output file.")
+@click.option(
+    "--audit", "audit_path", type=click.Path(), help="Append every decision to this audit log."
+)
+def decide_command(
+    policy_path: str,
+    input_path: str,
+    as_of: str | None,
+    fmt: str,
+    no_trace: bool,
+    output: str,
+    audit_path: str | None,
+) -> None:
+    """Decide accounts: facts as one JSON object or JSONL (file or stdin), decisions out."""
+    compiled = load_compiled(policy_path)
+    try:
+        default_as_of = (
+            to_instant(as_of, compiled.policy.metadata.timezone)
+            if as_of
+            else dt.datetime.now(dt.UTC).replace(microsecond=0)
+        )
+    except AsOfError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    where = "<stdin>" if input_path == "-" else input_path
+    try:
+        stream = click.open_file(input_path, "r", encoding="utf-8")
+    except OSError as exc:
+        error(f"cannot read {where}: {exc.strerror}", code="E009")
+        raise Failed() from None
+    sink = AuditSink.open(audit_path, compiled) if audit_path else None
+    failures = 0
+    decisions: list[Decision] = []
+    with stream, click.open_file(output, "w", encoding="utf-8") as out:
+        single: Decision | None = None
+        count = 0
+        try:
+            for item in _with_progress(read_requests(stream), input_path):
+                if isinstance(item, InputProblem):
+                    click.echo(f"{where}:{item.line}:1: error[{item.code}]: {item}", err=True)
+                    failures += 1
+                    continue
+                try:
+                    decision = decide_request(compiled, item, default_as_of, not no_trace)
+                except (FactError, AsOfError) as exc:
+                    for message in _fact_messages(exc):
+                        click.echo(f"{where}:{item.line}:1: {message}", err=True)
+                    failures += 1
+                    continue
+                count += 1
+                if sink is not None:
+                    decisions.append(decision)
+                    if len(decisions) >= sink.batch_size:
+                        sink.append(decisions)
+                        decisions = []
+                if fmt == "auto" and count == 1:
+                    single = decision  # hold back: json if it stays the only one
+                    continue
+                if single is not None:
+                    _write(out, single, "jsonl")
+                    single = None
+                _write(out, decision, "jsonl" if fmt == "auto" else fmt)
+        except UnicodeDecodeError as exc:
+            error(f"{where}: input is not UTF-8 text ({exc.reason})", code="E000")
+            failures += 1
+        if single is not None:
+            _write(out, single, "json")
+    if sink is not None:
+        if decisions:
+            sink.append(decisions)
+        sink.close()
+    if failures:
+        click.echo(f"clearline: {failures} input{'s' * (failures != 1)} rejected", err=True)
+        raise Failed()
+
+
+def _fact_messages(exc: Exception) -> list[str]:
+    if isinstance(exc, FactError):
+        return [f"error[{p.code}]: {p.message}" for p in exc.problems]
+    return [f"error[F006]: {exc}"]
+
+
+def _write(out: IO[str], decision: Decision, fmt: str) -> None:
+    if fmt == "json":
+        out.write(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
+        out.write("\n")
+    else:
+        out.write(decision.to_json())
+        out.write("\n")
+
+
+def _with_progress(items: Iterator[Any], input_path: str) -> Iterator[Any]:
+    if input_path == "-" or not progress_wanted():
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("deciding", total=None)
+        for n, item in enumerate(items, 1):
+            if n % 1000 == 0:
+                progress.update(task, completed=n)
+            yield item
+
+
+class AuditSink:
+    """Appends decisions to the audit log when the audit module is available."""
+
+    batch_size = 10_000
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    @classmethod
+    def open(cls, path: str, compiled: CompiledPolicy) -> AuditSink:
+        """Open the audit log at `path`, or explain why it cannot be used."""
+        try:
+            from clearline.engine.audit import AuditLog  # type: ignore[import-not-found]
+        except ImportError:
+            error("the audit log is not available in this build", code="E102")
+            raise Failed() from None
+        return cls(AuditLog(path))
+
+    def append(self, decisions: list[Decision]) -> None:
+        """Append one batch in one transaction."""
+        self.log.append(decisions)
+
+    def close(self) -> None:
+        """Close the log."""
+        self.log.close()
+
+
+@click.command()
+@click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy file.")
+@click.option("-n", "count", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default="-")
+def sample(policy_path: str, count: int, seed: int, output: str) -> None:
+    """Synthetic accounts drawn from a policy's fact schema, as JSONL."""
+    policy = load_compiled(policy_path).policy
+    with click.open_file(output, "w", encoding="utf-8") as out:
+        for account in sample_accounts(policy, count, seed):
+            out.write(canonical_json(account))
+            out.write("\n")

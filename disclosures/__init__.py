@@ -1,0 +1,1 @@
+"""Plain-language documents generated from a policy: disclosures, decision notices, change notices."""

@@ -1,0 +1,28 @@
+"""Clearline's engine: load, check, compile and decide credit-line policies."""
+
+from .compile import CompiledPolicy, compile_policy
+from .decide import Decision, Reason, decide
+from .errors import ClearlineError, Diagnostic, FactError, PolicyError
+from .load import analyse_policy, load_policy, load_policy_text
+from .model import ActionKind, Policy
+from .sample import sample_accounts
+from .version import ENGINE_VERSION
+
+__all__ = [
+    "ENGINE_VERSION",
+    "ActionKind",
+    "ClearlineError",
+    "CompiledPolicy",
+    "Decision",
+    "Diagnostic",
+    "FactError",
+    "Policy",
+    "PolicyError",
+    "Reason",
+    "analyse_policy",
+    "compile_policy",
+    "decide",
+    "load_policy",
+    "load_policy_text",
+    "sample_accounts",
+]

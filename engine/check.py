@@ -1,0 +1,400 @@
+"""Semantic checks of a parsed policy: what JSON Schema cannot see, reported at the YAML node."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Diagnostic, FactError, did_you_mean
+from .facts import ValueProblem, check_bounds, coerce, normalise_facts
+from .model import (
+    ADVERSE_ACTIONS,
+    ORDERING_OPERATORS,
+    AllOf,
+    AnyOf,
+    Comparison,
+    Condition,
+    Fact,
+    FactRef,
+    FactType,
+    Not,
+    Operator,
+    Policy,
+    PolicyTest,
+    Text,
+    comparisons,
+    condition_facts,
+)
+from .source import Path, SourceMap
+
+MISSING_FACTS_REASON = "missing-facts"
+
+_ORDERED_TYPES = frozenset({FactType.INTEGER, FactType.NUMBER, FactType.DATE, FactType.DATETIME})
+_NUMERIC = frozenset({FactType.INTEGER, FactType.NUMBER})
+
+
+class _Checker:
+    def __init__(self, policy: Policy, source: SourceMap) -> None:
+        self.policy = policy
+        self.source = source
+        self.facts = {fact.name: fact for fact in policy.facts}
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, path: Path, code: str, message: str, *, key: bool = False) -> None:
+        self.diagnostics.append(self.source.diagnostic(path, code, message, key=key))
+
+    def warn(self, path: Path, code: str, message: str) -> None:
+        line, column = self.source.locate(path)
+        self.diagnostics.append(
+            Diagnostic(self.source.file, line, column, code, message, severity="warning")
+        )
+
+    # -- conditions ---------------------------------------------------------------------------
+
+    def comparison(self, cmp: Comparison) -> None:
+        fact = self.facts.get(cmp.fact)
+        if fact is None:
+            self.error(
+                (*cmp.path, "fact"),
+                "C100",
+                f"unknown fact `{cmp.fact}`{did_you_mean(cmp.fact, self.facts)}",
+            )
+            return
+        op_path = (*cmp.path, cmp.op.value)
+        if cmp.op in ORDERING_OPERATORS and fact.type not in _ORDERED_TYPES:
+            self.error(
+                op_path,
+                "C101",
+                f"`{cmp.op}` needs an ordered fact, but `{fact.name}` is {fact.type}; "
+                "use eq, ne, in or not_in",
+            )
+            return
+        if cmp.op in (Operator.IN, Operator.NOT_IN) and fact.type is FactType.BOOLEAN:
+            self.error(op_path, "C101", f"`{cmp.op}` does not fit boolean `{fact.name}`; use eq")
+            return
+        operand = cmp.operand
+        if isinstance(operand, FactRef):
+            other = self.facts.get(operand.fact)
+            if other is None:
+                self.error(
+                    (*op_path, "fact"),
+                    "C100",
+                    f"unknown fact `{operand.fact}`{did_you_mean(operand.fact, self.facts)}",
+                )
+            elif not _compatible(fact, other):
+                self.error(
+                    op_path,
+                    "C105",
+                    f"cannot compare {fact.type} `{fact.name}` with {other.type} `{other.name}`",
+                )
+            elif fact.name == other.name:
+                self.error(op_path, "C105", f"`{fact.name}` is compared with itself")
+            return
+        literals = operand if isinstance(operand, tuple) else (operand,)
+        typed: list[Any] = []
+        for i, literal in enumerate(literals):
+            where: Path = (*op_path, i) if isinstance(operand, tuple) else op_path
+            try:
+                value = coerce(fact.type, literal, fact.values)
+            except ValueProblem as exc:
+                code = "C103" if fact.type is FactType.ENUM and isinstance(literal, str) else "C102"
+                self.error(where, code, f"`{fact.name}` is {fact.type}: {exc}")
+                continue
+            try:
+                check_bounds(fact, value)
+            except ValueProblem as exc:
+                self.error(where, "C104", f"threshold out of range for `{fact.name}`: {exc}")
+                continue
+            typed.append(value)
+        if cmp.op is Operator.BETWEEN and len(typed) == 2 and typed[0] > typed[1]:
+            self.error(op_path, "C106", f"`between` low {typed[0]} is above high {typed[1]}")
+
+    def condition(self, condition: Condition) -> None:
+        for cmp in comparisons(condition):
+            self.comparison(cmp)
+        for node in _walk(condition):
+            if isinstance(node, AllOf):
+                conflict = self.contradiction(node)
+                if conflict:
+                    self.error(node.path, "C130", f"this condition can never hold: {conflict}")
+
+    def contradiction(self, node: AllOf) -> str | None:
+        spans: dict[str, _Feasible] = {}
+        for cmp in _conjuncts(node):
+            fact = self.facts.get(cmp.fact)
+            if fact is None or isinstance(cmp.operand, FactRef):
+                continue
+            span = spans.setdefault(cmp.fact, _Feasible.of(fact))
+            span.add(cmp)
+        for name, span in spans.items():
+            if span.empty():
+                return f"the comparisons on `{name}` contradict each other ({span.describe()})"
+        return None
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def run(self) -> list[Diagnostic]:
+        policy = self.policy
+        langs = policy.metadata.languages
+        self.texts(policy.metadata.title, ("metadata", "title"), required=True)
+        for fact in policy.facts:
+            self.texts(fact.label, (*fact.path, "label"), required=False)
+            self.texts(fact.description, (*fact.path, "description"), required=False)
+        seen: dict[str, Path] = {}
+        used: set[str] = set()
+        for rule in policy.rules:
+            if rule.id in seen:
+                self.error((*rule.path, "id"), "C110", f"duplicate rule id `{rule.id}`")
+            seen.setdefault(rule.id, rule.path)
+            if rule.id == MISSING_FACTS_REASON:
+                self.error((*rule.path, "id"), "C111", f"`{rule.id}` is reserved for missing facts")
+            self.condition(rule.when)
+            used.update(condition_facts(rule.when))
+            if rule.grace is not None and policy.grace_rule(rule.grace) is None:
+                names = [g.name for g in policy.grace]
+                self.error(
+                    (*rule.path, "grace"),
+                    "C112",
+                    f"unknown grace rule `{rule.grace}`{did_you_mean(rule.grace, names)}",
+                )
+            if rule.action.kind in ADVERSE_ACTIONS and rule.grace is None:
+                self.error(
+                    (*rule.path, "action"),
+                    "C113",
+                    f"`{rule.action.kind}` is adverse and needs a grace rule; for an action that "
+                    "takes effect at once, name a grace rule with `immediate: true`",
+                )
+            for part, path in (
+                (rule.reason, (*rule.path, "reason", "text")),
+                (rule.advice, (*rule.path, "advice")),
+            ):
+                self.texts(part, path, required=False)
+            for lang in langs:
+                if rule.reason.get(lang) is None:
+                    unlabelled = [
+                        name
+                        for name in condition_facts(rule.when)
+                        if name in self.facts and self.facts[name].label.get(lang) is None
+                    ]
+                    if unlabelled:
+                        self.error(
+                            rule.path,
+                            "C120",
+                            f"rule `{rule.id}` has no {lang} reason text and it cannot be "
+                            f"generated: fact `{unlabelled[0]}` has no {lang} label",
+                        )
+        for grace in policy.grace:
+            if grace.immediate and grace.notice_days:
+                self.error(
+                    (*grace.path, "notice_days"),
+                    "C114",
+                    "an immediate grace rule cannot also give notice days",
+                )
+            if grace.cure is not None and grace.cure.when is not None:
+                self.condition(grace.cure.when)
+                used.update(condition_facts(grace.cure.when))
+            for exemption in grace.exemptions:
+                self.condition(exemption.when)
+                used.update(condition_facts(exemption.when))
+                if exemption.downgrade_to is not None:
+                    for rule in policy.rules:
+                        stronger = policy.outcome.rank(
+                            exemption.downgrade_to
+                        ) <= policy.outcome.rank(rule.action.kind)
+                        if rule.grace == grace.name and stronger:
+                            self.error(
+                                (*exemption.path, "downgrade_to"),
+                                "C115",
+                                f"exemption `{exemption.id}` must lighten the action of rule "
+                                f"`{rule.id}` ({rule.action.kind}), not keep or raise it",
+                            )
+            self.texts(grace.description, (*grace.path, "description"), required=False)
+        review_grace = policy.outcome.missing_facts.review_grace
+        if review_grace is not None and policy.grace_rule(review_grace) is None:
+            self.error(
+                ("outcome", "missing_facts", "review_grace"),
+                "C112",
+                f"unknown grace rule `{review_grace}`",
+            )
+        for fact in policy.facts:
+            if fact.name not in used:
+                self.warn(fact.path, "W001", f"fact `{fact.name}` is not used by any rule")
+        for test in policy.tests:
+            self.diagnostics.extend(check_test(policy, test, self.source))
+        return self.diagnostics
+
+    def texts(self, text: Text, path: Path, *, required: bool) -> None:
+        langs = self.policy.metadata.languages
+        for lang in text.langs():
+            if lang not in langs:
+                self.error(
+                    (*path, lang),
+                    "C122",
+                    f"text in `{lang}`, which is not one of the policy's languages "
+                    f"({', '.join(langs)})",
+                    key=True,
+                )
+        if required or text:
+            for lang in langs:
+                if text.get(lang) is None:
+                    self.error(path, "C121", f"missing the {lang} text")
+
+
+def check_test(policy: Policy, test: PolicyTest, source: SourceMap) -> list[Diagnostic]:
+    """Diagnostics for one policy test: facts that do not fit, reasons that name no rule."""
+    result: list[Diagnostic] = []
+    try:
+        normalise_facts(policy, dict(test.facts))
+    except FactError as exc:
+        for problem in exc.problems:
+            path: Path = (
+                (*test.path, "facts", problem.fact) if problem.fact else (*test.path, "facts")
+            )
+            result.append(source.diagnostic(path, "C140", problem.message))
+    rule_ids = {rule.id for rule in policy.rules} | {MISSING_FACTS_REASON}
+    for i, reason in enumerate(test.expect.reasons or ()):
+        if reason not in rule_ids:
+            result.append(
+                source.diagnostic(
+                    (*test.path, "expect", "reasons", i),
+                    "C141",
+                    f"unknown rule `{reason}`{did_you_mean(reason, rule_ids)}",
+                )
+            )
+    for i, name in enumerate(test.expect.missing_facts or ()):
+        if policy.fact(name) is None:
+            result.append(
+                source.diagnostic(
+                    (*test.path, "expect", "missing_facts", i), "C141", f"unknown fact `{name}`"
+                )
+            )
+    return result
+
+
+def check_policy(policy: Policy, source: SourceMap) -> list[Diagnostic]:
+    """Every semantic problem of a parsed policy, errors and warnings, in file order."""
+    diagnostics = _Checker(policy, source).run()
+    diagnostics.sort(key=lambda d: (d.line, d.column, d.code))
+    return diagnostics
+
+
+def _compatible(a: Fact, b: Fact) -> bool:
+    if a.type in _NUMERIC and b.type in _NUMERIC:
+        return True
+    if a.type is FactType.ENUM and b.type is FactType.ENUM:
+        return bool(set(a.values) & set(b.values))
+    return a.type == b.type
+
+
+def _walk(condition: Condition) -> Iterator[Condition]:
+    yield condition
+    if isinstance(condition, Not):
+        yield from _walk(condition.part)
+    elif isinstance(condition, (AllOf, AnyOf)):
+        for part in condition.parts:
+            yield from _walk(part)
+
+
+def _conjuncts(node: AllOf) -> Iterator[Comparison]:
+    """Comparisons that must all hold for `node` to hold (nested `all` is flattened)."""
+    for part in node.parts:
+        if isinstance(part, Comparison):
+            yield part
+        elif isinstance(part, AllOf):
+            yield from _conjuncts(part)
+
+
+@dataclass
+class _Feasible:
+    """The set of values a fact may take under a conjunction of comparisons with literals."""
+
+    fact: Fact
+    low: Any = None
+    low_open: bool = False
+    high: Any = None
+    high_open: bool = False
+    allowed: set[Any] | None = None
+    excluded: set[Any] = field(default_factory=set)
+    seen: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, fact: Fact) -> _Feasible:
+        span = cls(fact, low=fact.minimum, high=fact.maximum)
+        if fact.type is FactType.ENUM:
+            span.allowed = set(fact.values)
+        elif fact.type is FactType.BOOLEAN:
+            span.allowed = {True, False}
+        return span
+
+    def _raise_low(self, value: Any, open_: bool) -> None:
+        if self.low is None or value > self.low or (value == self.low and open_):
+            self.low, self.low_open = value, open_
+
+    def _lower_high(self, value: Any, open_: bool) -> None:
+        if self.high is None or value < self.high or (value == self.high and open_):
+            self.high, self.high_open = value, open_
+
+    def add(self, cmp: Comparison) -> None:
+        value = cmp.operand
+        self.seen.append(f"{cmp.op} {value!r}")
+        try:
+            if cmp.op is Operator.EQ:
+                self._narrow({value})
+            elif cmp.op is Operator.IN and isinstance(value, tuple):
+                self._narrow(set(value))
+            elif cmp.op is Operator.NE:
+                self.excluded.add(value)
+            elif cmp.op is Operator.NOT_IN and isinstance(value, tuple):
+                self.excluded.update(value)
+            elif cmp.op is Operator.GT:
+                self._raise_low(value, True)
+            elif cmp.op is Operator.GE:
+                self._raise_low(value, False)
+            elif cmp.op is Operator.LT:
+                self._lower_high(value, True)
+            elif cmp.op is Operator.LE:
+                self._lower_high(value, False)
+            elif cmp.op is Operator.BETWEEN and isinstance(value, tuple):
+                self._raise_low(value[0], False)
+                self._lower_high(value[1], False)
+        except TypeError:
+            pass  # mistyped literal: reported by the comparison check
+
+    def _narrow(self, values: set[Any]) -> None:
+        self.allowed = values if self.allowed is None else self.allowed & values
+
+    def _admits(self, value: Any) -> bool:
+        try:
+            if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+                return False
+            if self.high is not None and (
+                value > self.high or (self.high_open and value == self.high)
+            ):
+                return False
+        except TypeError:
+            return True
+        return value not in self.excluded
+
+    def empty(self) -> bool:
+        if self.allowed is not None:
+            return not any(self._admits(value) for value in self.allowed)
+        if self.low is None or self.high is None:
+            return False
+        try:
+            low, high = self.low, self.high
+            if self.fact.type is FactType.INTEGER:
+                low = math.floor(low) + 1 if self.low_open else math.ceil(low)
+                high = math.ceil(high) - 1 if self.high_open else math.floor(high)
+                if low == high and low in self.excluded:
+                    return True
+                return bool(low > high)
+            if low == high:
+                return self.low_open or self.high_open or low in self.excluded
+            return bool(low > high)
+        except TypeError:
+            return False
+
+    def describe(self) -> str:
+        return ", ".join(self.seen)

@@ -1,0 +1,385 @@
+"""Compile a policy model into fast Python callables.
+
+The compiler writes Python source from the checked model, as fastjsonschema does, and runs it
+once per policy version. No character of policy text reaches that source: facts become the
+generated locals `v0, v1, ...`, every literal (fact names included) is a generated constant
+`K0, L0, ...` bound in the namespace, and rules are referred to by index. A test compiles a
+hostile policy (quotes, newlines, dunder-like names) and checks the source is identical to the
+source of a bland policy of the same shape.
+
+Three functions are generated per policy:
+- `fast(facts)`: two-valued, short-circuiting, returns the fired rule indices in rank order,
+  or None when any fact is absent, null, mistyped or out of range (the caller then takes the
+  checked path, which reports errors or applies missing-fact semantics);
+- `traced(facts)`: the same prologue, then every comparison evaluated (no short-circuit) so the
+  trace is complete; returns (comparison results, rule results, fired);
+- `traced3(values)`: three-valued (Kleene) logic over checked values where missing facts are
+  unknown: a comparison on a missing fact is None, `not None` is None, and a rule fires only
+  when its condition is True.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .canonical import policy_sha256
+from .model import (
+    ActionKind,
+    AllOf,
+    Comparison,
+    Condition,
+    Exemption,
+    Fact,
+    FactRef,
+    FactType,
+    GraceRule,
+    MissingMode,
+    Not,
+    Operator,
+    Policy,
+    Rule,
+    comparisons,
+)
+
+
+class _Missing:
+    """The value of a missing fact inside generated three-valued code."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+_PY_OPS = {
+    Operator.EQ: "==",
+    Operator.NE: "!=",
+    Operator.LT: "<",
+    Operator.LE: "<=",
+    Operator.GT: ">",
+    Operator.GE: ">=",
+    Operator.IN: "in",
+    Operator.NOT_IN: "not in",
+}
+
+
+def _k_all(values: tuple[bool | None, ...]) -> bool | None:
+    if False in values:
+        return False
+    return None if None in values else True
+
+
+def _k_any(values: tuple[bool | None, ...]) -> bool | None:
+    if True in values:
+        return True
+    return None if None in values else False
+
+
+def _k_not(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
+FastFn = Callable[[Mapping[str, Any]], "list[int] | None"]
+TracedFn = Callable[
+    [Mapping[str, Any]], "tuple[tuple[bool, ...], tuple[bool, ...], list[int]] | None"
+]
+Traced3Fn = Callable[
+    [Mapping[str, Any]], "tuple[tuple[bool | None, ...], tuple[bool | None, ...], list[int]]"
+]
+ConditionFn = Callable[[Mapping[str, Any]], "bool | None"]
+
+
+@dataclass(frozen=True)
+class CheckSite:
+    """One comparison of one rule, as the trace reports it."""
+
+    index: int
+    rule: int
+    comparison: Comparison
+
+
+class _Emitter:
+    """Writes the generated module; owns the constant pool and the fact -> local name map."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.fact_index = {fact.name: i for i, fact in enumerate(policy.facts)}
+        self.namespace: dict[str, Any] = {
+            "M": MISSING,
+            "K_ALL": _k_all,
+            "K_ANY": _k_any,
+            "K_NOT": _k_not,
+            "INF": math.inf,
+        }
+        self._constants: dict[tuple[type, Any], str] = {}
+        for i, fact in enumerate(policy.facts):
+            self.namespace[f"K{i}"] = fact.name
+
+    def const(self, value: Any) -> str:
+        key = (type(value), value)
+        name = self._constants.get(key)
+        if name is None:
+            name = f"L{len(self._constants)}"
+            self._constants[key] = name
+            self.namespace[name] = value
+        return name
+
+    def var(self, fact: str) -> str:
+        return f"v{self.fact_index[fact]}"
+
+    def prologue(self) -> list[str]:
+        """Read every fact from the dict and bail out (None) unless it is present and valid."""
+        n = len(self.policy.facts)
+        lines = [f"    if len(facts) != {n}:", "        return None", "    get = facts.get"]
+        for fact in self.policy.facts:
+            v = self.var(fact.name)
+            lines.append(f"    {v} = get(K{self.fact_index[fact.name]})")
+            lines.append(f"    if {self.type_guard(fact, v)}:")
+            lines.append("        return None")
+        return lines
+
+    def type_guard(self, fact: Fact, v: str) -> str:
+        """An expression that is true when `v` is not a valid, present value of `fact`."""
+        t = fact.type
+        if t is FactType.BOOLEAN:
+            return f"{v} is not True and {v} is not False"
+        if t in (FactType.STRING,):
+            return f"type({v}) is not str"
+        if t is FactType.ENUM:
+            return f"type({v}) is not str or {v} not in {self.const(frozenset(fact.values))}"
+        if t is FactType.DATE:
+            guard = f"type({v}) is not {self.const(dt.date)}"
+        elif t is FactType.DATETIME:
+            guard = f"type({v}) is not {self.const(dt.datetime)} or {v}.tzinfo is None"
+        elif t is FactType.INTEGER:
+            guard = f"type({v}) is not int"
+        else:
+            guard = f"(type({v}) is not float and type({v}) is not int)"
+            low = "-INF" if fact.minimum is None else self.const(fact.minimum)
+            high = "INF" if fact.maximum is None else self.const(fact.maximum)
+            # The chained comparison also rejects NaN and, when unbounded, infinities.
+            low_op = "<" if fact.minimum is None else "<="
+            high_op = "<" if fact.maximum is None else "<="
+            return f"{guard} or not ({low} {low_op} {v} {high_op} {high})"
+        if fact.minimum is not None and fact.maximum is not None:
+            guard += f" or not ({self.const(fact.minimum)} <= {v} <= {self.const(fact.maximum)})"
+        elif fact.minimum is not None:
+            guard += f" or {v} < {self.const(fact.minimum)}"
+        elif fact.maximum is not None:
+            guard += f" or {v} > {self.const(fact.maximum)}"
+        return guard
+
+    def comparison(self, cmp: Comparison, three_valued: bool) -> str:
+        left = self.var(cmp.fact)
+        operand = cmp.operand
+        guards = [left]
+        if isinstance(operand, FactRef):
+            right = self.var(operand.fact)
+            guards.append(right)
+            expr = f"{left} {_PY_OPS[cmp.op]} {right}"
+        elif cmp.op is Operator.BETWEEN:
+            assert isinstance(operand, tuple)
+            expr = f"{self.const(operand[0])} <= {left} <= {self.const(operand[1])}"
+        elif cmp.op in (Operator.IN, Operator.NOT_IN):
+            assert isinstance(operand, tuple)
+            expr = f"{left} {_PY_OPS[cmp.op]} {self.const(frozenset(operand))}"
+        else:
+            expr = f"{left} {_PY_OPS[cmp.op]} {self.const(operand)}"
+        if not three_valued:
+            return f"({expr})"
+        missing = " or ".join(f"{g} is M" for g in guards)
+        return f"(None if {missing} else ({expr}))"
+
+    def condition(
+        self, condition: Condition, leaf: Callable[[Comparison], str], kleene: bool
+    ) -> str:
+        if isinstance(condition, Comparison):
+            return leaf(condition)
+        if isinstance(condition, Not):
+            inner = self.condition(condition.part, leaf, kleene)
+            return f"K_NOT({inner})" if kleene else f"(not {inner})"
+        parts = [self.condition(part, leaf, kleene) for part in condition.parts]
+        if kleene:
+            fn = "K_ALL" if isinstance(condition, AllOf) else "K_ANY"
+            return f"{fn}(({', '.join(parts)},))"
+        joiner = " and " if isinstance(condition, AllOf) else " or "
+        return "(" + joiner.join(parts) + ")"
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledPolicy:
+    """A policy version compiled once into callables, with what the trace needs to explain them."""
+
+    policy: Policy
+    sha256: str
+    ranked: tuple[int, ...]
+    sites: tuple[CheckSite, ...]
+    rule_sites: tuple[tuple[int, ...], ...]
+    fast: FastFn
+    traced: TracedFn
+    traced3: Traced3Fn
+    exemptions: Mapping[int, tuple[tuple[Exemption, ConditionFn], ...]]
+    cures: Mapping[str, ConditionFn]
+    review_missing: frozenset[str]
+    source: str
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules in file order."""
+        return self.policy.rules
+
+    def rank_key(self, rule_index: int, action: ActionKind) -> tuple[int, float, int]:
+        """Where a fired rule ranks when its action is `action` (exemptions may lighten it)."""
+        return rank_key(self.policy, rule_index, action)
+
+    def grace_rule(self, rule_index: int) -> GraceRule | None:
+        """The grace rule attached to a rule, if any."""
+        return self.policy.grace_rule(self.policy.rules[rule_index].grace)
+
+    def condition_fn(self, condition: Condition) -> ConditionFn:
+        """Compile a free-standing condition (cure, exemption) over checked fact values."""
+        return _compile_condition(self.policy, condition)
+
+
+def rank_key(policy: Policy, rule_index: int, action: ActionKind) -> tuple[int, float, int]:
+    """Order of reasons: stronger action first, harsher limit reduction first, then file order."""
+    rule = policy.rules[rule_index]
+    factor = rule.action.limit_factor if action is ActionKind.REDUCE_LIMIT else None
+    return (policy.outcome.rank(action), factor if factor is not None else 1.0, rule_index)
+
+
+def rank_order(policy: Policy) -> tuple[int, ...]:
+    """Rule indices in the order their reasons rank when they fire."""
+    return tuple(
+        sorted(
+            range(len(policy.rules)),
+            key=lambda i: rank_key(policy, i, policy.rules[i].action.kind),
+        )
+    )
+
+
+def _compile_condition(policy: Policy, condition: Condition) -> ConditionFn:
+    emitter = _Emitter(policy)
+    used = sorted({emitter.fact_index[name] for c in comparisons(condition) for name in c.facts()})
+    lines = ["def condition(values):"]
+    lines += [f"    v{i} = values.get(K{i}, M)" for i in used]
+    lines.append(
+        "    return "
+        + emitter.condition(condition, lambda c: emitter.comparison(c, True), kleene=True)
+    )
+    namespace = dict(emitter.namespace)
+    exec(compile("\n".join(lines) + "\n", "<clearline condition>", "exec"), namespace)
+    fn: ConditionFn = namespace["condition"]
+    return fn
+
+
+def generate_source(policy: Policy) -> tuple[str, dict[str, Any], tuple[CheckSite, ...]]:
+    """The generated module source, its constant namespace and the comparison sites."""
+    emitter = _Emitter(policy)
+    rules = policy.rules
+    ranked = rank_order(policy)
+    sites: list[CheckSite] = []
+    site_of: dict[int, int] = {}
+    for r, rule in enumerate(rules):
+        for cmp in comparisons(rule.when):
+            site_of[id(cmp)] = len(sites)
+            sites.append(CheckSite(len(sites), r, cmp))
+
+    out: list[str] = []
+    # fast: short-circuit, two-valued
+    out.append("def fast(facts):")
+    out += emitter.prologue()
+    out.append("    fired = []")
+    out.append("    push = fired.append")
+    for r in ranked:
+        cond = emitter.condition(rules[r].when, lambda c: emitter.comparison(c, False), False)
+        out.append(f"    if {cond}:")
+        out.append(f"        push({r})")
+    out.append("    return fired")
+    out.append("")
+    # traced: every comparison evaluated and kept
+    out.append("def traced(facts):")
+    out += emitter.prologue()
+    for site in sites:
+        out.append(f"    c{site.index} = {emitter.comparison(site.comparison, False)}")
+    for r, rule in enumerate(rules):
+        cond = emitter.condition(rule.when, lambda c: f"c{site_of[id(c)]}", False)
+        out.append(f"    m{r} = {cond}")
+    out.append("    fired = []")
+    out.append("    push = fired.append")
+    for r in ranked:
+        out.append(f"    if m{r}:")
+        out.append(f"        push({r})")
+    out.append(f"    return {_tuple('c', len(sites))}, {_tuple('m', len(rules))}, fired")
+    out.append("")
+    # traced3: Kleene logic over checked values, missing facts are M
+    out.append("def traced3(values):")
+    out.append("    get = values.get")
+    for i in range(len(policy.facts)):
+        out.append(f"    v{i} = get(K{i}, M)")
+    for site in sites:
+        out.append(f"    c{site.index} = {emitter.comparison(site.comparison, True)}")
+    for r, rule in enumerate(rules):
+        cond = emitter.condition(rule.when, lambda c: f"c{site_of[id(c)]}", True)
+        out.append(f"    m{r} = {cond}")
+    out.append("    fired = []")
+    out.append("    push = fired.append")
+    for r in ranked:
+        out.append(f"    if m{r} is True:")
+        out.append(f"        push({r})")
+    out.append(f"    return {_tuple('c', len(sites))}, {_tuple('m', len(rules))}, fired")
+    return "\n".join(out) + "\n", emitter.namespace, tuple(sites)
+
+
+def _tuple(prefix: str, n: int) -> str:
+    if n == 0:
+        return "()"
+    return "(" + ", ".join(f"{prefix}{i}" for i in range(n)) + ",)"
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """Compile a checked policy; call once per version and reuse the result."""
+    source, namespace, sites = generate_source(policy)
+    namespace = dict(namespace)
+    code = compile(source, "<clearline policy>", "exec")
+    exec(code, namespace)
+    rules = policy.rules
+    ranked = rank_order(policy)
+    rule_sites = tuple(
+        tuple(site.index for site in sites if site.rule == r) for r in range(len(rules))
+    )
+    exemptions: dict[int, tuple[tuple[Exemption, ConditionFn], ...]] = {}
+    cures: dict[str, ConditionFn] = {}
+    for grace in policy.grace:
+        if grace.cure is not None and grace.cure.when is not None:
+            cures[grace.name] = _compile_condition(policy, grace.cure.when)
+    for r, rule in enumerate(rules):
+        attached = policy.grace_rule(rule.grace)
+        if attached is not None and attached.exemptions:
+            exemptions[r] = tuple(
+                (exemption, _compile_condition(policy, exemption.when))
+                for exemption in attached.exemptions
+            )
+    review_missing = frozenset(
+        fact.name for fact in policy.facts if policy.missing_mode(fact) is MissingMode.REVIEW
+    )
+    return CompiledPolicy(
+        policy=policy,
+        sha256=policy_sha256(policy),
+        ranked=ranked,
+        sites=sites,
+        rule_sites=rule_sites,
+        fast=namespace["fast"],
+        traced=namespace["traced"],
+        traced3=namespace["traced3"],
+        exemptions=exemptions,
+        cures=cures,
+        review_missing=review_missing,
+        source=source,
+    )

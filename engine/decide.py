@@ -1,0 +1,367 @@
+"""`decide`: facts and a moment in, one explained Decision out. Pure: no clock, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+from .canonical import canonical_json, sha256_hex, to_json_value
+from .check import MISSING_FACTS_REASON
+from .compile import CompiledPolicy
+from .errors import ClearlineError
+from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
+from .grace import Timeline, timeline_for
+from .model import ActionKind, FactRef
+from .version import ENGINE_VERSION
+
+DECISION_SCHEMA = "clearline.decision/v1"
+
+
+class AsOfError(ClearlineError):
+    """The moment of a decision is not a valid date or date-time."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One fired rule, ranked: the first reason decides the action."""
+
+    rank: int
+    rule: str
+    code: str
+    action: ActionKind
+    rule_action: ActionKind
+    limit_factor: float | None
+    grace: str | None
+    exemptions: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data for the decision record."""
+        data: dict[str, Any] = {
+            "rank": self.rank,
+            "rule": self.rule,
+            "code": self.code,
+            "action": self.action.value,
+            "grace": self.grace,
+        }
+        if self.limit_factor is not None:
+            data["limit_factor"] = self.limit_factor
+        if self.rule_action is not self.action or self.exemptions:
+            data["rule_action"] = self.rule_action.value
+            data["exemptions"] = list(self.exemptions)
+        if self.facts:
+            data["facts"] = list(self.facts)
+        return data
+
+
+def to_instant(as_of: dt.datetime | dt.date | str, tz: str = "UTC") -> dt.datetime:
+    """A decision moment: an aware date-time; a bare date is the start of that day in `tz`."""
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is None:
+            raise AsOfError(f"as_of {as_of.isoformat()} has no UTC offset")
+        return as_of
+    if isinstance(as_of, dt.date):
+        return dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=zoneinfo.ZoneInfo(tz))
+    if isinstance(as_of, str):
+        try:
+            if len(as_of) == 10:
+                return to_instant(dt.date.fromisoformat(as_of), tz)
+            return parse_datetime(as_of)
+        except (ValueError, ValueProblem) as exc:
+            raise AsOfError(f"as_of `{as_of}` is not an ISO date or date-time: {exc}") from None
+    raise AsOfError(f"as_of must be a date or date-time, got {type(as_of).__name__}")
+
+
+class Decision:
+    """The outcome of one decision with everything needed to explain and replay it.
+
+    `decide` stores only what it computed (fired rules, raw comparison results); the record
+    (`to_dict`, `to_json`) is assembled on demand, so the hot path stays cheap and the record is
+    still fully determined by the policy hash, the facts and `as_of`.
+    """
+
+    __slots__ = (
+        "__dict__",
+        "_adjust",
+        "_checks",
+        "_matches",
+        "account_id",
+        "action",
+        "as_of",
+        "compiled",
+        "facts",
+        "fired",
+        "missing_facts",
+        "review_missing",
+    )
+
+    def __init__(
+        self,
+        compiled: CompiledPolicy,
+        account_id: str | None,
+        as_of: dt.datetime,
+        facts: dict[str, FactValue],
+        fired: tuple[int, ...],
+        missing_facts: tuple[str, ...],
+        review_missing: tuple[str, ...],
+        adjust: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]],
+        checks: tuple[bool | None, ...] | None,
+        matches: tuple[bool | None, ...] | None,
+    ) -> None:
+        self.compiled = compiled
+        self.account_id = account_id
+        self.as_of = as_of
+        self.facts = facts
+        self.fired = fired
+        self.missing_facts = missing_facts
+        self.review_missing = review_missing
+        self._adjust = adjust
+        self._checks = checks
+        self._matches = matches
+        if fired:
+            first = fired[0]
+            adjusted = adjust.get(first)
+            self.action = adjusted[0] if adjusted else compiled.policy.rules[first].action.kind
+            if review_missing and compiled.policy.outcome.rank(ActionKind.REVIEW) < (
+                compiled.policy.outcome.rank(self.action)
+            ):
+                self.action = ActionKind.REVIEW
+        else:
+            self.action = ActionKind.REVIEW if review_missing else ActionKind.NONE
+
+    @property
+    def traced(self) -> bool:
+        """Whether this decision carries a full trace."""
+        return self._checks is not None
+
+    @cached_property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Fired rules ranked, plus the missing-facts review when the policy asks for it."""
+        policy = self.compiled.policy
+        entries: list[tuple[tuple[int, float, int], Reason]] = []
+        for r in self.fired:
+            rule = policy.rules[r]
+            adjusted = self._adjust.get(r)
+            action = adjusted[0] if adjusted else rule.action.kind
+            reason = Reason(
+                rank=0,
+                rule=rule.id,
+                code=rule.reason_code,
+                action=action,
+                rule_action=rule.action.kind,
+                limit_factor=rule.action.limit_factor
+                if action is ActionKind.REDUCE_LIMIT
+                else None,
+                grace=rule.grace,
+                exemptions=adjusted[2] if adjusted else (),
+            )
+            entries.append((self.compiled.rank_key(r, action), reason))
+        if self.review_missing:
+            missing = policy.outcome.missing_facts
+            key = (policy.outcome.rank(ActionKind.REVIEW), 1.0, len(policy.rules))
+            entries.append(
+                (
+                    key,
+                    Reason(
+                        rank=0,
+                        rule=MISSING_FACTS_REASON,
+                        code=missing.review_code,
+                        action=ActionKind.REVIEW,
+                        rule_action=ActionKind.REVIEW,
+                        limit_factor=None,
+                        grace=missing.review_grace,
+                        facts=self.review_missing,
+                    ),
+                )
+            )
+        entries.sort(key=lambda pair: pair[0])
+        return tuple(replace(reason, rank=i + 1) for i, (_, reason) in enumerate(entries))
+
+    @cached_property
+    def timeline(self) -> Timeline | None:
+        """Notice, effective, cure and appeal dates of the deciding reason (None for no action)."""
+        if self.action is ActionKind.NONE:
+            return None
+        top = self.reasons[0]
+        policy = self.compiled.policy
+        extra = 0
+        for r in self.fired:
+            if policy.rules[r].id == top.rule and r in self._adjust:
+                extra = self._adjust[r][1]
+        tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
+        return timeline_for(policy.grace_rule(top.grace), self.as_of.astimezone(tz).date(), extra)
+
+    @cached_property
+    def input_sha256(self) -> str:
+        """Hash of the canonical JSON of the checked inputs."""
+        return sha256_hex(canonical_json(self.inputs()))
+
+    def inputs(self) -> dict[str, Any]:
+        """The checked facts as plain JSON data."""
+        return {name: to_json_value(value) for name, value in self.facts.items()}
+
+    @cached_property
+    def decision_id(self) -> str:
+        """A deterministic id: the same policy, account, moment and inputs give the same id."""
+        key = "\n".join(
+            (self.compiled.sha256, self.account_id or "", self._as_of_text, self.input_sha256)
+        )
+        return sha256_hex(key)[:32]
+
+    @property
+    def _as_of_text(self) -> str:
+        return self.as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+    def trace(self) -> list[dict[str, Any]] | None:
+        """Every rule with whether it matched, and every comparison with what it saw."""
+        if self._checks is None or self._matches is None:
+            return None
+        policy = self.compiled.policy
+        result = []
+        for r, rule in enumerate(policy.rules):
+            checks = []
+            for index in self.compiled.rule_sites[r]:
+                cmp = self.compiled.sites[index].comparison
+                observed = self.facts.get(cmp.fact)
+                entry: dict[str, Any] = {
+                    "fact": cmp.fact,
+                    "op": cmp.op.value,
+                    "value": to_json_value(observed),
+                    "result": self._checks[index],
+                }
+                missing = [name for name in cmp.facts() if name not in self.facts]
+                if missing:
+                    entry["missing"] = missing
+                if isinstance(cmp.operand, FactRef):
+                    entry["threshold"] = {
+                        "fact": cmp.operand.fact,
+                        "value": to_json_value(self.facts.get(cmp.operand.fact)),
+                    }
+                else:
+                    entry["threshold"] = to_json_value(cmp.operand)
+                checks.append(entry)
+            result.append(
+                {
+                    "rule": rule.id,
+                    "action": rule.action.kind.value,
+                    "matched": self._matches[r],
+                    "checks": checks,
+                }
+            )
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision record (see the README's decision contract)."""
+        policy = self.compiled.policy
+        timeline = self.timeline
+        top_factor = self.reasons[0].limit_factor if self.reasons else None
+        return {
+            "schema": DECISION_SCHEMA,
+            "decision_id": self.decision_id,
+            "account_id": self.account_id,
+            "policy": {
+                "id": policy.metadata.id,
+                "version": policy.metadata.version,
+                "sha256": self.compiled.sha256,
+            },
+            "as_of": self._as_of_text,
+            "input_sha256": self.input_sha256,
+            "action": self.action.value,
+            "limit_factor": top_factor if self.action is ActionKind.REDUCE_LIMIT else None,
+            "reasons": [reason.to_dict() for reason in self.reasons],
+            "missing_facts": list(self.missing_facts),
+            "trace": self.trace(),
+            "timeline": timeline.to_dict() if timeline else None,
+            "engine_version": ENGINE_VERSION,
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON of the record: same inputs, same bytes."""
+        return canonical_json(self.to_dict())
+
+
+def decide(
+    compiled: CompiledPolicy,
+    facts: Mapping[str, Any],
+    as_of: dt.datetime | dt.date | str,
+    *,
+    account_id: str | None = None,
+    trace: bool = True,
+) -> Decision:
+    """Decide one account. Raises FactError for facts that do not fit the policy's schema."""
+    instant = as_of if type(as_of) is dt.datetime and as_of.tzinfo is not None else None
+    if instant is None:
+        instant = to_instant(as_of, compiled.policy.metadata.timezone)
+    checks: tuple[bool | None, ...] | None = None
+    matches: tuple[bool | None, ...] | None = None
+    missing: tuple[str, ...] = ()
+    review_missing: tuple[str, ...] = ()
+    fired: list[int] | None = None
+    values: dict[str, Any]
+    if type(facts) is dict:
+        if trace:
+            result = compiled.traced(facts)
+            if result is not None:
+                checks, matches, fired = result
+        else:
+            fired = compiled.fast(facts)
+    if fired is not None:
+        values = dict(facts)
+    else:
+        values, missing = normalise_facts(compiled.policy, facts)
+        checks, matches, fired = compiled.traced3(values)
+        if not trace:
+            checks = matches = None
+        if missing and compiled.review_missing:
+            review_missing = tuple(name for name in missing if name in compiled.review_missing)
+    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
+    if compiled.exemptions:
+        for r in fired:
+            options = compiled.exemptions.get(r)
+            if options:
+                applied = _exemptions(compiled, r, options, values)
+                if applied is not None:
+                    adjust[r] = applied
+        if adjust:
+            fired.sort(
+                key=lambda r: compiled.rank_key(
+                    r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
+                )
+            )
+    return Decision(
+        compiled,
+        account_id,
+        instant,
+        values,
+        tuple(fired),
+        missing,
+        review_missing,
+        adjust,
+        checks,
+        matches,
+    )
+
+
+def _exemptions(
+    compiled: CompiledPolicy,
+    rule_index: int,
+    options: tuple[tuple[Any, Any], ...],
+    values: Mapping[str, Any],
+) -> tuple[ActionKind, int, tuple[str, ...]] | None:
+    """Apply every exemption of a fired rule's grace rule whose condition holds."""
+    action = compiled.policy.rules[rule_index].action.kind
+    extra = 0
+    applied: list[str] = []
+    for exemption, condition in options:
+        if condition(values) is True:
+            applied.append(exemption.id)
+            extra = max(extra, exemption.extend_notice_days)
+            if exemption.downgrade_to is not None and compiled.policy.outcome.rank(
+                exemption.downgrade_to
+            ) > compiled.policy.outcome.rank(action):
+                action = exemption.downgrade_to
+    return (action, extra, tuple(applied)) if applied else None

@@ -1,0 +1,138 @@
+"""Load a policy file: read YAML safely, validate against the schema, parse, check. All or nothing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+from .check import check_policy, check_test
+from .errors import Diagnostic, PolicyError
+from .model import Policy, PolicyTest
+from .parse import parse_policy, parse_tests
+from .schema import schema_diagnostics, tests_schema_diagnostics
+from .source import Document, read_yaml
+
+TESTS_SUFFIX = ".tests.yaml"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A policy (None when any error was found) with every diagnostic, warnings included."""
+
+    policy: Policy | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """Only the diagnostics that stop the policy from loading."""
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as the user should see it: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _read(path: FsPath, shown: str) -> Document:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return Document(
+            None,
+            read_yaml("", shown).source,
+            (Diagnostic(shown, 1, 1, "E009", f"cannot read file: {exc.strerror or exc}"),),
+        )
+    return read_yaml(raw, shown)
+
+
+def analyse_policy_text(text: str | bytes, file: str = "<policy>") -> LoadResult:
+    """Every diagnostic of a policy given as text, and the policy when it has no error."""
+    document = read_yaml(text, file)
+    if document.diagnostics:
+        return LoadResult(None, document.diagnostics)
+    if not isinstance(document.data, dict):
+        line, column = document.source.locate(())
+        return LoadResult(
+            None,
+            (
+                Diagnostic(
+                    file, line, column, "S003", "a policy must be a mapping at the top level"
+                ),
+            ),
+        )
+    schema_errors = schema_diagnostics(document.data, document.source)
+    if schema_errors:
+        return LoadResult(None, tuple(schema_errors))
+    policy, parse_errors = parse_policy(document.data, document.source)
+    if parse_errors or policy is None:
+        return LoadResult(None, tuple(parse_errors))
+    diagnostics = check_policy(policy, document.source)
+    if any(d.severity == "error" for d in diagnostics):
+        return LoadResult(None, tuple(diagnostics))
+    return LoadResult(policy, tuple(diagnostics))
+
+
+def analyse_policy(path: str | os.PathLike[str]) -> LoadResult:
+    """Every diagnostic of a policy file, and the policy when it has no error."""
+    fs_path = FsPath(path)
+    shown = display_path(fs_path)
+    document = _read(fs_path, shown)
+    if document.diagnostics:
+        return LoadResult(None, document.diagnostics)
+    return analyse_policy_text(fs_path.read_bytes(), shown)
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load and check one policy file; raise PolicyError with every error found."""
+    result = analyse_policy(path)
+    if result.policy is None:
+        raise PolicyError(result.errors or result.diagnostics)
+    return result.policy
+
+
+def load_policy_text(text: str | bytes, file: str = "<policy>") -> Policy:
+    """Load and check a policy given as text; raise PolicyError with every error found."""
+    result = analyse_policy_text(text, file)
+    if result.policy is None:
+        raise PolicyError(result.errors or result.diagnostics)
+    return result.policy
+
+
+def tests_file_for(policy_path: str | os.PathLike[str]) -> FsPath:
+    """The `*.tests.yaml` file that belongs beside a policy file."""
+    path = FsPath(policy_path)
+    return path.with_name(path.name.removesuffix(".yaml").removesuffix(".yml") + TESTS_SUFFIX)
+
+
+def load_tests_file(
+    path: str | os.PathLike[str], policy: Policy
+) -> tuple[tuple[PolicyTest, ...], tuple[Diagnostic, ...]]:
+    """Tests from a `*.tests.yaml` file (a mapping with a `tests:` list), checked against a policy."""
+    shown = display_path(path)
+    document = _read(FsPath(path), shown)
+    if document.diagnostics:
+        return (), document.diagnostics
+    data = document.data
+    source = document.source
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        line, column = source.locate(())
+        return (), (Diagnostic(shown, line, column, "S002", "a tests file needs a `tests:` list"),)
+    unknown = [key for key in data if key not in ("tests", "policy", "version")]
+    diagnostics = [
+        source.diagnostic((key,), "S001", f"unknown key `{key}` in a tests file", key=True)
+        for key in unknown
+    ]
+    diagnostics.extend(tests_schema_diagnostics(data["tests"], source))
+    if diagnostics:
+        return (), tuple(diagnostics)
+    tests, parse_errors = parse_tests(data["tests"], source, ("tests",))
+    diagnostics.extend(parse_errors)
+    for test in tests:
+        diagnostics.extend(check_test(policy, test, source))
+    if diagnostics:
+        return (), tuple(diagnostics)
+    return tests, ()

@@ -1,0 +1,379 @@
+"""The one typed, immutable model of a policy. Every other stage reads this, never YAML."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .source import Path
+
+Scalar = bool | int | float | str | dt.date | dt.datetime
+
+
+class FactType(StrEnum):
+    """The types a fact can have."""
+
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    ENUM = "enum"
+    DATE = "date"
+    DATETIME = "datetime"
+    STRING = "string"
+
+
+class ActionKind(StrEnum):
+    """What a rule does to a credit line. NONE is the outcome when no rule fires."""
+
+    CLOSE = "close"
+    SUSPEND = "suspend"
+    REDUCE_LIMIT = "reduce_limit"
+    REVIEW = "review"
+    NOTIFY = "notify"
+    NONE = "none"
+
+
+ADVERSE_ACTIONS = frozenset({ActionKind.CLOSE, ActionKind.SUSPEND, ActionKind.REDUCE_LIMIT})
+DEFAULT_PRECEDENCE: tuple[ActionKind, ...] = (
+    ActionKind.CLOSE,
+    ActionKind.SUSPEND,
+    ActionKind.REDUCE_LIMIT,
+    ActionKind.REVIEW,
+    ActionKind.NOTIFY,
+)
+
+
+class Operator(StrEnum):
+    """Comparison operators of the condition language."""
+
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    IN = "in"
+    NOT_IN = "not_in"
+    BETWEEN = "between"
+
+
+ORDERING_OPERATORS = frozenset(
+    {Operator.LT, Operator.LE, Operator.GT, Operator.GE, Operator.BETWEEN}
+)
+SET_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
+
+
+class MissingMode(StrEnum):
+    """What a missing fact means for a decision."""
+
+    IGNORE = "ignore"  # comparisons on it are unknown, so rules on it do not fire
+    REVIEW = "review"  # as IGNORE, and the account is sent to manual review
+    ERROR = "error"  # the fact is required: deciding without it is an input error
+
+
+@dataclass(frozen=True)
+class Text:
+    """A short text in several languages, e.g. a label or a customer-facing reason."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    def get(self, lang: str) -> str | None:
+        """The text in `lang`, or None."""
+        for key, value in self.values:
+            if key == lang:
+                return value
+        return None
+
+    def langs(self) -> tuple[str, ...]:
+        """The languages this text is given in."""
+        return tuple(key for key, _ in self.values)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def as_dict(self) -> dict[str, str]:
+        """The text as a plain mapping of language to string."""
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One typed input of a decision."""
+
+    name: str
+    type: FactType
+    label: Text
+    description: Text = Text()
+    unit: str | None = None
+    minimum: int | float | dt.date | dt.datetime | None = None
+    maximum: int | float | dt.date | dt.datetime | None = None
+    values: tuple[str, ...] = ()  # enum members, in declared order
+    value_labels: tuple[tuple[str, Text], ...] = ()
+    on_missing: MissingMode | None = None  # None: the policy's default
+    redact: bool = False
+    path: Path = field(default=(), compare=False, repr=False)
+
+    def value_label(self, value: str) -> Text | None:
+        """The label of one enum member, if declared."""
+        for key, text in self.value_labels:
+            if key == value:
+                return text
+        return None
+
+
+@dataclass(frozen=True)
+class FactRef:
+    """The right-hand side of a comparison that names another fact."""
+
+    fact: str
+
+
+Operand = Scalar | tuple[Scalar, ...] | FactRef
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`fact <op> operand`; for between the operand is (low, high), both inclusive."""
+
+    fact: str
+    op: Operator
+    operand: Operand
+    path: Path = field(default=(), compare=False, repr=False)
+
+    def facts(self) -> Iterator[str]:
+        """The facts this comparison reads."""
+        yield self.fact
+        if isinstance(self.operand, FactRef):
+            yield self.operand.fact
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """True when every part is true."""
+
+    parts: tuple[Condition, ...]
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """True when at least one part is true."""
+
+    parts: tuple[Condition, ...]
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Not:
+    """True when the part is false (unknown stays unknown)."""
+
+    part: Condition
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+Condition = Comparison | AllOf | AnyOf | Not
+
+
+def comparisons(condition: Condition) -> Iterator[Comparison]:
+    """Every comparison of a condition, in source order."""
+    if isinstance(condition, Comparison):
+        yield condition
+    elif isinstance(condition, Not):
+        yield from comparisons(condition.part)
+    else:
+        for part in condition.parts:
+            yield from comparisons(part)
+
+
+def condition_facts(condition: Condition) -> tuple[str, ...]:
+    """The facts a condition reads, each once, in order of first use."""
+    seen: dict[str, None] = {}
+    for comparison in comparisons(condition):
+        for name in comparison.facts():
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Action:
+    """What happens to the line; `limit_factor` is the new limit as a fraction of the old."""
+
+    kind: ActionKind
+    limit_factor: float | None = None
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A case where a grace rule softens its action: longer notice, or a lighter action."""
+
+    id: str
+    when: Condition
+    extend_notice_days: int = 0
+    downgrade_to: ActionKind | None = None
+    description: Text = Text()
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Cure:
+    """Re-evaluated within `days` of the decision, the action is rescinded if the cure holds.
+
+    With `when`, the cure holds when that condition is true; without it, when the rule that
+    fired no longer fires (the customer fixed what the rule watches).
+    """
+
+    when: Condition | None
+    days: int
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Appeal:
+    """The window in which a customer can ask for a human review, and what that review does."""
+
+    days: int
+    pauses_action: bool = True
+    review_max_days: int | None = None
+    on_timeout: str = "overturn"  # an unanswered review resolves for the customer by default
+
+
+@dataclass(frozen=True)
+class GraceRule:
+    """What happens between a rule firing and its action taking effect."""
+
+    name: str
+    notice_days: int = 0
+    immediate: bool = False
+    cure: Cure | None = None
+    appeal: Appeal | None = None
+    exemptions: tuple[Exemption, ...] = ()
+    description: Text = Text()
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A criterion: when `when` holds, `action` is taken for `reason_code`."""
+
+    id: str
+    action: Action
+    when: Condition
+    reason_code: str
+    reason: Text = Text()
+    advice: Text = Text()
+    grace: str | None = None
+    description: Text = Text()
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MissingFacts:
+    """The policy-wide semantics of missing facts."""
+
+    default: MissingMode = MissingMode.IGNORE
+    review_code: str = "MISSING"
+    review_reason: Text = Text()
+    review_grace: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How fired rules become one decision."""
+
+    precedence: tuple[ActionKind, ...] = DEFAULT_PRECEDENCE
+    missing_facts: MissingFacts = MissingFacts()
+
+    def rank(self, kind: ActionKind) -> int:
+        """Position of an action in precedence (0 = strongest); NONE ranks last."""
+        try:
+            return self.precedence.index(kind)
+        except ValueError:
+            return len(self.precedence)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a policy test expects of a decision."""
+
+    action: ActionKind
+    reasons: tuple[str, ...] | None = None
+    missing_facts: tuple[str, ...] | None = None
+    effective: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class PolicyTest:
+    """An example account with its expected outcome; doubles as a worked example."""
+
+    name: str
+    facts: tuple[tuple[str, object], ...]
+    expect: Expectation
+    as_of: dt.datetime | None = None
+    description: Text = Text()
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Lender:
+    """Who decides and how a customer reaches them."""
+
+    name: Text
+    contact: Text = Text()
+    review_channel: Text = Text()
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Identity, validity and languages of a policy version."""
+
+    id: str
+    version: str
+    title: Text
+    effective_from: dt.datetime
+    languages: tuple[str, ...]
+    effective_until: dt.datetime | None = None
+    timezone: str = "UTC"
+    owner: Lender | None = None
+    adverse_change_notice_days: int = 0
+    redact_salt_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One version of a credit-line policy."""
+
+    api_version: str
+    metadata: Metadata
+    facts: tuple[Fact, ...]
+    rules: tuple[Rule, ...]
+    grace: tuple[GraceRule, ...] = ()
+    outcome: Outcome = Outcome()
+    tests: tuple[PolicyTest, ...] = ()
+    source: str = field(default="", compare=False, repr=False)
+
+    def fact(self, name: str) -> Fact | None:
+        """The fact called `name`, if declared."""
+        for fact in self.facts:
+            if fact.name == name:
+                return fact
+        return None
+
+    def grace_rule(self, name: str | None) -> GraceRule | None:
+        """The grace rule called `name`, if declared."""
+        for rule in self.grace:
+            if rule.name == name:
+                return rule
+        return None
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """The rule with this id, if any."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+    def missing_mode(self, fact: Fact) -> MissingMode:
+        """The effective missing-fact semantics of one fact."""
+        return fact.on_missing or self.outcome.missing_facts.default

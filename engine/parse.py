@@ -1,0 +1,400 @@
+"""Schema-valid policy data -> the typed model, with located errors for what the schema cannot say."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from .errors import Diagnostic
+from .facts import ValueProblem, coerce, parse_date
+from .model import (
+    Action,
+    ActionKind,
+    AllOf,
+    AnyOf,
+    Appeal,
+    Comparison,
+    Condition,
+    Cure,
+    Exemption,
+    Expectation,
+    Fact,
+    FactRef,
+    FactType,
+    GraceRule,
+    Lender,
+    Metadata,
+    MissingFacts,
+    MissingMode,
+    Not,
+    Operand,
+    Operator,
+    Outcome,
+    Policy,
+    PolicyTest,
+    Rule,
+    Text,
+)
+from .source import Path, SourceMap
+
+_OPERATORS = {op.value for op in Operator}
+
+
+class _Parser:
+    def __init__(self, source: SourceMap) -> None:
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.fact_types: dict[str, Fact] = {}
+        self.tz: dt.tzinfo = dt.UTC
+
+    def error(self, path: Path, code: str, message: str, *, key: bool = False) -> None:
+        self.diagnostics.append(self.source.diagnostic(path, code, message, key=key))
+
+    # -- small pieces -------------------------------------------------------------------------
+
+    def text(self, data: Any) -> Text:
+        if not isinstance(data, dict):
+            return Text()
+        return Text(tuple(sorted((str(k), str(v)) for k, v in data.items())))
+
+    def instant(self, value: Any, path: Path) -> dt.datetime | None:
+        """A date means the start of that day in the policy's time zone."""
+        if not isinstance(value, str):
+            return None
+        try:
+            if len(value) == 10:
+                day = parse_date(value)
+                return dt.datetime(day.year, day.month, day.day, tzinfo=self.tz)
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=self.tz)
+        except (ValueProblem, ValueError) as exc:
+            self.error(path, "C001", f"invalid date: {exc}")
+            return None
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def metadata(self, data: dict[str, Any]) -> Metadata | None:
+        path: Path = ("metadata",)
+        tz_name = data.get("timezone", "UTC")
+        try:
+            self.tz = zoneinfo.ZoneInfo(str(tz_name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.error((*path, "timezone"), "C002", f"unknown time zone `{tz_name}`")
+        start = self.instant(data.get("effective_from"), (*path, "effective_from"))
+        until = None
+        if "effective_until" in data:
+            until = self.instant(data["effective_until"], (*path, "effective_until"))
+            if start and until and until <= start:
+                self.error(
+                    (*path, "effective_until"),
+                    "C003",
+                    "effective_until must be after effective_from",
+                )
+        owner = None
+        if isinstance(data.get("owner"), dict):
+            raw = data["owner"]
+            owner = Lender(
+                self.text(raw.get("name")),
+                self.text(raw.get("contact")),
+                self.text(raw.get("review_channel")),
+            )
+        if start is None:
+            return None
+        return Metadata(
+            id=str(data["id"]),
+            version=str(data["version"]),
+            title=self.text(data.get("title")),
+            effective_from=start,
+            effective_until=until,
+            languages=tuple(str(lang) for lang in data.get("languages", ())),
+            timezone=str(tz_name),
+            owner=owner,
+            adverse_change_notice_days=int(data.get("adverse_change_notice_days", 0)),
+        )
+
+    def fact(self, name: str, data: dict[str, Any]) -> Fact:
+        path: Path = ("facts", name)
+        fact_type = FactType(data["type"])
+        values = tuple(str(v) for v in data.get("values", ()))
+        if fact_type is FactType.ENUM and not values:
+            self.error(path, "C010", f"enum fact `{name}` needs a list of `values`")
+        if fact_type is not FactType.ENUM and values:
+            self.error(
+                (*path, "values"), "C010", f"`values` is only for enum facts, not {fact_type}"
+            )
+        bounds: dict[str, Any] = {}
+        for bound in ("minimum", "maximum"):
+            if bound not in data:
+                continue
+            if fact_type not in (
+                FactType.INTEGER,
+                FactType.NUMBER,
+                FactType.DATE,
+                FactType.DATETIME,
+            ):
+                self.error(
+                    (*path, bound), "C011", f"`{bound}` does not apply to a {fact_type} fact"
+                )
+                continue
+            try:
+                bounds[bound] = coerce(fact_type, data[bound])
+            except ValueProblem as exc:
+                self.error((*path, bound), "C011", f"`{bound}`: {exc}")
+        if "minimum" in bounds and "maximum" in bounds and bounds["minimum"] > bounds["maximum"]:
+            self.error((*path, "maximum"), "C011", "maximum is below minimum")
+        value_labels: list[tuple[str, Text]] = []
+        for value, label in (data.get("value_labels") or {}).items():
+            if value not in values:
+                self.error(
+                    (*path, "value_labels", value),
+                    "C012",
+                    f"label for `{value}`, which is not a value of `{name}`",
+                    key=True,
+                )
+            value_labels.append((str(value), self.text(label)))
+        return Fact(
+            name=name,
+            type=fact_type,
+            label=self.text(data.get("label")),
+            description=self.text(data.get("description")),
+            unit=data.get("unit"),
+            minimum=bounds.get("minimum"),
+            maximum=bounds.get("maximum"),
+            values=values,
+            value_labels=tuple(value_labels),
+            on_missing=MissingMode(data["on_missing"]) if "on_missing" in data else None,
+            redact=bool(data.get("redact", False)),
+            path=path,
+        )
+
+    def literal(self, fact_name: str, value: Any) -> Any:
+        """Type a literal by its fact's type where possible; the checker reports misfits."""
+        fact = self.fact_types.get(fact_name)
+        if fact is None:
+            return value
+        try:
+            return coerce(fact.type, value, fact.values)
+        except ValueProblem:
+            return value
+
+    def condition(self, data: Any, path: Path) -> Condition | None:
+        if not isinstance(data, dict) or not data:
+            self.error(path, "C020", "a condition must be a mapping: all, any, not or a comparison")
+            return None
+        combinators = [key for key in ("all", "any", "not") if key in data]
+        if combinators:
+            if len(data) != 1:
+                self.error(
+                    path,
+                    "C020",
+                    f"`{combinators[0]}` must stand alone in its condition; "
+                    "nest other keys inside it",
+                )
+                return None
+            key = combinators[0]
+            if key == "not":
+                part = self.condition(data["not"], (*path, "not"))
+                return Not(part, path) if part is not None else None
+            items = data[key]
+            if not isinstance(items, list) or not items:
+                self.error((*path, key), "C020", f"`{key}` needs a non-empty list of conditions")
+                return None
+            parts = [self.condition(item, (*path, key, i)) for i, item in enumerate(items)]
+            if any(part is None for part in parts):
+                return None
+            kept = tuple(part for part in parts if part is not None)
+            return AllOf(kept, path) if key == "all" else AnyOf(kept, path)
+        if "fact" not in data:
+            self.error(path, "C020", "a comparison needs a `fact` and one operator")
+            return None
+        ops = [key for key in data if key != "fact"]
+        if len(ops) != 1 or ops[0] not in _OPERATORS:
+            names = ", ".join(sorted(_OPERATORS))
+            self.error(path, "C021", f"a comparison needs exactly one operator ({names})")
+            return None
+        op = Operator(ops[0])
+        fact_name = str(data["fact"])
+        raw = data[op.value]
+        operand: Operand
+        if isinstance(raw, dict):
+            if op in (Operator.IN, Operator.NOT_IN, Operator.BETWEEN):
+                self.error((*path, op.value), "C022", f"`{op}` compares with literals, not a fact")
+                return None
+            operand = FactRef(str(raw.get("fact")))
+        elif isinstance(raw, list):
+            if op not in (Operator.IN, Operator.NOT_IN, Operator.BETWEEN):
+                self.error((*path, op.value), "C022", f"`{op}` takes one value, not a list")
+                return None
+            if op is Operator.BETWEEN and len(raw) != 2:
+                self.error((*path, op.value), "C022", "`between` takes [low, high]")
+                return None
+            operand = tuple(self.literal(fact_name, item) for item in raw)
+        else:
+            if op in (Operator.IN, Operator.NOT_IN, Operator.BETWEEN):
+                self.error((*path, op.value), "C022", f"`{op}` takes a list")
+                return None
+            operand = self.literal(fact_name, raw)
+        return Comparison(fact_name, op, operand, path)
+
+    def action(self, data: Any, path: Path) -> Action:
+        if isinstance(data, str):
+            kind = ActionKind(data)
+            factor = None
+        else:
+            kind = ActionKind(data["kind"])
+            factor = data.get("limit_factor")
+        if kind is ActionKind.REDUCE_LIMIT and factor is None:
+            self.error(path, "C030", "reduce_limit needs a `limit_factor` (new limit / old limit)")
+        if kind is not ActionKind.REDUCE_LIMIT and factor is not None:
+            self.error(path, "C030", f"`limit_factor` is only for reduce_limit, not {kind}")
+            factor = None
+        return Action(kind, float(factor) if factor is not None else None)
+
+    def rule(self, data: dict[str, Any], index: int) -> Rule | None:
+        path: Path = ("rules", index)
+        when = self.condition(data["when"], (*path, "when"))
+        action = self.action(data["action"], (*path, "action"))
+        if when is None:
+            return None
+        reason = data.get("reason") or {}
+        return Rule(
+            id=str(data["id"]),
+            action=action,
+            when=when,
+            reason_code=str(reason.get("code")),
+            reason=self.text(reason.get("text")),
+            advice=self.text(data.get("advice")),
+            grace=data.get("grace"),
+            description=self.text(data.get("description")),
+            path=path,
+        )
+
+    def grace_rule(self, name: str, data: dict[str, Any]) -> GraceRule | None:
+        path: Path = ("grace", name)
+        cure = None
+        ok = True
+        notice_days = int(data.get("notice_days", 0))
+        if "cure" in data:
+            raw_cure = data["cure"]
+            when = None
+            if "when" in raw_cure:
+                when = self.condition(raw_cure["when"], (*path, "cure", "when"))
+                ok = ok and when is not None
+            cure = Cure(when, int(raw_cure.get("days", notice_days)), (*path, "cure"))
+        appeal = None
+        if "appeal" in data:
+            raw = data["appeal"]
+            appeal = Appeal(
+                days=int(raw["days"]),
+                pauses_action=bool(raw.get("pauses_action", True)),
+                review_max_days=raw.get("review_max_days"),
+                on_timeout=str(raw.get("on_timeout", "overturn")),
+            )
+        exemptions = []
+        for i, raw in enumerate(data.get("exemptions", ())):
+            epath: Path = (*path, "exemptions", i)
+            when = self.condition(raw["when"], (*epath, "when"))
+            if when is None:
+                ok = False
+                continue
+            downgrade = raw.get("downgrade_to")
+            exemptions.append(
+                Exemption(
+                    id=str(raw["id"]),
+                    when=when,
+                    extend_notice_days=int(raw.get("extend_notice_days", 0)),
+                    downgrade_to=ActionKind(downgrade) if downgrade else None,
+                    description=self.text(raw.get("description")),
+                    path=epath,
+                )
+            )
+        if not ok:
+            return None
+        return GraceRule(
+            name=name,
+            notice_days=notice_days,
+            immediate=bool(data.get("immediate", False)),
+            cure=cure,
+            appeal=appeal,
+            exemptions=tuple(exemptions),
+            description=self.text(data.get("description")),
+            path=path,
+        )
+
+    def outcome(self, data: dict[str, Any]) -> Outcome:
+        precedence = (
+            tuple(ActionKind(a) for a in data.get("precedence", ())) or Outcome().precedence
+        )
+        raw = data.get("missing_facts") or {}
+        missing = MissingFacts(
+            default=MissingMode(raw.get("default", "ignore")),
+            review_code=str(raw.get("review_code", "MISSING")),
+            review_reason=self.text(raw.get("review_reason")),
+            review_grace=raw.get("review_grace"),
+        )
+        return Outcome(precedence, missing)
+
+    def test(self, data: dict[str, Any], path: Path) -> PolicyTest | None:
+        expect = data["expect"]
+        as_of = self.instant(data["as_of"], (*path, "as_of")) if "as_of" in data else None
+        effective = None
+        if "effective" in expect:
+            try:
+                effective = parse_date(str(expect["effective"]))
+            except ValueProblem as exc:
+                self.error((*path, "expect", "effective"), "C001", str(exc))
+        facts = data["facts"]
+        return PolicyTest(
+            name=str(data["name"]),
+            facts=tuple((str(k), v) for k, v in facts.items()),
+            expect=Expectation(
+                action=ActionKind(expect["action"]),
+                reasons=tuple(expect["reasons"]) if "reasons" in expect else None,
+                missing_facts=(
+                    tuple(expect["missing_facts"]) if "missing_facts" in expect else None
+                ),
+                effective=effective,
+            ),
+            as_of=as_of,
+            description=self.text(data.get("description")),
+            path=path,
+        )
+
+
+def parse_tests(
+    data: list[Any], source: SourceMap, base: Path, parser: _Parser | None = None
+) -> tuple[tuple[PolicyTest, ...], list[Diagnostic]]:
+    """Parse a list of schema-valid tests (from a policy or a `*.tests.yaml` file)."""
+    parser = parser or _Parser(source)
+    tests = []
+    for i, item in enumerate(data):
+        test = parser.test(item, (*base, i))
+        if test is not None:
+            tests.append(test)
+    return tuple(tests), parser.diagnostics
+
+
+def parse_policy(data: dict[str, Any], source: SourceMap) -> tuple[Policy | None, list[Diagnostic]]:
+    """Build the model from schema-valid data; the policy is None when anything failed."""
+    parser = _Parser(source)
+    metadata = parser.metadata(data["metadata"])
+    facts = tuple(parser.fact(name, raw) for name, raw in data["facts"].items())
+    parser.fact_types = {fact.name: fact for fact in facts}
+    rules = [parser.rule(raw, i) for i, raw in enumerate(data["rules"])]
+    grace = [parser.grace_rule(name, raw) for name, raw in (data.get("grace") or {}).items()]
+    outcome = parser.outcome(data.get("outcome") or {})
+    tests, _ = parse_tests(data.get("tests") or [], source, ("tests",), parser)
+    if parser.diagnostics or metadata is None or None in rules or None in grace:
+        return None, parser.diagnostics
+    policy = Policy(
+        api_version=str(data["apiVersion"]),
+        metadata=metadata,
+        facts=facts,
+        rules=tuple(rule for rule in rules if rule is not None),
+        grace=tuple(rule for rule in grace if rule is not None),
+        outcome=outcome,
+        tests=tests,
+        source=source.file,
+    )
+    return policy, parser.diagnostics
