@@ -193,7 +193,12 @@ class Decision:
             if policy.rules[r].id == top.rule and r in self._adjust:
                 extra = self._adjust[r][1]
         tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
-        return timeline_for(policy.grace_rule(top.grace), self.as_of.astimezone(tz).date(), extra)
+        return timeline_for(
+            policy.grace_rule(top.grace),
+            self.as_of.astimezone(tz).date(),
+            extra,
+            policy.metadata.calendar,
+        )
 
     @cached_property
     def input_sha256(self) -> str:

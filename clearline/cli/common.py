@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
+from clearline.engine.calendars import CALENDAR_SUFFIX
 from clearline.engine.load import TESTS_SUFFIX, analyse_policy
 
 EXIT_OK = 0
@@ -39,12 +40,14 @@ def error(message: str, *, where: str = "clearline", code: str = "E100") -> None
 
 
 def policy_files(paths: Iterable[str]) -> Iterator[Path]:
-    """Policy files named directly, or every `*.yaml` below a folder (tests files excluded)."""
+    """Policy files named directly, or every `*.yaml` below a folder, but tests and calendars."""
     for name in paths:
         path = Path(name)
         if path.is_dir():
             for found in sorted(path.rglob("*.y*ml")):
-                if found.suffix in (".yaml", ".yml") and not found.name.endswith(TESTS_SUFFIX):
+                if found.suffix in (".yaml", ".yml") and not found.name.endswith(
+                    (TESTS_SUFFIX, CALENDAR_SUFFIX)
+                ):
                     yield found
         else:
             yield path
