@@ -370,7 +370,7 @@ def _reevaluated(
     if event.kind is EventKind.CURED:
         if late:
             raise CaseError(f"cured is not allowed: the cure window closed on {case.cure_until}")
-        raise CaseError(f"cured is not allowed: the cure does not hold ({cure} is not true)")
+        raise CaseError(f"cured is not allowed: {cure}")
     return case
 
 
@@ -517,15 +517,18 @@ def _grace(compiled: CompiledPolicy, case: Case) -> GraceRule | None:
 
 
 def _cure_holds(compiled: CompiledPolicy, case: Case, decision: Decision) -> tuple[bool, str]:
-    """Whether the cure holds on a re-evaluation, and which cure that is."""
+    """Whether the cure holds on a re-evaluation, and why, in words."""
     grace = _grace(compiled, case)
     if grace is not None and grace.cure is not None and grace.cure.when is not None:
-        return compiled.cures[grace.name](decision.facts) is True, f"cure of grace {grace.name}"
+        holds = compiled.cures[grace.name](decision.facts) is True
+        return (
+            holds,
+            f"cure condition of grace {grace.name} {'holds' if holds else 'does not hold'}",
+        )
     # Without a cure condition the cure is "the rule no longer fires", and only a definite
     # false counts: a fact left unknown is not a cure.
-    return _rule_condition(compiled, case.rule)(
-        decision.facts
-    ) is False, f"rule {case.rule} no longer fires"
+    holds = _rule_condition(compiled, case.rule)(decision.facts) is False
+    return holds, f"rule {case.rule} {'no longer fires' if holds else 'still fires or is unknown'}"
 
 
 @lru_cache(maxsize=256)

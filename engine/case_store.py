@@ -1,0 +1,331 @@
+"""The case store: an append-only SQLite file of case openings, events and transitions.
+
+A case is never stored as a mutable row: the store keeps what opened it (the account's facts,
+the moment and the policy version) and every accepted event in order, and rebuilds the case by
+replaying them through `cases.replay`. The transitions each event caused are appended beside
+the events, so a reader of the file sees why every change happened; triggers refuse updates
+and deletes. Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from .canonical import canonical_json
+from .cases import (
+    FINAL_STATES,
+    Case,
+    CaseError,
+    CaseEvent,
+    CaseState,
+    EventKind,
+    Transition,
+    apply_event,
+    case_event,
+    deadline_due,
+    event_from_dict,
+    open_case,
+)
+from .compile import CompiledPolicy, compile_policy
+from .decide import Decision, decide, to_instant
+from .errors import ClearlineError
+from .load import load_policy
+
+DEFAULT_CASE_STORE = "clearline-cases.db"
+STORE_FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY,
+    account_id TEXT,
+    policy_id TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    policy_sha256 TEXT NOT NULL,
+    policy_path TEXT,
+    as_of TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    case_id TEXT NOT NULL REFERENCES cases (case_id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (case_id, seq)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL REFERENCES cases (case_id),
+    event INTEGER NOT NULL,
+    on_day TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    ref TEXT NOT NULL
+);
+"""
+_APPEND_ONLY = [
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, 'the case store is append-only'); END;"
+    for table in ("cases", "events", "transitions")
+    for verb in ("update", "delete")
+]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What opened a case: enough to decide again and check the decision is the same."""
+
+    case_id: str
+    account_id: str | None
+    policy_id: str
+    policy_version: str
+    policy_sha256: str
+    policy_path: str | None
+    as_of: str
+    facts: dict[str, Any]
+
+
+class CaseStore:
+    """Cases in one SQLite file; the Python API behind `clearline case`."""
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_CASE_STORE) -> None:
+        self.path = str(path)
+        self._compiled: dict[str, CompiledPolicy] = {}
+        self._depth = 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+            if version == 0 and not tables:
+                self._db.executescript(
+                    "BEGIN;"
+                    + _SCHEMA
+                    + "\n".join(_APPEND_ONLY)
+                    + f"\nPRAGMA user_version = {STORE_FORMAT};COMMIT;"
+                )
+            elif version != STORE_FORMAT:
+                raise CaseError(f"{self.path} is not a Clearline case store")
+        except sqlite3.DatabaseError as exc:
+            raise CaseError(f"{self.path}: cannot use as a case store: {exc}") from None
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    def __enter__(self) -> CaseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many writes into one transaction (all or nothing, and much faster)."""
+        if self._depth == 0:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self._db.execute("COMMIT")
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def open(
+        self, compiled: CompiledPolicy, decision: Decision, policy_path: str | None = None
+    ) -> Case:
+        """Open and store the case of an adverse decision; `policy_path` lets it reload later."""
+        case = open_case(compiled, decision)
+        if self._exists(case.case_id):
+            raise CaseError(f"case {case.case_id} is already open")
+        policy = compiled.policy.metadata
+        with self.batch():
+            self._db.execute(
+                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    case.case_id,
+                    decision.account_id,
+                    policy.id,
+                    policy.version,
+                    compiled.sha256,
+                    policy_path,
+                    decision.as_of.isoformat(),
+                    canonical_json(decision.inputs()),
+                    decision.to_json(),
+                ),
+            )
+            self._append_transitions(case.case_id, case.transitions)
+        self._compiled.setdefault(compiled.sha256, compiled)
+        return case
+
+    def record(
+        self, case_id: str, event: CaseEvent, compiled: CompiledPolicy | None = None
+    ) -> tuple[Case, tuple[Transition, ...]]:
+        """Apply one event and store it with the transitions it caused; a rejected event
+        (CaseError) stores nothing."""
+        before = self.case(case_id, compiled)
+        after = apply_event(self.compiled_for(self.opening(case_id), compiled), before, event)
+        caused = after.transitions[len(before.transitions) :]
+        with self.batch():
+            self._db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                (
+                    case_id,
+                    before.events,
+                    event.kind.value,
+                    event.at.isoformat(),
+                    canonical_json(event.to_dict()),
+                ),
+            )
+            self._append_transitions(case_id, caused)
+        return after, caused
+
+    def advance(
+        self, as_of: str, compiled: CompiledPolicy | None = None
+    ) -> list[tuple[Case, tuple[Transition, ...]]]:
+        """Apply every deadline passed by `as_of` to every open case (the daily batch job)."""
+        changed = []
+        with self.batch():
+            for case_id in self.case_ids(open_only=True):
+                opening = self.opening(case_id)
+                policy = self.compiled_for(opening, compiled)
+                case = self.case(case_id, policy)
+                moment = to_instant(as_of, policy.policy.metadata.timezone)
+                if deadline_due(policy, case, moment):
+                    event = case_event(EventKind.DEADLINE_PASSED, moment)
+                    changed.append(self.record(case_id, event, policy))
+        return changed
+
+    def _append_transitions(self, case_id: str, transitions: Iterable[Transition]) -> None:
+        self._db.executemany(
+            "INSERT INTO transitions (case_id, event, on_day, from_state, to_state, cause, ref) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    case_id,
+                    t.event,
+                    t.on.isoformat(),
+                    t.from_state.value if t.from_state else None,
+                    t.to_state.value,
+                    t.cause,
+                    t.ref,
+                )
+                for t in transitions
+            ],
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _exists(self, case_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+        return row is not None
+
+    def opening(self, case_id: str) -> Opening:
+        """What opened a case; CaseError when there is no such case."""
+        row = self._db.execute(
+            "SELECT case_id, account_id, policy_id, policy_version, policy_sha256, policy_path, "
+            "as_of, facts FROM cases WHERE case_id = ?",
+            (case_id,),
+        ).fetchone()
+        if row is None:
+            raise CaseError(f"no case `{case_id}` in {self.path}")
+        case, account, policy_id, version, sha, path, as_of, facts = row
+        return Opening(case, account, policy_id, version, sha, path, as_of, json.loads(facts))
+
+    def events(self, case_id: str, tz: str = "UTC") -> list[CaseEvent]:
+        """The accepted events of a case, in order."""
+        rows = self._db.execute(
+            "SELECT body FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
+        )
+        return [event_from_dict(json.loads(body), tz) for (body,) in rows]
+
+    def transitions(self, case_id: str) -> list[dict[str, Any]]:
+        """The transitions of a case as stored, in order."""
+        rows = self._db.execute(
+            "SELECT event, on_day, from_state, to_state, cause, ref FROM transitions "
+            "WHERE case_id = ? ORDER BY id",
+            (case_id,),
+        )
+        keys = ("event", "on", "from", "to", "cause", "ref")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def case_ids(self, *, open_only: bool = False) -> list[str]:
+        """Every case id in opening order; only the ones not rescinded or overturned if asked."""
+        rows = self._db.execute(
+            "SELECT case_id, to_state FROM transitions WHERE id IN "
+            "(SELECT max(id) FROM transitions GROUP BY case_id) ORDER BY "
+            "(SELECT rowid FROM cases WHERE cases.case_id = transitions.case_id)"
+        )
+        final = {state.value for state in FINAL_STATES}
+        return [case_id for case_id, state in rows if not (open_only and state in final)]
+
+    def states(self) -> dict[CaseState, int]:
+        """How many cases are in each state now."""
+        counts = {state: 0 for state in CaseState}
+        rows = self._db.execute(
+            "SELECT to_state, count(*) FROM transitions WHERE id IN "
+            "(SELECT max(id) FROM transitions GROUP BY case_id) GROUP BY to_state"
+        )
+        for state, n in rows:
+            counts[CaseState(state)] = n
+        return counts
+
+    def case(self, case_id: str, compiled: CompiledPolicy | None = None) -> Case:
+        """Rebuild a case: decide its opening again, check the decision id, replay the events."""
+        opening = self.opening(case_id)
+        policy = self.compiled_for(opening, compiled)
+        decision = decide(policy, opening.facts, opening.as_of, account_id=opening.account_id)
+        if decision.decision_id != case_id:
+            raise CaseError(
+                f"case {case_id} does not replay: deciding its opening again gives decision "
+                f"{decision.decision_id} (engine or policy changed)"
+            )
+        case = open_case(policy, decision)
+        for event in self.events(case_id, policy.policy.metadata.timezone):
+            case = apply_event(policy, case, event)
+        return case
+
+    def compiled_for(
+        self, opening: Opening, compiled: CompiledPolicy | None = None
+    ) -> CompiledPolicy:
+        """The compiled policy version a case was opened under: given, cached or reloaded."""
+        if compiled is not None:
+            if compiled.sha256 != opening.policy_sha256:
+                raise CaseError(
+                    f"case {opening.case_id} was opened under {opening.policy_id} "
+                    f"{opening.policy_version} (sha256 {opening.policy_sha256[:12]}), "
+                    f"not sha256 {compiled.sha256[:12]}"
+                )
+            return compiled
+        cached = self._compiled.get(opening.policy_sha256)
+        if cached is not None:
+            return cached
+        return self._reload(opening)
+
+    def _reload(self, opening: Opening) -> CompiledPolicy:
+        path = opening.policy_path
+        if not path or not FsPath(path).exists():
+            raise CaseError(
+                f"case {opening.case_id}: policy file {path or '(not recorded)'} not found; "
+                "pass the policy it was opened under"
+            )
+        try:
+            compiled = compile_policy(load_policy(path))
+        except ClearlineError as exc:
+            raise CaseError(f"case {opening.case_id}: cannot load {path}: {exc}") from None
+        return self.compiled_for(opening, self._compiled.setdefault(compiled.sha256, compiled))
