@@ -1,0 +1,176 @@
+"""The case store (a real SQLite file) and `clearline case` run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clearline.engine import compile_policy, decide, load_policy
+from clearline.engine.case_store import CaseStore
+from clearline.engine.cases import CaseError, CaseState, case_event
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
+COMPILED = compile_policy(load_policy(POLICY))
+TZ = COMPILED.policy.metadata.timezone
+GOOD: dict[str, Any] = {
+    "credit_score": 720,
+    "credit_score_drop_90d": 5,
+    "days_past_due": 0,
+    "delinquencies_12m": 0,
+    "high_apr_applications_7d": 0,
+    "days_since_first_loan": 200,
+    "outflow_to_income_30d": 0.4,
+    "utilisation": 0.35,
+    "days_since_last_draw": 20,
+    "segment": "standard",
+    "confirmed_fraud": False,
+    "declared_hardship": False,
+    "prior_adverse_actions_12m": 1,
+}
+SPREE = {**GOOD, "high_apr_applications_7d": 2, "days_since_first_loan": 45}
+
+
+def test_store_replays_a_case_after_reopening_and_keeps_the_causes(tmp_path: Path) -> None:
+    path = tmp_path / "cases.db"
+    decision = decide(COMPILED, SPREE, "2027-03-01", account_id="A-1")
+    with CaseStore(path) as store:
+        case = store.open(COMPILED, decision, str(POLICY))
+        store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
+        with pytest.raises(CaseError, match="already sent"):
+            store.record(case.case_id, case_event("notice_sent", "2027-03-02", tz=TZ))
+        with pytest.raises(CaseError, match="already open"):
+            store.open(COMPILED, decision, str(POLICY))
+    with CaseStore(path) as store:  # a new process would see the same: nothing is cached
+        assert len(store.events(case.case_id)) == 1  # the rejected event left no trace
+        changed = store.advance("2027-03-16")
+        assert [c.state for c, _ in changed] == [CaseState.EFFECTIVE]
+        assert store.advance("2027-03-17") == []
+        now = store.case(case.case_id)
+        assert [t.to_dict() for t in now.transitions] == store.transitions(case.case_id)
+        assert store.transitions(case.case_id)[-1] == {
+            "event": 1,
+            "on": "2027-03-16",
+            "from": "in_grace",
+            "to": "effective",
+            "cause": "deadline",
+            "ref": "effective 2027-03-16",
+        }
+        assert store.states()[CaseState.EFFECTIVE] == 1
+
+
+def test_store_is_append_only(tmp_path: Path) -> None:
+    path = tmp_path / "cases.db"
+    with CaseStore(path) as store:
+        case = store.open(COMPILED, decide(COMPILED, SPREE, "2027-03-01"), str(POLICY))
+        store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
+    db = sqlite3.connect(path)
+    for statement in (
+        "UPDATE events SET at = '2027-01-01'",
+        "DELETE FROM transitions",
+        "UPDATE cases SET facts = '{}'",
+    ):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(statement)
+    db.close()
+
+
+def test_store_refuses_a_policy_that_changed_since_opening(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(POLICY, policy)
+    with CaseStore(tmp_path / "cases.db") as store:
+        case = store.open(COMPILED, decide(COMPILED, SPREE, "2027-03-01"), str(policy))
+    policy.write_text(policy.read_text("utf-8").replace("notice_days: 15", "notice_days: 16", 1))
+    with CaseStore(tmp_path / "cases.db") as store, pytest.raises(CaseError, match="opened under"):
+        store.case(case.case_id)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("not a database at all, just text " * 20)
+    with pytest.raises(CaseError, match="cannot use as a case store"):
+        CaseStore(bogus)
+
+
+def clearline(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clearline", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
+    accounts = "\n".join(
+        json.dumps({"account_id": name, "facts": facts})
+        for name, facts in (("spree", SPREE), ("fine", GOOD))
+    )
+    opened = clearline(
+        "case",
+        "open",
+        "--policy",
+        str(POLICY),
+        "--as-of",
+        "2027-03-01",
+        cwd=tmp_path,
+        stdin=accounts,
+    )
+    assert opened.returncode == 0, opened.stderr
+    lines = [json.loads(line) for line in opened.stdout.splitlines()]
+    assert [(x["account_id"], x["action"], x.get("state")) for x in lines] == [
+        ("spree", "suspend", "pending_notice"),
+        ("fine", "none", None),
+    ]
+    assert (tmp_path / "clearline-cases.db").exists()  # the default store, in the working folder
+    case_id = lines[0]["case_id"]
+
+    sent = clearline("case", "event", case_id, "notice_sent", "--at", "2027-03-01", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert "pending_notice -> in_grace" in sent.stdout
+
+    late = clearline(
+        "case", "event", case_id, "cured", "--at", "2027-03-17",
+        "--facts", '{"high_apr_applications_7d": 0}', cwd=tmp_path,
+    )  # fmt: skip
+    assert late.returncode == 1
+    assert "error[E301]: cured is not allowed: the cure window closed on 2027-03-16" in late.stderr
+    assert "Traceback" not in late.stderr
+
+    advanced = clearline("case", "advance", "--as-of", "2027-03-16", cwd=tmp_path)
+    assert advanced.returncode == 0, advanced.stderr
+    assert (
+        f"{case_id}  2027-03-16  in_grace -> effective  (deadline: effective 2027-03-16)"
+        in advanced.stdout
+    )
+    assert "effective 1" in advanced.stdout
+
+    shown = clearline("case", "show", case_id, "--json", cwd=tmp_path)
+    data = json.loads(shown.stdout)
+    assert (data["state"], data["in_force"], data["effective"]) == ("effective", True, "2027-03-16")
+    assert [e["kind"] for e in data["event_log"]] == ["notice_sent", "deadline_passed"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("case", "show", "nope"), "no case `nope`"),
+        (("case", "event", "nope", "notice_sent", "--at", "2027-03-01"), "no case `nope`"),
+        (("case", "advance", "--as-of", "soon"), "not an ISO date"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = clearline(*args, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
