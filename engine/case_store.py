@@ -100,6 +100,8 @@ class CaseStore:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_CASE_STORE) -> None:
         self.path = str(path)
         self._compiled: dict[str, CompiledPolicy] = {}
+        # Cases rebuilt lately, reused only while the store holds no newer event for them.
+        self._recent: dict[str, Case] = {}
         self._depth = 0
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -171,6 +173,7 @@ class CaseStore:
             )
             self._append_transitions(case.case_id, case.transitions)
         self._compiled.setdefault(compiled.sha256, compiled)
+        self._remember(case)
         return case
 
     def record(
@@ -193,6 +196,7 @@ class CaseStore:
                 ),
             )
             self._append_transitions(case_id, caused)
+        self._remember(after)
         return after, caused
 
     def advance(
@@ -285,10 +289,22 @@ class CaseStore:
             counts[CaseState(state)] = n
         return counts
 
+    def _remember(self, case: Case) -> None:
+        if len(self._recent) >= 4096:
+            self._recent.clear()
+        self._recent[case.case_id] = case
+
     def case(self, case_id: str, compiled: CompiledPolicy | None = None) -> Case:
         """Rebuild a case: decide its opening again, check the decision id, replay the events."""
         opening = self.opening(case_id)
         policy = self.compiled_for(opening, compiled)
+        recent = self._recent.get(case_id)
+        if recent is not None:
+            (stored,) = self._db.execute(
+                "SELECT count(*) FROM events WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            if stored == recent.events:
+                return recent
         decision = decide(policy, opening.facts, opening.as_of, account_id=opening.account_id)
         if decision.decision_id != case_id:
             raise CaseError(

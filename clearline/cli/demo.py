@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
-from clearline.engine import compile_policy, decide, sample_accounts
+from clearline.engine import CompiledPolicy, Decision, compile_policy, decide, sample_accounts
+from clearline.engine.case_store import CaseStore
+from clearline.engine.cases import CaseError, CaseEvent, case_event
 from clearline.engine.load import analyse_policy
+from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
 
 from .common import Failed, report
 
@@ -60,3 +66,78 @@ def demo(policy_path: str, count: int, seed: int, as_of: str) -> None:
     click.echo("   top deciding reasons:")
     for rule, n in reasons.most_common(8):
         click.echo(f"     {rule:<26} {n:>6}")
+    _cases(compiled, decisions, policy_path, moment, seed)
+
+
+GRACE_DAYS = 60
+
+
+def _cases(
+    compiled: CompiledPolicy,
+    decisions: list[Decision],
+    policy_path: str,
+    decided_on: dt.date,
+    seed: int,
+) -> None:
+    """Open a case per adverse decision, play a seeded mix of customer events, advance."""
+    adverse = [d for d in decisions if d.action in ADVERSE_ACTIONS]
+    clean = [d.inputs() for d in decisions if d.action is ActionKind.NONE]
+    until = decided_on + dt.timedelta(days=GRACE_DAYS)
+    click.echo(
+        f"4. open {len(adverse)} grace-period cases, play customer events, advance to {until}"
+    )
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    recorded = rejected = 0
+    with tempfile.TemporaryDirectory() as folder, CaseStore(Path(folder) / "cases.db") as store:
+        with store.batch():
+            for decision in adverse:
+                case = store.open(compiled, decision, policy_path)
+                for event in _customer_events(compiled, decision, clean, decided_on, rng):
+                    try:
+                        store.record(case.case_id, event, compiled)
+                        recorded += 1
+                    except CaseError:
+                        rejected += 1  # e.g. an appeal after its window closed
+        store.advance(until.isoformat(), compiled)
+        states = store.states()
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"   {recorded} events recorded, {rejected} refused as not allowed, in {elapsed:.2f}s"
+    )
+    click.echo(f"   states on {until}:")
+    for state, n in states.items():
+        click.echo(f"     {state.value:<15} {n:>6}")
+
+
+def _customer_events(
+    compiled: CompiledPolicy,
+    decision: Decision,
+    clean: list[dict[str, Any]],
+    decided_on: dt.date,
+    rng: random.Random,
+) -> list[CaseEvent]:
+    """A plausible, seeded story: notice goes out; some customers cure, some appeal."""
+    tz = compiled.policy.metadata.timezone
+
+    def on(days: int, kind: str, **extra: Any) -> CaseEvent:
+        return case_event(kind, decided_on + dt.timedelta(days=days), tz=tz, **extra)
+
+    notice = 0 if rng.random() < 0.95 else 2
+    events = [on(notice, "notice_sent")]
+    roll = rng.random()
+    if roll < 0.35 and clean:
+        # The customer changes what the deciding rule looks at, as a customer in good standing
+        # has it; whether that cures, and in time, is the engine's call.
+        rule = compiled.policy.rule(decision.reasons[0].rule)
+        model = rng.choice(clean)
+        facts = {k: model[k] for k in condition_facts(rule.when) if k in model} if rule else {}
+        if facts:
+            events.append(on(notice + rng.randint(1, 20), "reevaluated", facts=facts))
+    elif roll < 0.55:
+        filed = notice + rng.randint(1, 35)
+        events.append(on(filed, "appeal_filed"))
+        if rng.random() < 0.6:
+            outcome = "overturned" if rng.random() < 0.35 else "upheld"
+            events.append(on(filed + rng.randint(2, 12), "review_decided", outcome=outcome))
+    return events
