@@ -1,5 +1,7 @@
 """Clearline's engine: load, check, compile and decide credit-line policies."""
 
+from .case_store import CaseStore
+from .cases import Case, CaseError, CaseEvent, CaseState, apply_event, case_event, open_case, replay
 from .compile import CompiledPolicy, compile_policy
 from .decide import Decision, Reason, decide
 from .errors import ClearlineError, Diagnostic, FactError, PolicyError
@@ -11,6 +13,11 @@ from .version import ENGINE_VERSION
 __all__ = [
     "ENGINE_VERSION",
     "ActionKind",
+    "Case",
+    "CaseError",
+    "CaseEvent",
+    "CaseState",
+    "CaseStore",
     "ClearlineError",
     "CompiledPolicy",
     "Decision",
@@ -20,9 +27,13 @@ __all__ = [
     "PolicyError",
     "Reason",
     "analyse_policy",
+    "apply_event",
+    "case_event",
     "compile_policy",
     "decide",
     "load_policy",
     "load_policy_text",
+    "open_case",
+    "replay",
     "sample_accounts",
 ]
