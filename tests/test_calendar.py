@@ -23,18 +23,9 @@ non_business_days: [2027-02-08, 2027-02-09, 2027-02-10, 2027-02-11, 2027-02-12]
 working_days: [2027-02-21]
 """
 SPREE = {
-    "credit_score": 720,
-    "credit_score_drop_90d": 5,
-    "days_past_due": 0,
-    "delinquencies_12m": 0,
+    **dict(load_policy(SHIPPED).tests[0].facts),
     "high_apr_applications_7d": 2,
     "days_since_first_loan": 45,
-    "outflow_to_income_30d": 0.4,
-    "utilisation": 0.35,
-    "days_since_last_draw": 20,
-    "segment": "standard",
-    "confirmed_fraud": False,
-    "declared_hardship": False,
     "prior_adverse_actions_12m": 1,
 }
 

@@ -19,21 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
 COMPILED = compile_policy(load_policy(POLICY))
 TZ = COMPILED.policy.metadata.timezone
-GOOD: dict[str, Any] = {
-    "credit_score": 720,
-    "credit_score_drop_90d": 5,
-    "days_past_due": 0,
-    "delinquencies_12m": 0,
-    "high_apr_applications_7d": 0,
-    "days_since_first_loan": 200,
-    "outflow_to_income_30d": 0.4,
-    "utilisation": 0.35,
-    "days_since_last_draw": 20,
-    "segment": "standard",
-    "confirmed_fraud": False,
-    "declared_hardship": False,
-    "prior_adverse_actions_12m": 1,
-}
+# The shipped policy's own first example: a customer in good standing, limited once before (so
+# a spree suspends instead of only warning).
+GOOD: dict[str, Any] = {**dict(COMPILED.policy.tests[0].facts), "prior_adverse_actions_12m": 1}
 SPREE = {**GOOD, "high_apr_applications_7d": 2, "days_since_first_loan": 45}
 
 

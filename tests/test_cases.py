@@ -30,21 +30,9 @@ COMPILED = compile_policy(load_policy(POLICY))
 TZ = COMPILED.policy.metadata.timezone
 D = dt.date.fromisoformat
 
-GOOD: dict[str, Any] = {
-    "credit_score": 720,
-    "credit_score_drop_90d": 5,
-    "days_past_due": 0,
-    "delinquencies_12m": 0,
-    "high_apr_applications_7d": 0,
-    "days_since_first_loan": 200,
-    "outflow_to_income_30d": 0.4,
-    "utilisation": 0.35,
-    "days_since_last_draw": 20,
-    "segment": "standard",
-    "confirmed_fraud": False,
-    "declared_hardship": False,
-    "prior_adverse_actions_12m": 1,
-}
+# The shipped policy's own first example: a customer in good standing, limited once before (so
+# a spree suspends instead of only warning).
+GOOD: dict[str, Any] = {**dict(COMPILED.policy.tests[0].facts), "prior_adverse_actions_12m": 1}
 # The seed story: a first loan, then two high-interest applications in a week elsewhere.
 SPREE = {**GOOD, "high_apr_applications_7d": 2, "days_since_first_loan": 45}
 SEVERE = {**GOOD, "days_past_due": 91}
@@ -69,6 +57,10 @@ def noticed(facts: dict[str, Any], on: str = "2027-03-01") -> Case:
 
 def causes(case: Case) -> list[tuple[str, str, str]]:
     return [(t.on.isoformat(), t.to_state.value, t.cause) for t in case.transitions]
+
+
+def test_the_base_account_is_in_good_standing() -> None:
+    assert decide(COMPILED, GOOD, "2027-03-01").action.value == "none"
 
 
 # -- the seed story, end to end ------------------------------------------------------------------

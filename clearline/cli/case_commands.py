@@ -15,7 +15,7 @@ from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.model import ADVERSE_ACTIONS
 
 from .common import Failed, error, load_compiled
-from .decide_command import InputProblem, decide_request, read_requests
+from .decide_command import InputProblem, decide_request, open_input, read_requests
 
 _store_option = click.option(
     "--store",
@@ -73,12 +73,7 @@ def open_command(policy_path: str, input_path: str, as_of: str, store_path: str)
         moment = to_instant(as_of, compiled.policy.metadata.timezone)
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
-    where = "<stdin>" if input_path == "-" else input_path
-    try:
-        stream = click.open_file(input_path, "r", encoding="utf-8")
-    except OSError as exc:
-        error(f"cannot read {where}: {exc.strerror}", code="E009")
-        raise Failed() from None
+    stream, where = open_input(input_path)
     failures = 0
     with _store(store_path) as store, stream, store.batch():
         for item in read_requests(stream):
