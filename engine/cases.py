@@ -362,7 +362,7 @@ def _reevaluated(
     if case.cure_until is None:
         if event.kind is EventKind.CURED:
             raise CaseError(f"cured is not allowed: grace rule `{case.grace}` has no cure")
-        return case
+        return _extended(compiled, case, decision, day, n)
     holds, cure = _cure_holds(compiled, case, decision)
     late = day > case.cure_until
     if holds and not late:
@@ -371,7 +371,32 @@ def _reevaluated(
         if late:
             raise CaseError(f"cured is not allowed: the cure window closed on {case.cure_until}")
         raise CaseError(f"cured is not allowed: {cure}")
-    return case
+    return _extended(compiled, case, decision, day, n)
+
+
+def _extended(
+    compiled: CompiledPolicy, case: Case, decision: Decision, day: dt.date, n: int
+) -> Case:
+    """An exemption that now applies (hardship declared after the decision) extends the notice
+    of an action not yet in force; it never shortens it."""
+    grace = _grace(compiled, case)
+    reason = next((r for r in decision.reasons if r.rule == case.rule), None)
+    if case.in_force or grace is None or grace.immediate or reason is None:
+        return case
+    applied = [e for e in grace.exemptions if e.id in reason.exemptions]
+    extra = max((e.extend_notice_days for e in applied), default=0)
+    if extra <= case.extra_notice_days:
+        return case
+    start = case.notice_on or case.decided_on
+    timeline = timeline_for(grace, start, extra, compiled.policy.metadata.calendar)
+    case = replace(
+        case,
+        extra_notice_days=extra,
+        effective=timeline.effective,
+        cure_until=timeline.cure_until,
+    )
+    ids = ", ".join(e.id for e in applied if e.extend_notice_days)
+    return _move(case, n, day, case.state, "exemption", f"{ids}: effective {case.effective}")
 
 
 def _appeal_filed(

@@ -181,6 +181,22 @@ def test_hardship_extends_the_notice_of_a_closure() -> None:
     assert step(case, "deadline_passed", "2027-05-30").state is CaseState.EFFECTIVE
 
 
+def test_hardship_declared_after_the_notice_extends_it() -> None:
+    case = step(noticed(SPREE), "reevaluated", "2027-03-10", facts={"declared_hardship": True})
+    assert case.state is CaseState.IN_GRACE
+    assert (case.effective, case.cure_until) == (D("2027-04-15"), D("2027-04-15"))
+    assert causes(case)[-1] == ("2027-03-10", "in_grace", "exemption")
+    assert case.transitions[-1].ref == "hardship: effective 2027-04-15"
+    with pytest.raises(CaseError, match="the next is effective on 2027-04-15"):
+        step(case, "deadline_passed", "2027-03-16")
+    # Withdrawing the declaration does not shorten the notice already given.
+    kept = step(case, "reevaluated", "2027-03-12", facts={"declared_hardship": False})
+    assert kept.effective == D("2027-04-15")
+    # Declared once the action is in force, it changes nothing.
+    late = step(noticed(SPREE), "reevaluated", "2027-03-16", facts={"declared_hardship": True})
+    assert late.state is CaseState.EFFECTIVE and late.effective == D("2027-03-16")
+
+
 def test_confirmed_fraud_takes_effect_at_once_and_a_review_does_not_pause_it() -> None:
     case = opened(FRAUD)
     assert case.state is CaseState.EFFECTIVE and case.in_force
@@ -332,6 +348,8 @@ FACT_CHANGES: list[dict[str, Any]] = [
     {"days_past_due": 95},
     {"credit_score": 650},
     {"confirmed_fraud": False},
+    {"declared_hardship": True},
+    {"declared_hardship": False},
     {"credit_score": 100},  # out of range: rejected
 ]
 KINDS = ["notice_sent", "reevaluated", "cured", "appeal_filed", "review_decided", "deadline_passed"]
