@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from clearline.engine import CompiledPolicy, compile_policy, load_policy, load_policy_text
 
 ROOT = Path(__file__).resolve().parent.parent

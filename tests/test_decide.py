@@ -8,11 +8,12 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from clearline.engine import ActionKind, CompiledPolicy, FactError, decide
 from clearline.engine.decide import AsOfError
 from clearline.engine.sample import sample_accounts
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from .conftest import compiled_text, small_policy
 

@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 import pytest
+
 from clearline.engine import PolicyError, load_policy, load_policy_text
 from clearline.engine.load import analyse_policy, analyse_policy_text
 from clearline.engine.schema import policy_schema
