@@ -39,7 +39,7 @@ def calendar_for(
         reason = exc.strerror or str(exc)
         return None, (
             source.diagnostic(
-                ("metadata", "calendar"), "C120", f"cannot read calendar file `{name}`: {reason}"
+                ("metadata", "calendar"), "C160", f"cannot read calendar file `{name}`: {reason}"
             ),
         )
     return read_calendar(raw, _shown(path), str(name))
@@ -62,10 +62,10 @@ def read_calendar(
     source = document.source
     data = document.data
     if not isinstance(data, dict):
-        return None, (source.diagnostic((), "C121", "a calendar must be a mapping"),)
+        return None, (source.diagnostic((), "C161", "a calendar must be a mapping"),)
     problems = [
         source.diagnostic(
-            (key,), "C121", f"unknown key `{key}` in a calendar (allowed: {', '.join(_KEYS)})"
+            (key,), "C161", f"unknown key `{key}` in a calendar (allowed: {', '.join(_KEYS)})"
         )
         for key in data
         if key not in _KEYS
@@ -77,11 +77,11 @@ def read_calendar(
         else:
             problems.append(
                 source.diagnostic(
-                    ("weekend", i), "C121", f"`{day}` is not a weekday name (monday ... sunday)"
+                    ("weekend", i), "C161", f"`{day}` is not a weekday name (monday ... sunday)"
                 )
             )
     if len(set(weekend)) == len(WEEKDAYS):
-        problems.append(source.diagnostic(("weekend",), "C121", "every weekday is a weekend"))
+        problems.append(source.diagnostic(("weekend",), "C161", "every weekday is a weekend"))
     dates = {key: _dates(data, key, source, problems) for key in _KEYS[1:3]}
     if problems:
         return None, tuple(problems)
@@ -99,7 +99,7 @@ def _list(
     value = data.get(key, [])
     if isinstance(value, list):
         return value
-    problems.append(source.diagnostic((key,), "C121", f"`{key}` must be a list"))
+    problems.append(source.diagnostic((key,), "C161", f"`{key}` must be a list"))
     return []
 
 
@@ -112,5 +112,5 @@ def _dates(
         try:
             days.add(parse_date(str(raw)))
         except ValueProblem as exc:
-            problems.append(source.diagnostic(where, "C121", f"`{key}`: {exc}"))
+            problems.append(source.diagnostic(where, "C161", f"`{key}`: {exc}"))
     return tuple(sorted(days))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from clearline.engine import PolicyError, compile_policy, decide, load_policy
 from clearline.engine.cases import CaseState, apply_event, case_event, open_case
 from clearline.engine.load import analyse_policy
@@ -92,7 +93,7 @@ def test_a_missing_calendar_file_is_a_located_error(tmp_path: Path) -> None:
     assert result.policy is None
     [problem] = result.diagnostics
     line = policy.read_text("utf-8").splitlines().index("  calendar: cn.calendar.yaml") + 1
-    assert (problem.code, problem.line, problem.column) == ("C120", line, 13)
+    assert (problem.code, problem.line, problem.column) == ("C160", line, 13)
     assert "cannot read calendar file `cn.calendar.yaml`" in problem.message
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from clearline.engine import compile_policy, decide, load_policy
 from clearline.engine.case_store import CaseStore
 from clearline.engine.cases import CaseError, CaseState, case_event

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
 from clearline.engine.cases import (
     FINAL_STATES,
@@ -21,8 +24,6 @@ from clearline.engine.cases import (
     replay,
 )
 from clearline.engine.compile import CompiledPolicy
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
