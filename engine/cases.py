@@ -282,7 +282,7 @@ def replay(compiled: CompiledPolicy, decision: Decision, events: Iterable[CaseEv
 
 def next_deadline(compiled: CompiledPolicy, case: Case) -> tuple[dt.date, str] | None:
     """The day the next deadline applies and its name, or None when none is pending."""
-    due = _pending(compiled, case)
+    due = _pending(case)
     return min(due) if due else None
 
 
@@ -341,7 +341,7 @@ def _notice_sent(
     case = replace(
         case,
         notice_on=day,
-        effective=case.effective if case.in_force else timeline.effective,
+        effective=case.effective if timeline.immediate or grace is None else timeline.effective,
         cure_until=timeline.cure_until,
         appeal_until=timeline.appeal_until,
     )
@@ -461,7 +461,7 @@ _HANDLERS = {
 # -- deadlines ------------------------------------------------------------------------------------
 
 
-def _pending(compiled: CompiledPolicy, case: Case) -> list[tuple[dt.date, str]]:
+def _pending(case: Case) -> list[tuple[dt.date, str]]:
     """Deadlines still ahead of the case, each with the day it applies."""
     if case.final:
         return []
@@ -476,7 +476,7 @@ def _pending(compiled: CompiledPolicy, case: Case) -> list[tuple[dt.date, str]]:
 def _pass_deadlines(compiled: CompiledPolicy, case: Case, day: dt.date, n: int) -> Case:
     """Apply, in date order, every deadline due by `day`."""
     while True:
-        due = [(on, name) for on, name in _pending(compiled, case) if on <= day]
+        due = [(on, name) for on, name in _pending(case) if on <= day]
         if not due:
             return case
         on, name = min(due)

@@ -163,3 +163,19 @@ def test_cli_errors_are_one_line_without_traceback(
     assert result.returncode in (1, 2)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_opens_cases_and_advances_them_sixty_days() -> None:
+    result = clearline("demo", "-n", "400", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    opened = int(out.split("4. open ", 1)[1].split(" ", 1)[0])
+    assert opened > 0
+    assert "advance to 2027-04-02" in out
+    counts = {}
+    for line in out.split("states on 2027-04-02:\n", 1)[1].splitlines():
+        state, n = line.split()
+        counts[state] = int(n)
+    assert set(counts) == {s.value for s in CaseState}
+    assert sum(counts.values()) == opened
+    assert counts["pending_notice"] == 0  # every notice went out
