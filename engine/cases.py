@@ -438,14 +438,7 @@ def _review_decided(
             f"review_decided is not allowed: case {case.case_id} is {case.state}, no review is open"
         )
     if event.outcome is ReviewOutcome.OVERTURNED:
-        return _move(
-            replace(case, in_force=False, paused=False),
-            n,
-            day,
-            CaseState.OVERTURNED,
-            "review",
-            "overturned",
-        )
+        return _overturn(case, n, day, "review", "overturned")
     return _resume(case, n, day, "review", "upheld")
 
 
@@ -495,27 +488,29 @@ def _pass_deadlines(compiled: CompiledPolicy, case: Case, day: dt.date, n: int) 
             if timeout == "uphold":
                 case = _resume(case, n, on, "deadline", ref)
             else:
-                case = _move(
-                    replace(case, in_force=False, paused=False),
-                    n,
-                    on,
-                    CaseState.OVERTURNED,
-                    "deadline",
-                    ref,
-                )
+                case = _overturn(case, n, on, "deadline", ref)
+
+
+def _overturn(case: Case, n: int, on: dt.date, cause: str, ref: str) -> Case:
+    """A review ended for the customer: the action is lifted for good."""
+    return _move(
+        replace(case, in_force=False, paused=False), n, on, CaseState.OVERTURNED, cause, ref
+    )
 
 
 def _resume(case: Case, n: int, on: dt.date, cause: str, ref: str) -> Case:
     """A review ended for the lender: the action takes effect now if its date has come."""
     case = replace(case, paused=False)
-    if case.in_force or on >= case.effective:
+    if case.in_force:
+        return _move(case, n, on, CaseState.EFFECTIVE, cause, f"{ref}; stays in force")
+    if on >= case.effective:
         return _move(
             replace(case, in_force=True),
             n,
             on,
             CaseState.EFFECTIVE,
             cause,
-            f"{ref}; effective {max(on, case.effective)}",
+            f"{ref}; effective {on}",
         )
     return _move(case, n, on, CaseState.IN_GRACE, cause, f"{ref}; effective {case.effective}")
 
