@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -66,8 +67,9 @@ def _describe(t: Transition) -> str:
 @click.option("--as-of", required=True, help="Decision date or date-time; a line's own wins.")
 @_store_option
 def open_command(policy_path: str, input_path: str, as_of: str, store_path: str) -> None:
-    """Decide accounts (JSON or JSONL, as `decide` reads them) and open a case for each
-    close, suspend or reduce_limit; prints one JSON line per account."""
+    """Decide accounts and open a case for each close, suspend or reduce_limit.
+
+    Reads JSON or JSONL as `decide` does; prints one JSON line per account."""
     compiled = load_compiled(policy_path)
     try:
         moment = to_instant(as_of, compiled.policy.metadata.timezone)
@@ -94,7 +96,7 @@ def open_command(policy_path: str, input_path: str, as_of: str, store_path: str)
             }
             if decision.action in ADVERSE_ACTIONS:
                 try:
-                    opened = store.open(compiled, decision, policy_path)
+                    opened = store.open(compiled, decision, str(Path(policy_path).resolve()))
                 except CaseError as exc:
                     click.echo(f"{where}:{item.line}:1: error[E301]: {exc}", err=True)
                     failures += 1
@@ -128,8 +130,9 @@ def event_command(
     store_path: str,
     policy_path: str | None,
 ) -> None:
-    """Record one event: notice_sent, reevaluated, cured, appeal_filed, review_decided or
-    deadline_passed. A rejected event prints why, changes nothing and exits 1."""
+    """Record one event of a case (a refused one changes nothing and exits 1).
+
+    KIND is notice_sent, reevaluated, cured, appeal_filed, review_decided or deadline_passed."""
     compiled = _compiled(policy_path)
     with _store(store_path) as store:
         try:
@@ -182,7 +185,7 @@ def _in_force(case_now: Case) -> str:
 def show_command(
     case_id: str | None, as_json: bool, store_path: str, policy_path: str | None
 ) -> None:
-    """Show one case (replayed from its events), or every case with its state."""
+    """Show one case and its history, or list every case with its state."""
     compiled = _compiled(policy_path)
     with _store(store_path) as store:
         try:
@@ -226,7 +229,7 @@ def show_command(
 @_store_option
 @_policy_option
 def advance_command(as_of: str, store_path: str, policy_path: str | None) -> None:
-    """Apply every deadline passed by --as-of to every open case (the daily batch job)."""
+    """Apply every deadline passed by --as-of to every open case (the daily batch)."""
     try:
         to_instant(as_of)
     except AsOfError as exc:
