@@ -94,6 +94,14 @@ class Opening:
     facts: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Advanced:
+    """What a batch advance did: the cases it moved (with the transitions), and the failures."""
+
+    changed: list[tuple[Case, tuple[Transition, ...]]]
+    failed: list[tuple[str, str]]
+
+
 class CaseStore:
     """Cases in one SQLite file; the Python API behind `clearline case`."""
 
@@ -104,7 +112,7 @@ class CaseStore:
         self._recent: dict[str, Case] = {}
         self._depth = 0
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
             if version == 0 and not tables:
@@ -153,10 +161,10 @@ class CaseStore:
     ) -> Case:
         """Open and store the case of an adverse decision; `policy_path` lets it reload later."""
         case = open_case(compiled, decision)
-        if self._exists(case.case_id):
-            raise CaseError(f"case {case.case_id} is already open")
         policy = compiled.policy.metadata
-        with self.batch():
+        with self.batch():  # the write lock first, so two writers cannot both open it
+            if self._exists(case.case_id):
+                raise CaseError(f"case {case.case_id} is already open")
             self._db.execute(
                 "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -181,10 +189,10 @@ class CaseStore:
     ) -> tuple[Case, tuple[Transition, ...]]:
         """Apply one event and store it with the transitions it caused; a rejected event
         (CaseError) stores nothing."""
-        before = self.case(case_id, compiled)
-        after = apply_event(self.compiled_for(self.opening(case_id), compiled), before, event)
-        caused = after.transitions[len(before.transitions) :]
-        with self.batch():
+        with self.batch():  # read and write under one lock: concurrent writers queue
+            before = self.case(case_id, compiled)
+            after = apply_event(self.compiled_for(self.opening(case_id), compiled), before, event)
+            caused = after.transitions[len(before.transitions) :]
             self._db.execute(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
                 (
@@ -199,21 +207,28 @@ class CaseStore:
         self._remember(after)
         return after, caused
 
-    def advance(
-        self, as_of: str, compiled: CompiledPolicy | None = None
-    ) -> list[tuple[Case, tuple[Transition, ...]]]:
-        """Apply every deadline passed by `as_of` to every open case (the daily batch job)."""
-        changed = []
+    def advance(self, as_of: str, compiled: CompiledPolicy | None = None) -> Advanced:
+        """Apply every deadline passed by `as_of` to every open case (the daily batch job).
+
+        A case that cannot be rebuilt (its policy file is gone, say) is reported in `failed`
+        and the others still advance. `compiled` serves the cases opened under it; the rest
+        reload the policy recorded at opening.
+        """
+        result = Advanced([], [])
         with self.batch():
             for case_id in self.case_ids(open_only=True):
                 opening = self.opening(case_id)
-                policy = self.compiled_for(opening, compiled)
-                case = self.case(case_id, policy)
-                moment = to_instant(as_of, policy.policy.metadata.timezone)
-                if deadline_due(policy, case, moment):
-                    event = case_event(EventKind.DEADLINE_PASSED, moment)
-                    changed.append(self.record(case_id, event, policy))
-        return changed
+                try:
+                    same = compiled is not None and compiled.sha256 == opening.policy_sha256
+                    policy = compiled if same and compiled else self.compiled_for(opening)
+                    case = self.case(case_id, policy)
+                    moment = to_instant(as_of, policy.policy.metadata.timezone)
+                    if deadline_due(policy, case, moment):
+                        event = case_event(EventKind.DEADLINE_PASSED, moment)
+                        result.changed.append(self.record(case_id, event, policy))
+                except CaseError as exc:
+                    result.failed.append((case_id, str(exc)))
+        return result
 
     def _append_transitions(self, case_id: str, transitions: Iterable[Transition]) -> None:
         self._db.executemany(

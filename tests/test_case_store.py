@@ -38,9 +38,9 @@ def test_store_replays_a_case_after_reopening_and_keeps_the_causes(tmp_path: Pat
             store.open(COMPILED, decision, str(POLICY))
     with CaseStore(path) as store:  # a new process would see the same: nothing is cached
         assert len(store.events(case.case_id)) == 1  # the rejected event left no trace
-        changed = store.advance("2027-03-16")
+        changed = store.advance("2027-03-16").changed
         assert [c.state for c, _ in changed] == [CaseState.EFFECTIVE]
-        assert store.advance("2027-03-17") == []
+        assert store.advance("2027-03-17").changed == []
         now = store.case(case.case_id)
         assert [t.to_dict() for t in now.transitions] == store.transitions(case.case_id)
         assert store.transitions(case.case_id)[-1] == {
@@ -72,12 +72,21 @@ def test_store_is_append_only(tmp_path: Path) -> None:
 
 def test_store_refuses_a_policy_that_changed_since_opening(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
-    shutil.copy(POLICY, policy)
+    policy.write_text(POLICY.read_text("utf-8").replace("notice_days: 15", "notice_days: 16", 1))
+    edited = compile_policy(load_policy(policy))
     with CaseStore(tmp_path / "cases.db") as store:
-        case = store.open(COMPILED, decide(COMPILED, SPREE, "2027-03-01"), str(policy))
-    policy.write_text(policy.read_text("utf-8").replace("notice_days: 15", "notice_days: 16", 1))
-    with CaseStore(tmp_path / "cases.db") as store, pytest.raises(CaseError, match="opened under"):
-        store.case(case.case_id)
+        case = store.open(edited, decide(edited, SPREE, "2027-03-01"), str(policy))
+        store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
+        other = store.open(COMPILED, decide(COMPILED, SPREE, "2027-03-02"), str(POLICY))
+        store.record(other.case_id, case_event("notice_sent", "2027-03-02", tz=TZ))
+    shutil.copy(POLICY, policy)  # the file now holds another version
+    with CaseStore(tmp_path / "cases.db") as store:
+        with pytest.raises(CaseError, match="opened under"):
+            store.case(case.case_id)
+        # The batch job reports the case it cannot rebuild and goes on with the others.
+        result = store.advance("2027-04-01")
+        assert [c.case_id for c, _ in result.changed] == [other.case_id]
+        assert [case_id for case_id, _ in result.failed] == [case.case_id]
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:

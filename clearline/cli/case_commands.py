@@ -236,14 +236,15 @@ def advance_command(as_of: str, store_path: str, policy_path: str | None) -> Non
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     compiled = _compiled(policy_path)
     with _store(store_path) as store:
-        try:
-            changed = store.advance(as_of, compiled)
-        except CaseError as exc:
-            error(str(exc), where=store_path, code="E301")
-            raise Failed() from None
-        for case_now, caused in changed:
+        result = store.advance(as_of, compiled)
+        for case_now, caused in result.changed:
             for transition in caused:
                 click.echo(f"{case_now.case_id}  {_describe(transition)}")
         counts = store.states()
+    changed = len(result.changed)
     summary = ", ".join(f"{state.value} {n}" for state, n in counts.items())
-    click.echo(f"advanced {len(changed)} case{'s' * (len(changed) != 1)} to {as_of}: {summary}")
+    click.echo(f"advanced {changed} case{'s' * (changed != 1)} to {as_of}: {summary}")
+    for case_id, message in result.failed:
+        error(message, where=case_id, code="E301")
+    if result.failed:
+        raise Failed()
