@@ -1,60 +1,8 @@
 """Clearline: decide, explain and disclose consumer credit-line policies from one source."""
 
-from clearline.engine import (
-    ENGINE_VERSION,
-    ActionKind,
-    Case,
-    CaseError,
-    CaseEvent,
-    CaseState,
-    CaseStore,
-    ClearlineError,
-    CompiledPolicy,
-    Decision,
-    Diagnostic,
-    FactError,
-    Policy,
-    PolicyError,
-    Reason,
-    analyse_policy,
-    apply_event,
-    case_event,
-    compile_policy,
-    decide,
-    load_policy,
-    load_policy_text,
-    open_case,
-    replay,
-    sample_accounts,
-)
+from clearline.engine import *  # noqa: F403 - the public API is the engine's
+from clearline.engine import ENGINE_VERSION
+from clearline.engine import __all__ as _engine_api
 
 __version__ = ENGINE_VERSION
-
-__all__ = [
-    "ENGINE_VERSION",
-    "ActionKind",
-    "Case",
-    "CaseError",
-    "CaseEvent",
-    "CaseState",
-    "CaseStore",
-    "ClearlineError",
-    "CompiledPolicy",
-    "Decision",
-    "Diagnostic",
-    "FactError",
-    "Policy",
-    "PolicyError",
-    "Reason",
-    "__version__",
-    "analyse_policy",
-    "apply_event",
-    "case_event",
-    "compile_policy",
-    "decide",
-    "load_policy",
-    "load_policy_text",
-    "open_case",
-    "replay",
-    "sample_accounts",
-]
+__all__ = [*_engine_api, "__version__"]

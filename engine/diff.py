@@ -559,7 +559,10 @@ def _same_logic(a: Rule, b: Rule) -> bool:
     return (a.action, a.when, a.grace, a.reason_code) == (b.action, b.when, b.grace, b.reason_code)
 
 
-def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[tuple[str, Any, Any, Impact, str]]:
+GraceMove = tuple[str, Any, Any, Impact, str]
+
+
+def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
     """Each moved term of a grace rule, with its effect on a customer."""
 
     def effect(worse: bool) -> Impact:
@@ -573,32 +576,24 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[tuple[str, Any, Any, 
             effect(b.immediate),
             "takes effect at once" if b.immediate else "no longer takes effect at once",
         )
+
+    def presence(kind: str, old: Any, new: Any, term: str) -> GraceMove:
+        removed = new is None
+        message = f"the {term} is removed" if removed else f"a {term} is added"
+        return kind, to_json_value(old), to_json_value(new), effect(removed), message
+
+    def days(kind: str, old: int, new: int, less: str, more: str) -> GraceMove:
+        shorter = new < old
+        return kind, old, new, effect(shorter), less if shorter else more
+
     if a.notice_days != b.notice_days:
-        shorter = b.notice_days < a.notice_days
-        yield (
-            "grace_notice",
-            a.notice_days,
-            b.notice_days,
-            effect(shorter),
-            "shorter notice" if shorter else "longer notice",
-        )
+        yield days("grace_notice", a.notice_days, b.notice_days, "shorter notice", "longer notice")
     if (a.cure is None) != (b.cure is None):
-        yield (
-            "grace_cure",
-            to_json_value(a.cure),
-            to_json_value(b.cure),
-            effect(b.cure is None),
-            "the cure is removed" if b.cure is None else "a cure is added",
-        )
+        yield presence("grace_cure", a.cure, b.cure, "cure")
     elif a.cure is not None and b.cure is not None and a.cure != b.cure:
         if a.cure.days != b.cure.days:
-            shorter = b.cure.days < a.cure.days
-            yield (
-                "grace_cure",
-                a.cure.days,
-                b.cure.days,
-                effect(shorter),
-                "less time to cure" if shorter else "more time to cure",
+            yield days(
+                "grace_cure", a.cure.days, b.cure.days, "less time to cure", "more time to cure"
             )
         if a.cure.when != b.cure.when:
             yield (
@@ -609,22 +604,15 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[tuple[str, Any, Any, 
                 "the cure condition changed; some customers may no longer be able to cure",
             )
     if (a.appeal is None) != (b.appeal is None):
-        yield (
-            "grace_appeal",
-            to_json_value(a.appeal),
-            to_json_value(b.appeal),
-            effect(b.appeal is None),
-            "the appeal window is removed" if b.appeal is None else "an appeal window is added",
-        )
+        yield presence("grace_appeal", a.appeal, b.appeal, "appeal window")
     elif a.appeal is not None and b.appeal is not None and a.appeal != b.appeal:
         if a.appeal.days != b.appeal.days:
-            shorter = b.appeal.days < a.appeal.days
-            yield (
+            yield days(
                 "grace_appeal",
                 a.appeal.days,
                 b.appeal.days,
-                effect(shorter),
-                "less time to ask for a review" if shorter else "more time to ask for a review",
+                "less time to ask for a review",
+                "more time to ask for a review",
             )
         if a.appeal.pauses_action != b.appeal.pauses_action:
             yield (
