@@ -9,6 +9,7 @@ and deletes. Nothing here reads the clock.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -31,6 +32,7 @@ from .cases import (
     case_event,
     deadline_due,
     event_from_dict,
+    next_deadline,
     open_case,
 )
 from .compile import CompiledPolicy, compile_policy
@@ -69,7 +71,8 @@ CREATE TABLE IF NOT EXISTS transitions (
     from_state TEXT,
     to_state TEXT NOT NULL,
     cause TEXT NOT NULL,
-    ref TEXT NOT NULL
+    ref TEXT NOT NULL,
+    next_due TEXT
 );
 """
 _APPEND_ONLY = [
@@ -179,7 +182,7 @@ class CaseStore:
                     decision.to_json(),
                 ),
             )
-            self._append_transitions(case.case_id, case.transitions)
+            self._append_transitions(compiled, case, case.transitions)
         self._compiled.setdefault(compiled.sha256, compiled)
         self._remember(case)
         return case
@@ -203,7 +206,9 @@ class CaseStore:
                     canonical_json(event.to_dict()),
                 ),
             )
-            self._append_transitions(case_id, caused)
+            self._append_transitions(
+                self.compiled_for(self.opening(case_id), compiled), after, caused
+            )
         self._remember(after)
         return after, caused
 
@@ -215,8 +220,11 @@ class CaseStore:
         reload the policy recorded at opening.
         """
         result = Advanced([], [])
+        # Cases keep their own time zones: take every case due by the next UTC day, then let
+        # `deadline_due` decide in the case's zone.
+        latest = (to_instant(as_of).date() + dt.timedelta(days=1)).isoformat()
         with self.batch():
-            for case_id in self.case_ids(open_only=True):
+            for case_id in self._due_by(latest):
                 opening = self.opening(case_id)
                 try:
                     same = compiled is not None and compiled.sha256 == opening.policy_sha256
@@ -230,19 +238,27 @@ class CaseStore:
                     result.failed.append((case_id, str(exc)))
         return result
 
-    def _append_transitions(self, case_id: str, transitions: Iterable[Transition]) -> None:
+    def _append_transitions(
+        self, compiled: CompiledPolicy, case: Case, transitions: Iterable[Transition]
+    ) -> None:
+        # Deadlines move only with transitions, so the last transition of a case knows its next
+        # deadline: the batch job finds due cases without rebuilding every open one.
+        upcoming = next_deadline(compiled, case)
+        next_due = upcoming[0].isoformat() if upcoming else None
         self._db.executemany(
-            "INSERT INTO transitions (case_id, event, on_day, from_state, to_state, cause, ref) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO transitions "
+            "(case_id, event, on_day, from_state, to_state, cause, ref, next_due) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    case_id,
+                    case.case_id,
                     t.event,
                     t.on.isoformat(),
                     t.from_state.value if t.from_state else None,
                     t.to_state.value,
                     t.cause,
                     t.ref,
+                    next_due,
                 )
                 for t in transitions
             ],
@@ -283,6 +299,14 @@ class CaseStore:
         keys = ("event", "on", "from", "to", "cause", "ref")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def _due_by(self, day: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT case_id FROM transitions WHERE id IN "
+            "(SELECT max(id) FROM transitions GROUP BY case_id) AND next_due <= ? ORDER BY id",
+            (day,),
+        )
+        return [case_id for (case_id,) in rows]
+
     def case_ids(self, *, open_only: bool = False) -> list[str]:
         """Every case id in opening order; only the ones not rescinded or overturned if asked."""
         rows = self._db.execute(
@@ -320,7 +344,9 @@ class CaseStore:
             ).fetchone()
             if stored == recent.events:
                 return recent
-        decision = decide(policy, opening.facts, opening.as_of, account_id=opening.account_id)
+        decision = decide(
+            policy, opening.facts, opening.as_of, account_id=opening.account_id, trace=False
+        )
         if decision.decision_id != case_id:
             raise CaseError(
                 f"case {case_id} does not replay: deciding its opening again gives decision "
