@@ -82,8 +82,12 @@ class PolicyVersion:
 
 
 def _locate(policy: Policy, file: str, path: NodePath, code: str, message: str) -> Diagnostic:
-    """A diagnostic at a metadata node of a loaded policy (its source text is kept)."""
-    return read_yaml(policy.source, file).source.diagnostic(path, code, message)
+    """A diagnostic at a metadata node of a policy file (read again only to find the line)."""
+    try:
+        text = Path(file).read_bytes()
+    except OSError:
+        return Diagnostic(file, 1, 1, code, message)
+    return read_yaml(text, file).source.diagnostic(path, code, message)
 
 
 def _iso(moment: dt.datetime | None) -> str:
