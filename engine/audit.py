@@ -483,6 +483,13 @@ class AuditLog:
         digest = content_digest(record, record.recorded_at)
         if chain_hash(seq, record.prev_hash, digest) != record.hash:
             return self._misplaced(record, digest, prev)
+        if record.prev_hash != prev and seq == 1:
+            return Problem(
+                1,
+                "altered",
+                "record 1 does not chain to this log's genesis: the log's id or redaction "
+                "salt (table meta) was altered",
+            )
         if record.prev_hash != prev:
             return Problem(
                 seq - 1,
