@@ -35,6 +35,7 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ from .record import layout_for
 FORMAT = "clearline-audit/1"
 KIND_DECISION = "decision"
 BATCH_SIZE = 10_000
+CHUNK = 1_000  # rows handed to SQLite at a time within one batch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -264,6 +266,22 @@ def decision_entry(decision: Decision, salt: str) -> Entry:
     )
 
 
+INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def _chain(
+    entries: Sequence[Entry], digests: list[str], seq: int, prev: str, recorded_at: str
+) -> tuple[list[tuple[Any, ...]], int, str]:
+    """Number and chain a chunk of entries after record `seq` with hash `prev`."""
+    rows = []
+    for entry, digest in zip(entries, digests, strict=True):
+        seq += 1
+        record_hash = chain_hash(seq, prev, digest)
+        rows.append((seq, *entry[:8], recorded_at, entry.body, entry.inputs, prev, record_hash))
+        prev = record_hash
+    return rows, seq, prev
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -281,14 +299,18 @@ class AuditLog:
         *,
         clock: Callable[[], dt.datetime] = _utc_now,
         create: bool = True,
+        durable: bool = True,
         timeout: float = 120.0,
     ) -> None:
         self.path = os.fspath(path)
+        self._synchronous = "FULL" if durable else "NORMAL"
         self._clock = clock
         if not create and not os.path.exists(self.path):
             raise AuditError(f"{self.path}: no such audit log")
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
             self._open()
         except sqlite3.DatabaseError as exc:
             raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
@@ -301,7 +323,9 @@ class AuditLog:
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise AuditError(f"{self.path}: cannot use WAL journal mode ({mode})")
-        db.execute("PRAGMA synchronous = FULL")
+        # FULL: a batch is on disk when append returns, even if the power fails right after.
+        # NORMAL (durable=False) keeps batches whole after a crash but may lose the last ones.
+        db.execute(f"PRAGMA synchronous = {self._synchronous}")
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";"):
@@ -338,40 +362,78 @@ class AuditLog:
 
     def append(self, decisions: Iterable[Decision]) -> int:
         """Append decisions as one batch in one transaction; return how many were written."""
+        items = decisions if isinstance(decisions, Sequence) else list(decisions)
         salt = self.salt
-        return self.append_entries([decision_entry(decision, salt) for decision in decisions])
+        chunks = (
+            [decision_entry(decision, salt) for decision in items[start : start + CHUNK]]
+            for start in range(0, len(items), CHUNK)
+        )
+        return self._append_chunks(chunks)
 
     def append_entries(self, entries: Sequence[Entry]) -> int:
         """Append records of any kind as one batch in one transaction."""
-        if not entries:
+        return self._append_chunks(
+            entries[start : start + CHUNK] for start in range(0, len(entries), CHUNK)
+        )
+
+    def _append_chunks(self, chunks: Iterator[Sequence[Entry]]) -> int:
+        first = next(chunks, None)
+        if not first:
             return 0
         recorded_at = _instant_text(self._clock())
-        # Hash the contents before taking the write lock; only the chaining happens inside it.
-        digests = [content_digest(entry, recorded_at) for entry in entries]
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0], row[1]) if row else (0, self.genesis)
-            rows = []
-            for entry, digest in zip(entries, digests, strict=True):
-                seq += 1
-                record_hash = chain_hash(seq, prev, digest)
-                rows.append(
-                    (seq, *entry[:8], recorded_at, entry.body, entry.inputs, prev, record_hash)
-                )
-                prev = record_hash
-            db.executemany(
-                f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                rows,
-            )
-            db.execute("UPDATE meta SET value = ? WHERE key = 'head'", (f"{seq} {prev}",))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return len(rows)
+        digests = [content_digest(entry, recorded_at) for entry in first]
+        second = next(chunks, None)
+        if second is None:
+            # One chunk: hash before taking the write lock, then chain and write.
+            seq, prev = self._begin()
+            try:
+                rows, seq, prev = _chain(first, digests, seq, prev, recorded_at)
+                self._db.executemany(INSERT, rows)
+                self._commit(seq, prev)
+            except BaseException:
+                self._rollback()
+                raise
+            return len(rows)
+        # Several chunks: SQLite writes chunk k on a writer thread (it releases the GIL while
+        # it works) while this thread builds and hashes chunk k+1. One connection, one
+        # transaction; the threads never use the connection at the same time.
+        with ThreadPoolExecutor(1, thread_name_prefix="clearline-audit") as writer:
+            begun = writer.submit(self._begin)
+            written: list[Future[Any]] = []
+            total = 0
+            try:
+                seq, prev = begun.result()
+                chunk: Sequence[Entry] | None = first
+                while chunk:
+                    rows, seq, prev = _chain(chunk, digests, seq, prev, recorded_at)
+                    written.append(writer.submit(self._db.executemany, INSERT, rows))
+                    total += len(rows)
+                    chunk, second = second, next(chunks, None) if second is not None else None
+                    if chunk:
+                        digests = [content_digest(entry, recorded_at) for entry in chunk]
+                for future in written:
+                    future.result()
+                writer.submit(self._commit, seq, prev).result()
+            except BaseException:
+                for future in written:
+                    future.exception()  # wait: the connection must be idle before rolling back
+                writer.submit(self._rollback).result()
+                raise
+        return total
+
+    def _begin(self) -> tuple[int, str]:
+        """Take the write lock and read the chain head inside it."""
+        self._db.execute("BEGIN IMMEDIATE")
+        row = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, self.genesis)
+
+    def _commit(self, seq: int, head: str) -> None:
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'head'", (f"{seq} {head}",))
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
