@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clearline.engine import Decision, compile_policy, decide, load_policy_text, sample_accounts
 from clearline.engine.audit import (
     COLUMNS,
@@ -28,6 +29,8 @@ from clearline.engine.audit import (
 )
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
+
+from .conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "policies" / "credit-line-closure"
@@ -515,19 +518,6 @@ def test_replay_reports_a_changed_decision(
     assert outcome.status == DIFFERS
 
 
-def _run(
-    *args: str, cwd: Path | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clearline", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        input=stdin,
-    )
-
-
 def _accounts_jsonl(n: int) -> str:
     policy = load_policy_text(V110_TEXT)
     return "".join(json.dumps(a) + "\n" for a in sample_accounts(policy, n, seed=5))
@@ -537,7 +527,7 @@ def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Pa
     folder = tmp_path / "policies"
     shutil.copytree(SHIPPED, folder)
     db = tmp_path / "a.db"
-    run = _run(
+    run = run_cli(
         "decide",
         "--policy",
         str(folder / "1.1.0.yaml"),
@@ -550,7 +540,7 @@ def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Pa
         stdin=_accounts_jsonl(50),
     )
     assert run.returncode == 0, run.stderr
-    assert _run("audit", "replay", str(db), "--policies", str(folder)).returncode == 0
+    assert run_cli("audit", "replay", str(db), "--policies", str(folder)).returncode == 0
     before = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     policy_file = folder / "1.1.0.yaml"
     policy_file.write_text(
@@ -558,7 +548,7 @@ def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Pa
     )
     after = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     assert before is not None and after is not None and before.sha256 != after.sha256
-    run = _run("audit", "replay", str(db), "--policies", str(folder))
+    run = run_cli("audit", "replay", str(db), "--policies", str(folder))
     assert run.returncode == 1
     assert "policy hash mismatch" in run.stderr
     assert before.sha256 in run.stderr and after.sha256 in run.stderr
@@ -575,7 +565,7 @@ def test_replay_without_the_version_is_an_error(tmp_path: Path, decisions: list[
     with AuditLog(tmp_path / "a.db") as log:
         statuses = [o.status for o in replay(log.records(), PolicyRegistry.load(only_old))]
     assert statuses.count(SAME) == 150 and statuses.count(MISSING_POLICY) == 150
-    run = _run("audit", "replay", str(tmp_path / "a.db"), "--policies", str(only_old))
+    run = run_cli("audit", "replay", str(tmp_path / "a.db"), "--policies", str(only_old))
     assert run.returncode == 1 and "is not among the policies given" in run.stderr
 
 
@@ -586,7 +576,7 @@ def test_replay_without_the_version_is_an_error(tmp_path: Path, decisions: list[
 def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("cli")
     db = folder / "audit.db"
-    run = _run(
+    run = run_cli(
         "decide",
         "--policy",
         str(SHIPPED / "1.1.0.yaml"),
@@ -606,7 +596,7 @@ def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
     out = (cli_log.parent / "out.jsonl").read_text(encoding="utf-8").splitlines()
     with AuditLog(cli_log) as log:
         assert [r.body for r in log.records()] == out
-    run = _run("audit", "verify", str(cli_log))
+    run = run_cli("audit", "verify", str(cli_log))
     assert run.returncode == 0
     assert run.stdout.startswith("ok: 300 records")
 
@@ -614,34 +604,34 @@ def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
 def test_cli_verify_locates_tampering(cli_log: Path, tmp_path: Path) -> None:
     target = tmp_path / "t.db"
     tampered(cli_log, target, "UPDATE records SET action = action || 'x' WHERE seq = 42").close()
-    run = _run("audit", "verify", str(target))
+    run = run_cli("audit", "verify", str(target))
     assert run.returncode == 1
     assert "record 42" in run.stderr and "altered" in run.stderr
     assert "Traceback" not in run.stderr
 
 
 def test_cli_list_filters(cli_log: Path) -> None:
-    run = _run("audit", "list", str(cli_log), "--action", "close", "--format", "jsonl")
+    run = run_cli("audit", "list", str(cli_log), "--action", "close", "--format", "jsonl")
     assert run.returncode == 0
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert rows and {row["action"] for row in rows} == {"close"}
     account = rows[0]["account_id"]
-    run = _run("audit", "list", str(cli_log), "--account", account)
+    run = run_cli("audit", "list", str(cli_log), "--account", account)
     assert run.returncode == 0 and len(run.stdout.splitlines()) == 1
-    run = _run("audit", "list", str(cli_log), "--policy-version", "1.0.0")
+    run = run_cli("audit", "list", str(cli_log), "--policy-version", "1.0.0")
     assert run.returncode == 0 and run.stdout == ""
-    run = _run("audit", "list", str(cli_log), "--since", "2027-02-02")
+    run = run_cli("audit", "list", str(cli_log), "--since", "2027-02-02")
     assert run.returncode == 0 and run.stdout == ""
-    run = _run("audit", "list", str(cli_log), "--since", "2027-01-31", "--until", "2027-02-01")
+    run = run_cli("audit", "list", str(cli_log), "--since", "2027-01-31", "--until", "2027-02-01")
     assert run.returncode == 0 and len(run.stdout.splitlines()) == 300
-    run = _run("audit", "list", str(cli_log), "--since", "soon")
+    run = run_cli("audit", "list", str(cli_log), "--since", "soon")
     assert run.returncode == 2 and "Traceback" not in run.stderr
 
 
 def test_cli_show(cli_log: Path) -> None:
     with AuditLog(cli_log) as log:
         record = next(log.records(action="suspend"))
-    run = _run("audit", "show", str(cli_log), record.record_id[:12])
+    run = run_cli("audit", "show", str(cli_log), record.record_id[:12])
     assert run.returncode == 0, run.stderr
     text = run.stdout
     assert f"decision {record.record_id}" in text
@@ -650,30 +640,30 @@ def test_cli_show(cli_log: Path) -> None:
         assert rule["rule"] in text
     assert ": matched" in text and "not matched" in text and "saw " in text
     assert "effective" in text
-    run = _run("audit", "show", str(cli_log), f"#{record.seq}", "--format", "json")
+    run = run_cli("audit", "show", str(cli_log), f"#{record.seq}", "--format", "json")
     assert run.returncode == 0
     shown = json.loads(run.stdout)
     assert shown["record"] == record.data() and shown["seq"] == record.seq
-    run = _run("audit", "show", str(cli_log), "0" * 16)
+    run = run_cli("audit", "show", str(cli_log), "0" * 16)
     assert run.returncode == 1 and "no record" in run.stderr
 
 
 def test_cli_on_a_missing_log(tmp_path: Path) -> None:
     for command in ("verify", "list"):
-        run = _run("audit", command, str(tmp_path / "nope.db"))
+        run = run_cli("audit", command, str(tmp_path / "nope.db"))
         assert run.returncode == 1 and "no such audit log" in run.stderr
         assert not (tmp_path / "nope.db").exists()
 
 
 def test_cli_demo_writes_verifies_and_replays(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    run = _run("demo", "-n", "2000", cwd=tmp_path)
+    run = run_cli("demo", "-n", "2000", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "ok: 2000 records" in run.stdout
     assert "2000 of 2000 reproduced byte for byte (100.0%)" in run.stdout
-    run = _run("audit", "replay", "clearline-audit.db", "--policies", "policies", cwd=tmp_path)
+    run = run_cli("audit", "replay", "clearline-audit.db", "--policies", "policies", cwd=tmp_path)
     assert run.returncode == 0 and "(100.0% reproduced)" in run.stdout
     first = os.path.getmtime(tmp_path / "clearline-audit.db")
-    run = _run("demo", "-n", "500", cwd=tmp_path)  # fresh each run, not appended
+    run = run_cli("demo", "-n", "500", cwd=tmp_path)  # fresh each run, not appended
     assert run.returncode == 0 and "ok: 500 records" in run.stdout
     assert os.path.getmtime(tmp_path / "clearline-audit.db") >= first

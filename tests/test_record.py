@@ -6,10 +6,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
-from clearline.engine.canonical import canonical_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
+from clearline.engine.canonical import canonical_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

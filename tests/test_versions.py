@@ -6,19 +6,20 @@ import datetime as dt
 import random
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from clearline.engine import PolicyError, load_policy_text
 from clearline.engine.canonical import policy_sha256
 from clearline.engine.source import read_yaml
 from clearline.engine.versions import NotInForce, PolicyRegistry, UnknownPolicy
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+from .conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "policies" / "credit-line-closure"
@@ -58,16 +59,18 @@ def line_of(path: Path, key: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> PolicyRegistry:
+def shipped_registry() -> PolicyRegistry:
     return PolicyRegistry.load(SHIPPED)
 
 
-def test_shipped_versions_are_indexed_by_id_version_and_hash(shipped: PolicyRegistry) -> None:
-    versions = shipped.versions(ID)
+def test_shipped_versions_are_indexed_by_id_version_and_hash(
+    shipped_registry: PolicyRegistry,
+) -> None:
+    versions = shipped_registry.versions(ID)
     assert [v.version for v in versions] == ["1.0.0", "1.1.0"]
     for version in versions:
-        assert shipped.by_hash(version.sha256) is version
-        assert shipped.get(ID, version.version) is version
+        assert shipped_registry.by_hash(version.sha256) is version
+        assert shipped_registry.get(ID, version.version) is version
         assert version.compiled.sha256 == version.sha256
     assert versions[0].sha256 != versions[1].sha256
 
@@ -83,32 +86,32 @@ def test_shipped_versions_are_indexed_by_id_version_and_hash(shipped: PolicyRegi
     ],
 )
 def test_in_force_at_the_boundaries(
-    shipped: PolicyRegistry, moment: dt.datetime, expected: str
+    shipped_registry: PolicyRegistry, moment: dt.datetime, expected: str
 ) -> None:
-    assert shipped.in_force(ID, moment).version == expected
+    assert shipped_registry.in_force(ID, moment).version == expected
 
 
-def test_nothing_in_force_before_the_first_version(shipped: PolicyRegistry) -> None:
+def test_nothing_in_force_before_the_first_version(shipped_registry: PolicyRegistry) -> None:
     first = dt.datetime(2025, 12, 31, 16, 0, 0, tzinfo=dt.UTC)
     with pytest.raises(NotInForce, match="no version of `credit-line-closure` is in force"):
-        shipped.in_force(ID, first - SECOND)
+        shipped_registry.in_force(ID, first - SECOND)
     with pytest.raises(UnknownPolicy):
-        shipped.in_force("no-such-policy", first)
+        shipped_registry.in_force("no-such-policy", first)
 
 
-def test_a_bare_date_is_midnight_in_the_policy_time_zone(shipped: PolicyRegistry) -> None:
-    assert shipped.in_force(ID, "2027-01-15").version == "1.1.0"
-    assert shipped.in_force(ID, dt.date(2027, 1, 14)).version == "1.0.0"
-    assert shipped.in_force(ID, "2027-01-14T23:59:59+08:00").version == "1.0.0"
+def test_a_bare_date_is_midnight_in_the_policy_time_zone(shipped_registry: PolicyRegistry) -> None:
+    assert shipped_registry.in_force(ID, "2027-01-15").version == "1.1.0"
+    assert shipped_registry.in_force(ID, dt.date(2027, 1, 14)).version == "1.0.0"
+    assert shipped_registry.in_force(ID, "2027-01-14T23:59:59+08:00").version == "1.0.0"
 
 
-def test_decide_by_policy_id_picks_the_version_in_force(shipped: PolicyRegistry) -> None:
+def test_decide_by_policy_id_picks_the_version_in_force(shipped_registry: PolicyRegistry) -> None:
     facts = {"credit_score": 700, "days_past_due": 0}
-    before = shipped.decide(ID, facts, SWITCH - SECOND, account_id="A1")
-    after = shipped.decide(ID, facts, SWITCH, account_id="A1")
+    before = shipped_registry.decide(ID, facts, SWITCH - SECOND, account_id="A1")
+    after = shipped_registry.decide(ID, facts, SWITCH, account_id="A1")
     assert before.to_dict()["policy"]["version"] == "1.0.0"
     assert after.to_dict()["policy"]["version"] == "1.1.0"
-    assert after.to_dict()["policy"]["sha256"] == shipped.get(ID, "1.1.0").sha256  # type: ignore[union-attr]
+    assert after.to_dict()["policy"]["sha256"] == shipped_registry.get(ID, "1.1.0").sha256  # type: ignore[union-attr]
 
 
 def test_an_open_ended_version_ends_where_the_next_begins(tmp_path: Path) -> None:
@@ -179,12 +182,7 @@ def test_cli_replay_reports_an_inconsistent_folder(tmp_path: Path) -> None:
     from clearline.engine.audit import AuditLog
 
     AuditLog(db).close()
-    run = subprocess.run(
-        [sys.executable, "-m", "clearline", "audit", "replay", str(db), "--policies", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = run_cli("audit", "replay", str(db), "--policies", str(target))
     assert run.returncode == 1
     assert "error[V004]" in run.stderr
     assert "Traceback" not in run.stderr
@@ -262,7 +260,7 @@ def test_any_semantic_change_changes_the_hash(mutation: Any, rnd: random.Random)
     assert policy_sha256(changed) != BASE_HASH, mutation[0]
 
 
-def test_a_folder_copy_keeps_every_hash(tmp_path: Path, shipped: PolicyRegistry) -> None:
+def test_a_folder_copy_keeps_every_hash(tmp_path: Path, shipped_registry: PolicyRegistry) -> None:
     shutil.copytree(SHIPPED, tmp_path / "copy")
     copy = PolicyRegistry.load(tmp_path / "copy")
-    assert [v.sha256 for v in copy] == [v.sha256 for v in shipped]
+    assert [v.sha256 for v in copy] == [v.sha256 for v in shipped_registry]
