@@ -334,15 +334,23 @@ class Decision:
         Built from the policy's precomputed record layout; byte for byte what
         `canonical_json(self.to_dict())` gives (a property test holds the two together).
         """
-        text = self.__dict__.get("_json")
+        cache = self.__dict__
+        text = cache.get("_json")
         if text is not None:
             return text  # type: ignore[no-any-return]
+        # One pass with locals, filling the lazy attributes on the way: this runs once per
+        # audited decision, and attribute and descriptor calls were a large share of it.
         layout = layout_for(self.compiled)
+        encoded, missing = cache.get("_encoded_facts") or self._encoded_facts
         if self._checks is None or self._matches is None:
             trace = "null"
         else:
-            trace = layout.trace_json(self._checks, self._matches, *self._encoded_facts)
-        reasons, reasons_json = self._reasons_entry
+            trace = layout.trace_json(self._checks, self._matches, encoded, missing)
+        if self.fired or self.review_missing:
+            reasons, reasons_json = self._reasons_entry
+            timeline_json = self._timeline_entry[1]
+        else:
+            reasons, reasons_json, timeline_json = (), "[]", "null"
         action = self.action
         factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
         account = self.account_id
@@ -353,9 +361,9 @@ class Decision:
                 ',"action":"',
                 action.value,
                 '","as_of":"',
-                self.as_of_text,
+                cache.get("as_of_text") or self.as_of_text,
                 '","decision_id":"',
-                self.decision_id,
+                cache.get("decision_id") or self.decision_id,
                 '","engine_version":',
                 _ENGINE_VERSION_JSON,
                 ',"input_sha256":"',
@@ -371,7 +379,7 @@ class Decision:
                 ',"schema":',
                 _SCHEMA_JSON,
                 ',"timeline":',
-                self._timeline_entry[1],
+                timeline_json,
                 ',"trace":',
                 trace,
                 "}",

@@ -249,6 +249,6 @@ def layout_for(compiled: CompiledPolicy) -> RecordLayout:
     # Kept in the compiled policy's own __dict__ (the frozen dataclass allows no attribute
     # assignment, and a weak table lookup per record cost more than the rest of the lookup).
     layout = compiled.__dict__.get("_record_layout")
-    if layout is None:
+    if layout is None:  # first use only
         layout = compiled.__dict__["_record_layout"] = RecordLayout(compiled)
     return layout  # type: ignore[no-any-return]
