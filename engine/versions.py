@@ -205,6 +205,11 @@ def policy_files(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
             yield path
 
 
+def version_diagnostics(policies: Iterable[Policy]) -> list[Diagnostic]:
+    """The registry's refusals (and warnings) for a set of loaded policies, located."""
+    return _versions([(policy, policy.source) for policy in policies])[1]
+
+
 def _versions(
     loaded: list[tuple[Policy, str]],
 ) -> tuple[list[PolicyVersion], list[Diagnostic]]:

@@ -264,3 +264,12 @@ def test_a_folder_copy_keeps_every_hash(tmp_path: Path, shipped_registry: Policy
     shutil.copytree(SHIPPED, tmp_path / "copy")
     copy = PolicyRegistry.load(tmp_path / "copy")
     assert [v.sha256 for v in copy] == [v.sha256 for v in shipped_registry]
+
+
+def test_check_refuses_an_inconsistent_folder(tmp_path: Path) -> None:
+    target = folder(tmp_path, a=edit(V100, effective_until="2027-02-01"), b=V110)
+    run = run_cli("check", str(target))
+    assert run.returncode == 1
+    line = line_of(target / "b.yaml", "effective_from")
+    assert f"b.yaml:{line}:" in run.stderr and "error[V004]" in run.stderr
+    assert run_cli("check", str(SHIPPED)).returncode == 0
