@@ -5,6 +5,10 @@ the moment and the policy version) and every accepted event in order, and rebuil
 replaying them through `cases.replay`. The transitions each event caused are appended beside
 the events, so a reader of the file sees why every change happened; triggers refuse updates
 and deletes. Nothing here reads the clock.
+
+Given an audit log, the store also appends every transition to it as a `case_transition`
+record (and, when asked, the opening decision), inside the store's own transaction: the audit
+append happens just before the store commits, and a failed append rolls the store back.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import datetime as dt
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
+from .audit import AuditLog, Entry, decision_entry
 from .canonical import canonical_json
 from .cases import (
     FINAL_STATES,
@@ -42,6 +47,7 @@ from .load import load_policy
 
 DEFAULT_CASE_STORE = "clearline-cases.db"
 STORE_FORMAT = 1
+KIND_CASE_TRANSITION = "case_transition"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -108,8 +114,12 @@ class Advanced:
 class CaseStore:
     """Cases in one SQLite file; the Python API behind `clearline case`."""
 
-    def __init__(self, path: str | os.PathLike[str] = DEFAULT_CASE_STORE) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] = DEFAULT_CASE_STORE, *, audit: AuditLog | None = None
+    ) -> None:
         self.path = str(path)
+        self.audit = audit
+        self._journal: list[Entry] = []  # audit entries of the open transaction
         self._compiled: dict[str, CompiledPolicy] = {}
         # Cases rebuilt lately, reused only while the store holds no newer event for them.
         self._recent: dict[str, Case] = {}
@@ -145,24 +155,37 @@ class CaseStore:
         """Group many writes into one transaction (all or nothing, and much faster)."""
         if self._depth == 0:
             self._db.execute("BEGIN IMMEDIATE")
+            self._journal = []
         self._depth += 1
         try:
             yield
+            if self._depth == 1 and self.audit is not None and self._journal:
+                self.audit.append_entries(self._journal)
         except BaseException:
             self._depth -= 1
             if self._depth == 0:
                 self._db.execute("ROLLBACK")
+                self._journal = []
             raise
         self._depth -= 1
         if self._depth == 0:
             self._db.execute("COMMIT")
+            self._journal = []
 
     # -- writing ------------------------------------------------------------------------------
 
     def open(
-        self, compiled: CompiledPolicy, decision: Decision, policy_path: str | None = None
+        self,
+        compiled: CompiledPolicy,
+        decision: Decision,
+        policy_path: str | None = None,
+        *,
+        audit_decision: bool = False,
     ) -> Case:
-        """Open and store the case of an adverse decision; `policy_path` lets it reload later."""
+        """Open and store the case of an adverse decision; `policy_path` lets it reload later.
+
+        With `audit_decision`, the decision itself goes to the audit log too, before the case's
+        first transition (leave it off when the decision is already in the log)."""
         case = open_case(compiled, decision)
         policy = compiled.policy.metadata
         with self.batch():  # the write lock first, so two writers cannot both open it
@@ -182,7 +205,9 @@ class CaseStore:
                     decision.to_json(),
                 ),
             )
-            self._append_transitions(compiled, case, case.transitions)
+            if self.audit is not None and audit_decision:
+                self._journal.append(decision_entry(decision, self.audit.salt))
+            self._append_transitions(compiled, case, case.transitions, None, decision.as_of)
         self._compiled.setdefault(compiled.sha256, compiled)
         self._remember(case)
         return case
@@ -206,9 +231,8 @@ class CaseStore:
                     canonical_json(event.to_dict()),
                 ),
             )
-            self._append_transitions(
-                self.compiled_for(self.opening(case_id), compiled), after, caused
-            )
+            policy = self.compiled_for(self.opening(case_id), compiled)
+            self._append_transitions(policy, after, caused, event, event.at)
         self._remember(after)
         return after, caused
 
@@ -239,7 +263,12 @@ class CaseStore:
         return result
 
     def _append_transitions(
-        self, compiled: CompiledPolicy, case: Case, transitions: Iterable[Transition]
+        self,
+        compiled: CompiledPolicy,
+        case: Case,
+        transitions: tuple[Transition, ...],
+        event: CaseEvent | None,
+        at: dt.datetime,
     ) -> None:
         # Deadlines move only with transitions, so the last transition of a case knows its next
         # deadline: the batch job finds due cases without rebuilding every open one.
@@ -263,6 +292,8 @@ class CaseStore:
                 for t in transitions
             ],
         )
+        if self.audit is not None:
+            self._journal.extend(transition_entries(compiled, case, transitions, event, at))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -386,3 +417,49 @@ class CaseStore:
         except ClearlineError as exc:
             raise CaseError(f"case {opening.case_id}: cannot load {path}: {exc}") from None
         return self.compiled_for(opening, self._compiled.setdefault(compiled.sha256, compiled))
+
+
+def transition_entries(
+    compiled: CompiledPolicy,
+    case: Case,
+    transitions: tuple[Transition, ...],
+    event: CaseEvent | None,
+    at: dt.datetime,
+) -> list[Entry]:
+    """Audit entries for the transitions one event at `at` caused (no event: the opening).
+
+    The record id is the case id (the opening decision's id), so an audit search for it finds
+    the decision and its whole case. Event facts are named, not copied: values of facts a
+    policy redacts must not reach the log in clear.
+    """
+    metadata = compiled.policy.metadata
+    happened: dict[str, Any] | None = None
+    if event is not None:
+        happened = {**event.to_dict(), "facts": sorted(event.facts)}
+    entries = []
+    for transition in transitions:
+        body = {
+            "case_id": case.case_id,
+            "decision_id": case.decision_id,
+            "rule": case.rule,
+            "grace": case.grace,
+            "event": happened,
+            "transition": transition.to_dict(),
+            "state": case.state.value,
+            "in_force": case.in_force,
+            "effective": case.effective.isoformat(),
+        }
+        entries.append(
+            Entry(
+                KIND_CASE_TRANSITION,
+                case.case_id,
+                case.account_id,
+                case.action.value,
+                metadata.id,
+                metadata.version,
+                compiled.sha256,
+                at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                canonical_json(body),
+            )
+        )
+    return entries

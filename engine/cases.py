@@ -251,7 +251,7 @@ def open_case(compiled: CompiledPolicy, decision: Decision) -> Case:
     immediate = grace is None or grace.immediate
     extra = 0 if immediate else timeline.notice_days - grace.notice_days  # type: ignore[union-attr]
     state = CaseState.EFFECTIVE if immediate else CaseState.PENDING_NOTICE
-    ref = top.rule if not immediate else f"{top.rule}; grace {top.grace or 'none'} is immediate"
+    ref = top.rule if not immediate else f"{top.rule}; grace {top.grace or '-'}: at once"
     return Case(
         case_id=decision.decision_id,
         account_id=decision.account_id,

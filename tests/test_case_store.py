@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from clearline.engine import compile_policy, decide, load_policy
-from clearline.engine.case_store import CaseStore
+from clearline.engine.audit import AuditLog
+from clearline.engine.case_store import KIND_CASE_TRANSITION, CaseStore
 from clearline.engine.cases import CaseError, CaseState, case_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,8 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
         str(POLICY),
         "--as-of",
         "2027-03-01",
+        "--audit",
+        "a.db",
         cwd=tmp_path,
         stdin=accounts,
     )
@@ -131,7 +134,17 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
     assert (tmp_path / "clearline-cases.db").exists()  # the default store, in the working folder
     case_id = lines[0]["case_id"]
 
-    sent = clearline("case", "event", case_id, "notice_sent", "--at", "2027-03-01", cwd=tmp_path)
+    sent = clearline(
+        "case",
+        "event",
+        case_id,
+        "notice_sent",
+        "--at",
+        "2027-03-01",
+        "--audit",
+        "a.db",
+        cwd=tmp_path,
+    )
     assert sent.returncode == 0, sent.stderr
     assert "pending_notice -> in_grace" in sent.stdout
 
@@ -143,7 +156,9 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
     assert "error[E301]: cured is not allowed: the cure window closed on 2027-03-16" in late.stderr
     assert "Traceback" not in late.stderr
 
-    advanced = clearline("case", "advance", "--as-of", "2027-03-16", cwd=tmp_path)
+    advanced = clearline(
+        "case", "advance", "--as-of", "2027-03-16", "--audit", "a.db", cwd=tmp_path
+    )
     assert advanced.returncode == 0, advanced.stderr
     assert (
         f"{case_id}  2027-03-16  in_grace -> effective  (deadline: effective 2027-03-16)"
@@ -151,6 +166,9 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
     )
     assert "effective 1" in advanced.stdout
 
+    verified = clearline("audit", "verify", "a.db", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert "ok: 4 records" in verified.stdout  # the decision, opening, notice and deadline
     shown = clearline("case", "show", case_id, "--json", cwd=tmp_path)
     data = json.loads(shown.stdout)
     assert (data["state"], data["in_force"], data["effective"]) == ("effective", True, "2027-03-16")
@@ -174,17 +192,47 @@ def test_cli_errors_are_one_line_without_traceback(
     assert "Traceback" not in result.stderr
 
 
-def test_demo_opens_cases_and_advances_them_sixty_days() -> None:
-    result = clearline("demo", "-n", "400", cwd=ROOT)
+def test_demo_opens_cases_and_advances_them_sixty_days(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.db"
+    result = clearline("demo", "-n", "400", "--audit", str(audit), cwd=ROOT)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    opened = int(out.split("4. open ", 1)[1].split(" ", 1)[0])
+    opened = int(out.split("7. open ", 1)[1].split(" ", 1)[0])
     assert opened > 0
-    assert "advance to 2027-04-02" in out
+    assert "8. advance every case to 2027-04-02" in out
     counts = {}
-    for line in out.split("states on 2027-04-02:\n", 1)[1].splitlines():
+    for line in out.split("states on 2027-04-02:\n", 1)[1].splitlines()[:6]:
         state, n = line.split()
         counts[state] = int(n)
     assert set(counts) == {s.value for s in CaseState}
     assert sum(counts.values()) == opened
     assert counts["pending_notice"] == 0  # every notice went out
+    assert "hash chain ok" in out
+    assert (tmp_path / "clearline-cases.db").exists()  # beside the audit log
+
+
+def test_transitions_go_to_the_audit_log_with_the_store(tmp_path: Path) -> None:
+    decision = decide(COMPILED, {**SPREE, "declared_hardship": True}, "2027-03-01", account_id="A")
+    with AuditLog(tmp_path / "audit.db") as log:
+        with CaseStore(tmp_path / "cases.db", audit=log) as store:
+            case = store.open(COMPILED, decision, str(POLICY), audit_decision=True)
+            store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
+            with pytest.raises(CaseError):  # refused: nothing reaches either file
+                store.record(
+                    case.case_id,
+                    case_event("review_decided", "2027-03-02", tz=TZ, outcome="upheld"),
+                )
+            store.record(
+                case.case_id,
+                case_event("cured", "2027-03-05", facts={"declared_hardship": False, "high_apr_applications_7d": 0}, tz=TZ),
+            )  # fmt: skip
+            stored = store.transitions(case.case_id)
+        records = list(log.records())
+        assert log.verify().problem is None
+    assert [r.kind for r in records] == ["decision", *[KIND_CASE_TRANSITION] * 3]
+    assert {r.record_id for r in records} == {case.case_id}
+    bodies = [r.data() for r in records[1:]]
+    assert [b["transition"] for b in bodies] == stored
+    assert bodies[-1]["transition"]["cause"] == "cure"
+    # Event facts are named, never copied into the log.
+    assert bodies[-1]["event"]["facts"] == ["declared_hardship", "high_apr_applications_7d"]

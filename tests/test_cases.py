@@ -202,7 +202,7 @@ def test_confirmed_fraud_takes_effect_at_once_and_a_review_does_not_pause_it() -
     case = opened(FRAUD)
     assert case.state is CaseState.EFFECTIVE and case.in_force
     assert causes(case) == [("2027-03-01", "effective", "rule")]
-    assert "immediate" in case.transitions[0].ref
+    assert case.transitions[0].ref == "confirmed-fraud; grace immediate: at once"
     case = step(case, "notice_sent", "2027-03-01")
     case = step(case, "appeal_filed", "2027-03-10")
     assert case.state is CaseState.UNDER_REVIEW and case.in_force

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.model import ADVERSE_ACTIONS
 
 from .common import Failed, error, load_compiled
-from .decide_command import InputProblem, decide_request, open_input, read_requests
+from .decide_command import InputProblem, decide_request, open_audit, open_input, read_requests
 
 _store_option = click.option(
     "--store",
@@ -39,12 +41,28 @@ def case() -> None:
     """Grace-period cases: notice, cure, appeal and review of adverse decisions."""
 
 
-def _store(path: str) -> CaseStore:
+_audit_option = click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(dir_okay=False),
+    help="Also append every transition to this audit log (for open: the decisions too).",
+)
+
+
+@contextmanager
+def _store(path: str, audit_path: str | None = None) -> Iterator[CaseStore]:
+    log = open_audit(audit_path) if audit_path else None
     try:
-        return CaseStore(path)
-    except CaseError as exc:
-        error(str(exc), code="E300")
-        raise Failed() from None
+        try:
+            store = CaseStore(path, audit=log)
+        except CaseError as exc:
+            error(str(exc), code="E300")
+            raise Failed() from None
+        with store:
+            yield store
+    finally:
+        if log is not None:
+            log.close()
 
 
 def _compiled(policy_path: str | None) -> CompiledPolicy | None:
@@ -66,7 +84,10 @@ def _describe(t: Transition) -> str:
 @click.argument("input_path", default="-", type=click.Path(allow_dash=True))
 @click.option("--as-of", required=True, help="Decision date or date-time; a line's own wins.")
 @_store_option
-def open_command(policy_path: str, input_path: str, as_of: str, store_path: str) -> None:
+@_audit_option
+def open_command(
+    policy_path: str, input_path: str, as_of: str, store_path: str, audit_path: str | None
+) -> None:
     """Decide accounts and open a case for each close, suspend or reduce_limit.
 
     Reads JSON or JSONL as `decide` does; prints one JSON line per account."""
@@ -77,7 +98,7 @@ def open_command(policy_path: str, input_path: str, as_of: str, store_path: str)
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     stream, where = open_input(input_path)
     failures = 0
-    with _store(store_path) as store, stream, store.batch():
+    with _store(store_path, audit_path) as store, stream, store.batch():
         for item in read_requests(stream):
             if isinstance(item, InputProblem):
                 click.echo(f"{where}:{item.line}:1: error[{item.code}]: {item}", err=True)
@@ -96,7 +117,9 @@ def open_command(policy_path: str, input_path: str, as_of: str, store_path: str)
             }
             if decision.action in ADVERSE_ACTIONS:
                 try:
-                    opened = store.open(compiled, decision, str(Path(policy_path).resolve()))
+                    opened = store.open(
+                        compiled, decision, str(Path(policy_path).resolve()), audit_decision=True
+                    )
                 except CaseError as exc:
                     click.echo(f"{where}:{item.line}:1: error[E301]: {exc}", err=True)
                     failures += 1
@@ -120,6 +143,7 @@ def open_command(policy_path: str, input_path: str, as_of: str, store_path: str)
 @click.option("--note", default="", help="Free text kept with the event.")
 @_store_option
 @_policy_option
+@_audit_option
 def event_command(
     case_id: str,
     kind: str,
@@ -129,12 +153,13 @@ def event_command(
     note: str,
     store_path: str,
     policy_path: str | None,
+    audit_path: str | None,
 ) -> None:
     """Record one event of a case (a refused one changes nothing and exits 1).
 
     KIND is notice_sent, reevaluated, cured, appeal_filed, review_decided or deadline_passed."""
     compiled = _compiled(policy_path)
-    with _store(store_path) as store:
+    with _store(store_path, audit_path) as store:
         try:
             opening = store.opening(case_id)
             policy = store.compiled_for(opening, compiled)
@@ -228,14 +253,17 @@ def show_command(
 @click.option("--as-of", required=True, help="Apply every deadline passed by this date.")
 @_store_option
 @_policy_option
-def advance_command(as_of: str, store_path: str, policy_path: str | None) -> None:
+@_audit_option
+def advance_command(
+    as_of: str, store_path: str, policy_path: str | None, audit_path: str | None
+) -> None:
     """Apply every deadline passed by --as-of to every open case (the daily batch)."""
     try:
         to_instant(as_of)
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     compiled = _compiled(policy_path)
-    with _store(store_path) as store:
+    with _store(store_path, audit_path) as store:
         result = store.advance(as_of, compiled)
         for case_now, caused in result.changed:
             for transition in caused:

@@ -169,7 +169,7 @@ def decide_command(
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     stream, where = open_input(input_path)
-    log = _open_audit(audit_path) if audit_path else None
+    log = open_audit(audit_path) if audit_path else None
     failures = 0
     decisions: list[Decision] = []
     with stream, click.open_file(output, "w", encoding="utf-8") as out:
@@ -215,7 +215,8 @@ def decide_command(
         raise Failed()
 
 
-def _open_audit(path: str) -> AuditLog:
+def open_audit(path: str) -> AuditLog:
+    """The audit log at `path`, or exit 1 with the reason it cannot be used."""
     try:
         return AuditLog(path)
     except AuditError as exc:

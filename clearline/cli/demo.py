@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,7 +13,7 @@ import click
 
 from clearline.engine import CompiledPolicy, Decision, compile_policy, decide, sample_accounts
 from clearline.engine.audit import BATCH_SIZE, AuditLog
-from clearline.engine.case_store import CaseStore
+from clearline.engine.case_store import DEFAULT_CASE_STORE, KIND_CASE_TRANSITION, CaseStore
 from clearline.engine.cases import CaseError, CaseEvent, case_event
 from clearline.engine.load import analyse_policy
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
@@ -79,7 +78,7 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
     for rule, n in reasons.most_common(8):
         click.echo(f"     {rule:<26} {n:>6}")
     record_and_verify(decisions, Path(audit_path), policy_path)
-    _cases(compiled, decisions, policy_path, moment, seed)
+    _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
@@ -122,18 +121,21 @@ def _cases(
     policy_path: str,
     decided_on: dt.date,
     seed: int,
+    audit_path: Path,
 ) -> None:
-    """Open a case per adverse decision, play a seeded mix of customer events, advance."""
+    """Open a case per adverse decision, play a seeded mix of customer events, advance; every
+    transition also goes to the audit log beside the case store."""
     adverse = [d for d in decisions if d.action in ADVERSE_ACTIONS]
     clean = [d.inputs() for d in decisions if d.action is ActionKind.NONE]
     until = decided_on + dt.timedelta(days=GRACE_DAYS)
-    click.echo(
-        f"4. open {len(adverse)} grace-period cases, play customer events, advance to {until}"
-    )
+    store_path = audit_path.parent / DEFAULT_CASE_STORE
+    click.echo(f"7. open {len(adverse)} grace-period cases in {store_path} (fresh)")
+    for suffix in ("", "-journal"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
     rng = random.Random(seed)
     started = time.perf_counter()
     recorded = rejected = 0
-    with tempfile.TemporaryDirectory() as folder, CaseStore(Path(folder) / "cases.db") as store:
+    with AuditLog(audit_path) as log, CaseStore(store_path, audit=log) as store:
         with store.batch():
             for decision in adverse:
                 case = store.open(compiled, decision, policy_path)
@@ -143,15 +145,22 @@ def _cases(
                         recorded += 1
                     except CaseError:
                         rejected += 1  # e.g. an appeal after its window closed
+        click.echo(
+            f"   customers act: {recorded} events recorded, {rejected} refused as not allowed"
+        )
+        click.echo(f"8. advance every case to {until} (the daily batch job)")
         store.advance(until.isoformat(), compiled)
         states = store.states()
-    elapsed = time.perf_counter() - started
-    click.echo(
-        f"   {recorded} events recorded, {rejected} refused as not allowed, in {elapsed:.2f}s"
-    )
-    click.echo(f"   states on {until}:")
+        elapsed = time.perf_counter() - started
+        transitions = sum(1 for _ in log.records(kind=KIND_CASE_TRANSITION))
+        verified = log.verify()
+    click.echo(f"   in {elapsed:.2f}s; states on {until}:")
     for state, n in states.items():
         click.echo(f"     {state.value:<15} {n:>6}")
+    chain = "ok" if verified.problem is None else f"FAILED at record {verified.problem.seq}"
+    click.echo(f"   {transitions} transitions in the audit log; hash chain {chain}")
+    if verified.problem is not None:
+        raise Failed()
 
 
 def _customer_events(
