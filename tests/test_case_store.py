@@ -236,3 +236,14 @@ def test_transitions_go_to_the_audit_log_with_the_store(tmp_path: Path) -> None:
     assert bodies[-1]["transition"]["cause"] == "cure"
     # Event facts are named, never copied into the log.
     assert bodies[-1]["event"]["facts"] == ["declared_hardship", "high_apr_applications_7d"]
+
+
+def test_a_failed_audit_append_leaves_the_store_unchanged(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    with CaseStore(tmp_path / "cases.db", audit=log) as store:
+        case = store.open(COMPILED, decide(COMPILED, SPREE, "2027-03-01"), str(POLICY))
+        log.close()  # the log can no longer be written
+        with pytest.raises(sqlite3.ProgrammingError):
+            store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
+        assert store.events(case.case_id) == []
+        assert store.case(case.case_id).state is CaseState.PENDING_NOTICE
