@@ -7,8 +7,9 @@ the events, so a reader of the file sees why every change happened; triggers ref
 and deletes. Nothing here reads the clock.
 
 Given an audit log, the store also appends every transition to it as a `case_transition`
-record (and, when asked, the opening decision), inside the store's own transaction: the audit
-append happens just before the store commits, and a failed append rolls the store back.
+record, every re-evaluation's decision, and when asked the opening decision, inside the
+store's own transaction: the audit append happens just before the store commits, and a failed
+append rolls the store back.
 """
 
 from __future__ import annotations
@@ -218,8 +219,9 @@ class CaseStore:
         """Apply one event and store it with the transitions it caused; a rejected event
         (CaseError) stores nothing."""
         with self.batch():  # read and write under one lock: concurrent writers queue
-            before = self.case(case_id, compiled)
-            after = apply_event(self.compiled_for(self.opening(case_id), compiled), before, event)
+            policy = self.compiled_for(self.opening(case_id), compiled)
+            before = self.case(case_id, policy)
+            after = apply_event(policy, before, event)
             caused = after.transitions[len(before.transitions) :]
             self._db.execute(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
@@ -231,7 +233,11 @@ class CaseStore:
                     canonical_json(event.to_dict()),
                 ),
             )
-            policy = self.compiled_for(self.opening(case_id), compiled)
+            if self.audit is not None and event.kind in (EventKind.REEVALUATED, EventKind.CURED):
+                # The re-decision the cure was judged on is a decision too: log it, with its
+                # trace, like any other (the same facts and moment give the same record).
+                again = decide(policy, dict(after.facts), event.at, account_id=after.account_id)
+                self._journal.append(decision_entry(again, self.audit.salt))
             self._append_transitions(policy, after, caused, event, event.at)
         self._remember(after)
         return after, caused

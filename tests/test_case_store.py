@@ -229,9 +229,12 @@ def test_transitions_go_to_the_audit_log_with_the_store(tmp_path: Path) -> None:
             stored = store.transitions(case.case_id)
         records = list(log.records())
         assert log.verify().problem is None
-    assert [r.kind for r in records] == ["decision", *[KIND_CASE_TRANSITION] * 3]
-    assert {r.record_id for r in records} == {case.case_id}
-    bodies = [r.data() for r in records[1:]]
+    kinds = [r.kind for r in records]
+    assert kinds == ["decision", *[KIND_CASE_TRANSITION] * 2, "decision", KIND_CASE_TRANSITION]
+    # The re-decision the cure was judged on is logged too, under its own id.
+    assert records[3].data()["reasons"] == []
+    assert {r.record_id for r in records if r.seq != 4} == {case.case_id}
+    bodies = [r.data() for r in records if r.kind == KIND_CASE_TRANSITION]
     assert [b["transition"] for b in bodies] == stored
     assert bodies[-1]["transition"]["cause"] == "cure"
     # Event facts are named, never copied into the log.
