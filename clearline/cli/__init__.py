@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import click
@@ -43,6 +44,12 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except ClearlineError as exc:
         click.echo(f"clearline: error: {exc}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as exc:  # a locked, corrupt or foreign database file: input, not a bug
+        click.echo(f"clearline: error[A100]: database: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"clearline: error[E009]: {exc.strerror or exc}: {exc.filename or ''}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("clearline: interrupted", err=True)
