@@ -307,12 +307,20 @@ class AuditLog:
             raise AuditError(f"{self.path}: no such audit log")
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._open()
+            self._open(create)
         except sqlite3.DatabaseError as exc:
             raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
 
-    def _open(self) -> None:
+    def _open(self, create: bool) -> None:
         db = self._db
+        # Look before touching anything: never turn another application's database into one.
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and not {"meta", "records"} <= tables:
+            raise AuditError(f"{self.path}: not a Clearline audit log (it holds other tables)")
+        if not tables and not create:
+            raise AuditError(f"{self.path}: not a Clearline audit log (an empty database)")
         # Large pages keep a traced decision (a few KB) on one page: several times faster
         # appends than the 4 KB default. Only takes effect when the file is created.
         db.execute("PRAGMA page_size = 65536")

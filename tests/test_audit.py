@@ -177,6 +177,18 @@ def test_not_an_audit_log(tmp_path: Path) -> None:
         AuditLog(path)
     with pytest.raises(AuditError):
         AuditLog(tmp_path / "missing.db", create=False)
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE customers (id TEXT)")
+    db.close()
+    with pytest.raises(AuditError, match="other tables"):
+        AuditLog(other)
+    db = sqlite3.connect(other)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["customers"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    db.close()
+    run = run_cli("audit", "verify", str(other))
+    assert run.returncode == 1 and "not a Clearline audit log" in run.stderr
 
 
 # -- verify: tampering is detected and located ------------------------------------------------
