@@ -330,6 +330,9 @@ class AuditLog:
         # FULL: a batch is on disk when append returns, even if the power fails right after.
         # NORMAL (durable=False) keeps batches whole after a crash but may lose the last ones.
         db.execute(f"PRAGMA synchronous = {self._synchronous}")
+        # A page cache large enough for the indexes' pages touched by a batch (random decision
+        # ids); memory is taken only as pages are used.
+        db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";"):
