@@ -307,9 +307,16 @@ class AuditLog:
             raise AuditError(f"{self.path}: no such audit log")
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
+        try:
             self._open(create)
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
+        except AuditError:
+            self._db.close()
+            raise
 
     def _open(self, create: bool) -> None:
         db = self._db

@@ -660,6 +660,21 @@ def test_cli_show(cli_log: Path) -> None:
     assert run.returncode == 1 and "no record" in run.stderr
 
 
+def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:
+    run = run_cli(
+        "decide",
+        "--policy",
+        str(SHIPPED / "1.1.0.yaml"),
+        "--as-of",
+        "2027-02-01",
+        "--audit",
+        str(tmp_path / "no" / "such" / "a.db"),
+        stdin=_accounts_jsonl(2),
+    )
+    assert run.returncode == 1 and "cannot open the audit log" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_cli_on_a_missing_log(tmp_path: Path) -> None:
     for command in ("verify", "list"):
         run = run_cli("audit", command, str(tmp_path / "nope.db"))
