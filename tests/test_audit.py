@@ -535,22 +535,29 @@ def _accounts_jsonl(n: int) -> str:
     return "".join(json.dumps(a) + "\n" for a in sample_accounts(policy, n, seed=5))
 
 
-def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Path) -> None:
-    folder = tmp_path / "policies"
-    shutil.copytree(SHIPPED, folder)
-    db = tmp_path / "a.db"
-    run = run_cli(
+def decide_into(
+    db: Path, accounts: int, policy: Path = SHIPPED / "1.1.0.yaml"
+) -> subprocess.CompletedProcess[str]:
+    """`clearline decide --audit DB` on sampled accounts; decisions go to DB's `.jsonl` beside it."""
+    return run_cli(
         "decide",
         "--policy",
-        str(folder / "1.1.0.yaml"),
+        str(policy),
         "--as-of",
         "2027-02-01",
         "--audit",
         str(db),
         "-o",
-        str(tmp_path / "out.jsonl"),
-        stdin=_accounts_jsonl(50),
+        str(db.with_suffix(".jsonl")),
+        stdin=_accounts_jsonl(accounts),
     )
+
+
+def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    shutil.copytree(SHIPPED, folder)
+    db = tmp_path / "a.db"
+    run = decide_into(db, 50, folder / "1.1.0.yaml")
     assert run.returncode == 0, run.stderr
     assert run_cli("audit", "replay", str(db), "--policies", str(folder)).returncode == 0
     before = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
@@ -588,24 +595,13 @@ def test_replay_without_the_version_is_an_error(tmp_path: Path, decisions: list[
 def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("cli")
     db = folder / "audit.db"
-    run = run_cli(
-        "decide",
-        "--policy",
-        str(SHIPPED / "1.1.0.yaml"),
-        "--as-of",
-        "2027-02-01",
-        "--audit",
-        str(db),
-        "-o",
-        str(folder / "out.jsonl"),
-        stdin=_accounts_jsonl(300),
-    )
+    run = decide_into(db, 300)
     assert run.returncode == 0, run.stderr
     yield db
 
 
 def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
-    out = (cli_log.parent / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    out = cli_log.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
     with AuditLog(cli_log) as log:
         assert [r.body for r in log.records()] == out
     run = run_cli("audit", "verify", str(cli_log))
@@ -661,16 +657,7 @@ def test_cli_show(cli_log: Path) -> None:
 
 
 def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:
-    run = run_cli(
-        "decide",
-        "--policy",
-        str(SHIPPED / "1.1.0.yaml"),
-        "--as-of",
-        "2027-02-01",
-        "--audit",
-        str(tmp_path / "no" / "such" / "a.db"),
-        stdin=_accounts_jsonl(2),
-    )
+    run = decide_into(tmp_path / "no" / "such" / "a.db", 2)
     assert run.returncode == 1 and "cannot open the audit log" in run.stderr
     assert "Traceback" not in run.stderr
 
