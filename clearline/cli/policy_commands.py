@@ -11,6 +11,7 @@ from clearline.engine.load import analyse_policy, display_path, load_tests_file,
 from clearline.engine.policy_tests import run_tests
 
 from .common import Failed, policy_files, report
+from .disclose_command import text_diagnostics
 
 
 @click.command()
@@ -24,6 +25,7 @@ def check(paths: tuple[str, ...]) -> None:
         found = report(result.diagnostics)
         errors += found
         warnings += len(result.diagnostics) - found
+        errors += report(text_diagnostics(result))
         tests_path = tests_file_for(path)
         if result.policy is not None and tests_path.exists():
             _, problems = load_tests_file(tests_path, result.policy)
