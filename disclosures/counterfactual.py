@@ -238,6 +238,8 @@ def _region(fact: Fact, candidates: list[Any], low: int, high: int) -> Condition
             return Comparison(fact.name, Operator.EQ, edge)  # "0", not "0 or fewer"
         return only
     first, second = parts
+    if first.op is Operator.GE and second.op is Operator.LE and first.operand == second.operand:
+        return Comparison(fact.name, Operator.EQ, first.operand)
     if first.op is Operator.GE and second.op is Operator.LE:
         return Comparison(fact.name, Operator.BETWEEN, (first.operand, second.operand))  # type: ignore[arg-type]
     return AllOf(tuple(parts))
@@ -246,11 +248,9 @@ def _region(fact: Fact, candidates: list[Any], low: int, high: int) -> Condition
 def _bound(fact: Fact, outside: Any, inside: Any, *, lower: bool) -> Comparison:
     """The comparison that admits `inside` and rejects `outside` (its neighbour candidate).
 
-    For numbers, a neighbour one float away from a threshold means the threshold itself is
-    the open end: "below 0.9" rather than "0.8999999999999999 or less".
+    For numbers the two are one float apart, so "below 0.9" and "0.8999999999999999 or less"
+    admit the same values; the shorter spelling is the threshold the policy wrote.
     """
-    if fact.type is FactType.NUMBER and isinstance(inside, float):
-        step_from_outside = math.nextafter(float(outside), math.inf if lower else -math.inf)
-        if step_from_outside == inside:
-            return Comparison(fact.name, Operator.GT if lower else Operator.LT, outside)
+    if fact.type is FactType.NUMBER and len(repr(float(outside))) < len(repr(float(inside))):
+        return Comparison(fact.name, Operator.GT if lower else Operator.LT, outside)
     return Comparison(fact.name, Operator.GE if lower else Operator.LE, inside)

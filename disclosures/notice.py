@@ -10,6 +10,7 @@ and that the compiled policy fires the same rules on those values.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,19 @@ def check_record(compiled: CompiledPolicy, record: Mapping[str, Any]) -> dict[st
             f"policy: {', '.join(sorted(refired)) or 'none'})"
         )
     return values
+
+
+def decision_day(policy: Policy, record: Mapping[str, Any]) -> dt.date:
+    """The calendar day of a decision in the policy's time zone."""
+    try:
+        moment = dt.datetime.fromisoformat(str(record.get("as_of")).replace("Z", "+00:00"))
+    except ValueError:
+        raise NoticeError(
+            f"the decision's as_of `{record.get('as_of')}` is not a date-time"
+        ) from None
+    if moment.tzinfo is None:
+        raise NoticeError(f"the decision's as_of `{record.get('as_of')}` has no UTC offset")
+    return moment.astimezone(zoneinfo.ZoneInfo(policy.metadata.timezone)).date()
 
 
 def _day(locale: Locale, value: str | None) -> str | None:
@@ -189,7 +203,7 @@ def notice_context(
     reasons = [reason_context(compiled, r, values, locale) for r in record.get("reasons", ())]
     timeline = record.get("timeline") or {}
     top = record.get("reasons", [{}])[0] if record.get("reasons") else {}
-    decided_on = timeline.get("decided_on") or str(record.get("as_of", ""))[:10]
+    decided_on = timeline.get("decided_on") or decision_day(policy, record).isoformat()
     return {
         "lang": lang,
         "title": meta.title.get(lang) or meta.id,

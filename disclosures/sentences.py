@@ -143,7 +143,10 @@ def _choice(cmp: Comparison, fact: Fact, p: Phrasing) -> str | None:
         return None
     literals = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
     shown = [p.locale.value(fact, value) for value in literals]
-    return p.locale.phrase("compare", "choice", cmp.op.value).format(
+    op = cmp.op
+    if len(shown) == 1 and op in (Operator.IN, Operator.NOT_IN):
+        op = Operator.EQ if op is Operator.IN else Operator.NE  # "is p", not "is neither p"
+    return p.locale.phrase("compare", "choice", op.value).format(
         subject=p.subject(fact),
         value=shown[0],
         values=p.join("values", shown),
@@ -211,6 +214,8 @@ def _clause(condition: Condition, phrasing: Phrasing, nested: bool) -> str:
     parts: list[str] = []
     previous: str | None = None
     for part in condition.parts:
+        if isinstance(part, Not):
+            part = negate(part.part)
         clause = _clause(part, phrasing, nested=True)
         fact = (
             part.fact

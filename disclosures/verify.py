@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from clearline.engine.check import MISSING_FACTS_REASON
 from clearline.engine.compile import CompiledPolicy
 from clearline.engine.model import Policy, Text, comparisons
 from clearline.engine.text_numbers import grace_days, number_key, numbers_in
@@ -25,7 +24,7 @@ from clearline.engine.text_numbers import grace_days, number_key, numbers_in
 from .counterfactual import counterfactuals
 from .disclosure import used_facts
 from .locale import Locale
-from .notice import PRINCIPAL_REASONS, check_record, notice_context, record_of
+from .notice import PRINCIPAL_REASONS, check_record, decision_day, notice_context, record_of
 from .render import _markdown_env
 from .texts import condition_text, reason_text
 
@@ -163,8 +162,6 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
         for text in [reason["text"], *reason["changes"]]:
             if " ".join(text.split()) not in flat:
                 problems.append(f"reason `{reason['rule']}`: `{text}` is not in the notice")
-        if reason["rule"] != MISSING_FACTS_REASON and not reason["changes"]:
-            problems.append(f"reason `{reason['rule']}` has no counterfactual")
     timeline = record.get("timeline") or {}
     extra: list[Any] = [
         dt.date.fromisoformat(day)
@@ -172,6 +169,7 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
         if isinstance(day, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day)
     ]
     extra.append(timeline.get("notice_days"))
+    extra.append(decision_day(compiled.policy, record))
     values = check_record(compiled, record)
     for value in values.values():
         extra.append(value)

@@ -9,13 +9,21 @@ from pathlib import Path
 
 import click
 
-from clearline.engine import compile_policy, decide, sample_accounts
+from clearline.engine import (
+    ActionKind,
+    CompiledPolicy,
+    Decision,
+    compile_policy,
+    decide,
+    sample_accounts,
+)
 from clearline.engine.load import analyse_policy
 
 from .common import Failed, report
 
 DEMO_POLICY = Path("policies/credit-line-closure/1.1.0.yaml")
 DEMO_ACCOUNTS = 10_000
+DEMO_OUT = Path("out")
 
 
 @click.command()
@@ -60,3 +68,41 @@ def demo(policy_path: str, count: int, seed: int, as_of: str) -> None:
     click.echo("   top deciding reasons:")
     for rule, n in reasons.most_common(8):
         click.echo(f"     {rule:<26} {n:>6}")
+    click.echo(f"4. write the policy disclosure and two decision notices to {DEMO_OUT}/")
+    for path in write_documents(compiled, decisions, DEMO_OUT):
+        click.echo(f"   {path}")
+
+
+def write_documents(
+    compiled: CompiledPolicy, decisions: list[Decision], folder: Path
+) -> list[Path]:
+    """The disclosure in every language (md, html) and notices of one closed and one suspended
+    account; returns the files written."""
+    from clearline.disclosures import decision_notice, markdown_to_html, policy_disclosure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = compiled.policy.metadata
+    written: list[Path] = []
+
+    def write(name: str, markdown: str, lang: str) -> None:
+        for suffix, text in (("md", markdown), ("html", markdown_to_html(markdown, lang))):
+            path = folder / f"{name}.{lang}.{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+
+    for lang in meta.languages:
+        write(f"disclosure-{meta.id}-{meta.version}", policy_disclosure(compiled, lang), lang)
+    for action in (ActionKind.CLOSE, ActionKind.SUSPEND):
+        chosen = next((d for d in decisions if d.action is action), None)
+        if chosen is None:
+            continue
+        record = folder / f"decision-{action.value}.json"
+        record.write_text(chosen.to_json() + "\n", encoding="utf-8")
+        written.append(record)
+        for lang in meta.languages:
+            write(
+                f"notice-{action.value}-{chosen.account_id}",
+                decision_notice(compiled, chosen, lang),
+                lang,
+            )
+    return written
