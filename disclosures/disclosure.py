@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
 from typing import Any
 
 from clearline.engine.compile import CompiledPolicy
@@ -76,6 +77,20 @@ def grace_context(policy: Policy, grace: GraceRule, locale: Locale) -> dict[str,
             for exemption in grace.exemptions
         ],
     }
+
+
+def exemption_texts(
+    policy: Policy, rule_id: str, applied: Iterable[str], locale: Locale
+) -> list[str]:
+    """What the exemptions applied to a fired rule mean, in words."""
+    rule = policy.rule(rule_id)
+    grace = policy.grace_rule(rule.grace) if rule else None
+    ids = set(applied)
+    return [
+        exemption.description.get(locale.lang) or describe(exemption.when, locale)
+        for exemption in (grace.exemptions if grace else ())
+        if exemption.id in ids
+    ]
 
 
 def rule_context(policy: Policy, index: int, rule: Rule, locale: Locale) -> dict[str, Any]:
@@ -182,7 +197,11 @@ def example_context(
         "immediate": bool(timeline and timeline.immediate),
         "notice": locale.days(timeline.notice_days) if timeline else None,
         "notice_days": timeline.notice_days if timeline else 0,
-        "exemptions": [e for reason in decision.reasons for e in reason.exemptions],
+        "exemptions": [
+            text
+            for reason in decision.reasons
+            for text in exemption_texts(policy, reason.rule, reason.exemptions, locale)
+        ],
     }
 
 

@@ -22,7 +22,7 @@ from clearline.engine.facts import FactValue, ValueProblem, coerce
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Policy, condition_facts
 
 from .counterfactual import counterfactuals
-from .disclosure import action_text
+from .disclosure import action_text, exemption_texts
 from .locale import Locale
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
@@ -168,13 +168,7 @@ def reason_context(
         fact = policy.fact(name)
         if fact is not None:
             seen.append(_seen(locale.label(fact), locale.value(fact, values.get(name))))
-    grace = policy.grace_rule(rule.grace)
-    applied = set(reason.get("exemptions", ()))
-    exemptions = [
-        exemption.description.get(locale.lang) or describe(exemption.when, locale)
-        for exemption in (grace.exemptions if grace else ())
-        if exemption.id in applied
-    ]
+    exemptions = exemption_texts(policy, rule.id, reason.get("exemptions", ()), locale)
     return {
         **base,
         "text": reason_text(rule, locale),
