@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
+
 from clearline.engine.errors import ClearlineError
 from clearline.engine.model import Fact, FactType, Policy
 

@@ -171,16 +171,19 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
     extra.append(timeline.get("notice_days"))
     extra.append(decision_day(compiled.policy, record))
     values = check_record(compiled, record)
-    for value in values.values():
+    locale = Locale(compiled.policy, lang)
+    shown: set[Decimal] = set()
+    for name, value in values.items():
         extra.append(value)
-        if isinstance(value, float):  # shown with at most 3 decimals
-            extra.extend((round(value, 3), round(value, 5)))
+        fact = compiled.policy.fact(name)
+        if fact is not None:  # as the notice formats it (rounded to 3 decimals)
+            shown |= numbers_in(locale.value(fact, value))
     for reason in reasons:
         rule = compiled.policy.rule(reason["rule"])
         for cf in counterfactuals(compiled, rule, values) if rule else ():
             extra.extend(cmp.operand for cmp in comparisons(cf.region))
     allowed = policy_numbers(compiled.policy, extra) | template_numbers(f"notice.{lang}.md.j2")
-    allowed |= numbers_in(str(record.get("account_id") or ""))
+    allowed |= numbers_in(str(record.get("account_id") or "")) | shown
     for number in stray_numbers(markdown, allowed):
         problems.append(f"the {lang} notice shows {number}, which is not in the policy or decision")
     return problems

@@ -6,12 +6,13 @@ import datetime as dt
 import math
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from clearline.disclosures import Locale, Mood, counterfactuals, describe, negate
 from clearline.engine import CompiledPolicy, decide, sample_accounts
 from clearline.engine.compile import _k_not
 from clearline.engine.model import Comparison, Condition, FactType, Operator, comparisons
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from .disclosure_fixtures import AS_OF, shapes, shipped
 

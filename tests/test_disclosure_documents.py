@@ -7,6 +7,7 @@ import sys
 from html.parser import HTMLParser
 
 import pytest
+
 from clearline.disclosures import (
     disclosure_problems,
     markdown_to_html,

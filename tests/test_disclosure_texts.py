@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from clearline.disclosures import Locale, advice_text, reason_text, text_problems
 from clearline.engine import PolicyError, load_policy_text
 from clearline.engine.load import analyse_policy_text

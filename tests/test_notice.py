@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from clearline.disclosures import NoticeError, decision_notice, measure, notice_problems
 from clearline.disclosures.notice import notice_context
 from clearline.engine import decide, sample_accounts
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from .disclosure_fixtures import AS_OF, CLOSED, GOOD, LANGS, ROOT, SHIPPED, SUSPENDED, shipped
 
