@@ -19,7 +19,7 @@ from clearline.engine.compile import CompiledPolicy
 from clearline.engine.decide import Decision
 from clearline.engine.errors import ClearlineError
 from clearline.engine.facts import FactValue, ValueProblem, coerce
-from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Policy, condition_facts
+from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Fact, Policy, condition_facts
 
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts
@@ -118,8 +118,17 @@ def _day(locale: Locale, value: str | None) -> str | None:
     return locale.date(dt.date.fromisoformat(value)) if value else None
 
 
-def _seen(label: str, value: str) -> dict[str, str]:
-    return {"label": label, "Label": label[:1].upper() + label[1:], "value": value}
+def _seen(label: str, value: str, scale: str | None = None) -> dict[str, str | None]:
+    return {"label": label, "Label": label[:1].upper() + label[1:], "value": value, "range": scale}
+
+
+def _scale(fact: Fact, locale: Locale) -> str | None:
+    """A score's range ("300 to 900"), shown beside the value as fair-credit rules ask."""
+    if fact.minimum is None or fact.maximum is None or fact.unit != "point":
+        return None
+    low = locale.value(fact, fact.minimum, bare=True)
+    high = locale.value(fact, fact.maximum, bare=True)
+    return locale.phrase("sentence", "range").format(low=low, high=high)
 
 
 def reason_context(
@@ -167,7 +176,11 @@ def reason_context(
     for name in condition_facts(rule.when):
         fact = policy.fact(name)
         if fact is not None:
-            seen.append(_seen(locale.label(fact), locale.value(fact, values.get(name))))
+            seen.append(
+                _seen(
+                    locale.label(fact), locale.value(fact, values.get(name)), _scale(fact, locale)
+                )
+            )
     exemptions = exemption_texts(policy, rule.id, reason.get("exemptions", ()), locale)
     return {
         **base,
