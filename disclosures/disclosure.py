@@ -205,12 +205,26 @@ def example_context(
     }
 
 
+def lender_context(policy: Policy, lang: str) -> dict[str, Any]:
+    """Who decides and how to reach them, for every document's header."""
+    meta = policy.metadata
+    owner = meta.owner
+    return {
+        "lang": lang,
+        "title": meta.title.get(lang) or meta.id,
+        "lender": owner.name.get(lang) if owner else None,
+        "contact": owner.contact.get(lang) if owner else None,
+        "review_channel": owner.review_channel.get(lang) if owner else None,
+        "policy_id": meta.id,
+        "version": meta.version,
+    }
+
+
 def disclosure_context(compiled: CompiledPolicy, lang: str) -> dict[str, Any]:
     """Everything the disclosure template shows, as plain data."""
     policy = compiled.policy
     locale = Locale(policy, lang)
     meta = policy.metadata
-    owner = meta.owner
     tz = zoneinfo.ZoneInfo(meta.timezone)
 
     def day(moment: dt.datetime | None) -> str | None:
@@ -221,11 +235,7 @@ def disclosure_context(compiled: CompiledPolicy, lang: str) -> dict[str, Any]:
     for number, example in enumerate(examples, 1):
         example["number"] = number
     return {
-        "lang": lang,
-        "title": meta.title.get(lang) or meta.id,
-        "lender": owner.name.get(lang) if owner else None,
-        "contact": owner.contact.get(lang) if owner else None,
-        "review_channel": owner.review_channel.get(lang) if owner else None,
+        **lender_context(policy, lang),
         "rules": [rule_context(policy, i, rule, locale) for i, rule in enumerate(policy.rules)],
         "grace": [grace_context(policy, grace, locale) for grace in policy.grace],
         "facts": [fact_context(fact, locale) for fact in used_facts(policy)],
@@ -235,8 +245,6 @@ def disclosure_context(compiled: CompiledPolicy, lang: str) -> dict[str, Any]:
         "change_notice": locale.days(meta.adverse_change_notice_days)
         if meta.adverse_change_notice_days
         else None,
-        "policy_id": meta.id,
-        "version": meta.version,
         "effective_from": day(meta.effective_from),
         "effective_until": day(meta.effective_until),
         "sha256": compiled.sha256,

@@ -22,7 +22,7 @@ from clearline.engine.facts import FactValue, ValueProblem, coerce
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Fact, Policy, condition_facts
 
 from .counterfactual import counterfactuals
-from .disclosure import action_text, exemption_texts
+from .disclosure import action_text, exemption_texts, lender_context
 from .locale import Locale
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
@@ -204,19 +204,13 @@ def notice_context(
     values = check_record(compiled, record)
     policy = compiled.policy
     locale = Locale(policy, lang)
-    meta = policy.metadata
-    owner = meta.owner
     action = ActionKind(record["action"])
     reasons = [reason_context(compiled, r, values, locale) for r in record.get("reasons", ())]
     timeline = record.get("timeline") or {}
     top = record.get("reasons", [{}])[0] if record.get("reasons") else {}
     decided_on = timeline.get("decided_on") or decision_day(policy, record).isoformat()
     return {
-        "lang": lang,
-        "title": meta.title.get(lang) or meta.id,
-        "lender": owner.name.get(lang) if owner else None,
-        "contact": owner.contact.get(lang) if owner else None,
-        "review_channel": owner.review_channel.get(lang) if owner else None,
+        **lender_context(policy, lang),
         "account_id": record.get("account_id"),
         "decision_id": record.get("decision_id"),
         "decided_on": _day(locale, decided_on),
@@ -235,8 +229,6 @@ def notice_context(
         "paused": bool(timeline.get("paused_during_review")),
         "principal": reasons[:PRINCIPAL_REASONS],
         "other": reasons[PRINCIPAL_REASONS:],
-        "policy_id": meta.id,
-        "version": meta.version,
         "sha256": compiled.sha256,
         "engine_version": record.get("engine_version"),
     }

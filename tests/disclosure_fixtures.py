@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from clearline.disclosures.disclosure import baseline_facts
 from clearline.engine import CompiledPolicy, compile_policy, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,22 +15,8 @@ GOLDEN = ROOT / "tests" / "golden"
 AS_OF = "2027-03-01"
 LANGS = ("en", "zh-CN")
 
-# Facts of the shipped policy's customer in good standing (its first test).
-GOOD = {
-    "credit_score": 720,
-    "credit_score_drop_90d": 5,
-    "days_past_due": 0,
-    "delinquencies_12m": 0,
-    "high_apr_applications_7d": 0,
-    "days_since_first_loan": 200,
-    "outflow_to_income_30d": 0.4,
-    "utilisation": 0.35,
-    "days_since_last_draw": 20,
-    "segment": "standard",
-    "confirmed_fraud": False,
-    "declared_hardship": False,
-    "prior_adverse_actions_12m": 0,
-}
+# Facts of the shipped policy's customer in good standing: its first example with no action.
+GOOD = baseline_facts(load_policy(SHIPPED))
 # One closed and one suspended account, used by the golden notices and `clearline demo`.
 CLOSED = {**GOOD, "days_past_due": 95, "delinquencies_12m": 3, "utilisation": 0.97}
 SUSPENDED = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +14,8 @@ from clearline.disclosures import (
 )
 from clearline.engine import compile_policy, load_policy_text
 
-from .disclosure_fixtures import GOLDEN, LANGS, ROOT, SHIPPED, shipped
+from .conftest import run_cli
+from .disclosure_fixtures import GOLDEN, LANGS, SHIPPED, shipped
 from .regenerate_golden import golden_documents
 
 
@@ -161,23 +160,7 @@ def test_policy_text_is_shown_as_text_never_markup() -> None:
 
 def test_disclose_cli_check_and_stats() -> None:
     for lang in LANGS:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "clearline",
-                "disclose",
-                str(SHIPPED),
-                "--lang",
-                lang,
-                "--check",
-                "--stats",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=ROOT,
-        )
+        result = run_cli("disclose", str(SHIPPED), "--lang", lang, "--check", "--stats")
         assert result.returncode == 0, result.stderr
         assert "complete" in result.stdout
         assert ("Flesch-Kincaid grade" if lang == "en" else "characters per sentence") in (
@@ -186,12 +169,6 @@ def test_disclose_cli_check_and_stats() -> None:
 
 
 def test_disclose_cli_refuses_a_language_the_policy_lacks() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "clearline", "disclose", str(SHIPPED), "--lang", "fr"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_cli("disclose", str(SHIPPED), "--lang", "fr")
     assert result.returncode == 1
     assert "not `fr`" in result.stderr

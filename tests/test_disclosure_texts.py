@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +10,10 @@ from clearline.disclosures import Locale, advice_text, reason_text, text_problem
 from clearline.engine import PolicyError, load_policy_text
 from clearline.engine.load import analyse_policy_text
 
+from .conftest import run_cli
 from .disclosure_fixtures import SHIPPED, shipped
 
 SOURCE = SHIPPED.read_text(encoding="utf-8")
-
-
-def _clearline(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clearline", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def _codes(text: str) -> list[str]:
@@ -116,7 +105,7 @@ rules:
 def test_check_reports_a_language_without_a_catalogue(tmp_path: Path) -> None:
     path = tmp_path / "fr.yaml"
     path.write_text(FRENCH, encoding="utf-8")
-    result = _clearline("check", str(path))
+    result = run_cli("check", str(path))
     assert result.returncode == 1
     assert "error[D100]: no phrase catalogue for `fr`" in result.stderr
     assert f"{path}:9:" in result.stderr or "fr.yaml:9:" in result.stderr
@@ -127,7 +116,7 @@ def test_check_cli_reports_threshold_drift_with_location(tmp_path: Path) -> None
     path.write_text(
         SOURCE.replace("{fact: credit_score, lt: 500}", "{fact: credit_score, lt: 480}")
     )
-    result = _clearline("check", str(path))
+    result = run_cli("check", str(path))
     assert result.returncode == 1
     assert "error[C123]" in result.stderr
     assert "does not mention its threshold 480" in result.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from clearline.disclosures import NoticeError, decision_notice, measure, notice_
 from clearline.disclosures.notice import notice_context
 from clearline.engine import decide, sample_accounts
 
+from .conftest import run_cli
 from .disclosure_fixtures import AS_OF, CLOSED, GOOD, LANGS, ROOT, SHIPPED, SUSPENDED, shipped
 
 
@@ -114,58 +113,59 @@ def test_a_record_whose_values_do_not_fire_its_rules_is_refused() -> None:
         decision_notice(compiled, record, "en")
 
 
-def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clearline", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-    )
-
-
-def _decision_file(tmp_path: Path) -> Path:
-    request = tmp_path / "account.json"
+@pytest.fixture(scope="module")
+def decision_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `clearline decide` output for the closed account."""
+    folder = tmp_path_factory.mktemp("decision")
+    request = folder / "account.json"
     request.write_text(json.dumps({"account_id": "A-9", "facts": CLOSED}))
-    out = tmp_path / "decision.json"
-    result = _run(
+    out = folder / "decision.json"
+    result = run_cli(
         "decide", "--policy", str(SHIPPED), "--as-of", AS_OF, str(request), "-o", str(out)
     )
     assert result.returncode == 0, result.stderr
     return out
 
 
-def test_notice_cli_finds_the_policy_by_id_version_and_hash(tmp_path: Path) -> None:
-    decision = _decision_file(tmp_path)
-    result = _run("notice", str(decision), "--lang", "zh-CN", "--policies", str(ROOT / "policies"))
+def test_notice_cli_finds_the_policy_by_id_version_and_hash(
+    decision_file: Path, tmp_path: Path
+) -> None:
+    decision = decision_file
+    result = run_cli(
+        "notice", str(decision), "--lang", "zh-CN", "--policies", str(ROOT / "policies")
+    )
     assert result.returncode == 0, result.stderr
     assert "# 关于您的信用额度" in result.stdout
     assert "A-9" in result.stdout
-    html = tmp_path / "n.html"
-    result = _run("notice", str(decision), "--format", "html", "-o", str(html), "--check")
+    result = run_cli("notice", str(decision), "--lang", "en", "--check")
     assert result.returncode == 0, result.stderr
-    result = _run("notice", str(decision), "--format", "html", "-o", str(html))
+    assert "the en notice is complete" in result.stdout
+    html = tmp_path / "n.html"
+    result = run_cli("notice", str(decision), "--format", "html", "-o", str(html))
+    assert result.returncode == 0, result.stderr
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_notice_cli_refuses_a_policy_whose_hash_changed(tmp_path: Path) -> None:
-    decision = _decision_file(tmp_path)
+def test_notice_cli_refuses_a_policy_whose_hash_changed(
+    decision_file: Path, tmp_path: Path
+) -> None:
+    decision = decision_file
     folder = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", folder)
     changed = folder / "credit-line-closure" / "1.1.0.yaml"
     text = changed.read_text(encoding="utf-8")
     changed.write_text(text.replace("Pay soon to keep your line open.", "Pay soon."))
-    result = _run("notice", str(decision), "--policies", str(folder))
+    result = run_cli("notice", str(decision), "--policies", str(folder))
     assert result.returncode == 1
     assert "error[N101]" in result.stderr and "changed since the decision" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_notice_cli_reports_an_unknown_policy_version(tmp_path: Path) -> None:
-    decision = _decision_file(tmp_path)
-    record = json.loads(decision.read_text())
+def test_notice_cli_reports_an_unknown_policy_version(decision_file: Path, tmp_path: Path) -> None:
+    record = json.loads(decision_file.read_text())
     record["policy"]["version"] = "9.9.9"
+    decision = tmp_path / "other.json"
     decision.write_text(json.dumps(record))
-    result = _run("notice", str(decision))
+    result = run_cli("notice", str(decision))
     assert result.returncode == 1
     assert "no policy credit-line-closure version 9.9.9" in result.stderr
