@@ -169,3 +169,21 @@ def test_notice_cli_reports_an_unknown_policy_version(decision_file: Path, tmp_p
     result = run_cli("notice", str(decision))
     assert result.returncode == 1
     assert "no policy credit-line-closure version 9.9.9" in result.stderr
+
+
+def test_notice_cli_picks_one_record_of_jsonl_by_id(tmp_path: Path) -> None:
+    compiled = shipped()
+    records = [
+        decide(compiled, facts, AS_OF, account_id=name).to_json()
+        for name, facts in (("A-1", CLOSED), ("A-2", SUSPENDED))
+    ]
+    batch = tmp_path / "decisions.jsonl"
+    batch.write_text("\n".join(records) + "\n", encoding="utf-8")
+    result = run_cli("notice", str(batch), "--lang", "en")
+    assert result.returncode == 1
+    assert "2 decision records; pick one with --id" in result.stderr
+    wanted = json.loads(records[1])["decision_id"]
+    result = run_cli("notice", str(batch), "--lang", "en", "--id", wanted)
+    assert result.returncode == 0, result.stderr
+    assert "A-2" in result.stdout and "pause new borrowing" in result.stdout
+    assert run_cli("notice").returncode == 2
