@@ -57,13 +57,30 @@ def observed_values(policy: Policy, record: Mapping[str, Any]) -> dict[str, Fact
                 pairs.append((threshold.get("fact"), threshold.get("value")))
             for name, raw in pairs:
                 fact = policy.fact(str(name))
-                if fact is None or name in missing or raw is None:
+                if fact is None or name in missing or raw is None or _is_redacted(raw):
                     continue
                 try:
                     values[fact.name] = coerce(fact.type, raw, fact.values)
                 except ValueProblem as exc:
                     raise NoticeError(f"the trace value of `{name}` does not fit: {exc}") from None
     return values
+
+
+def _is_redacted(raw: Any) -> bool:
+    return isinstance(raw, dict) and "redacted" in raw
+
+
+def redacted_facts(record: Mapping[str, Any]) -> set[str]:
+    """Facts an audit log stored only as salted hashes: their values cannot be shown."""
+    found: set[str] = set()
+    for entry in record.get("trace") or ():
+        for check in entry.get("checks", ()):
+            if _is_redacted(check.get("value")):
+                found.add(str(check["fact"]))
+            threshold = check.get("threshold")
+            if isinstance(threshold, dict) and _is_redacted(threshold.get("value")):
+                found.add(str(threshold.get("fact")))
+    return found
 
 
 def check_record(compiled: CompiledPolicy, record: Mapping[str, Any]) -> dict[str, FactValue]:
@@ -92,7 +109,10 @@ def check_record(compiled: CompiledPolicy, record: Mapping[str, Any]) -> dict[st
             f"fired: {', '.join(sorted(traced)) or 'none'})"
         )
     refired = {compiled.policy.rules[r].id for r in compiled.traced3(values)[2]}
-    if refired != traced:
+    # A rule that reads a redacted fact cannot be re-run; its trace result stands.
+    hidden = redacted_facts(record)
+    unseen = {r.id for r in compiled.policy.rules if hidden & set(condition_facts(r.when))}
+    if refired - unseen != traced - unseen:
         raise NoticeError(
             "the policy does not fire the record's rules on the record's own values "
             f"(record: {', '.join(sorted(traced)) or 'none'}; "
@@ -136,6 +156,7 @@ def reason_context(
     reason: Mapping[str, Any],
     values: Mapping[str, FactValue],
     locale: Locale,
+    hidden: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One ranked reason as plain data: text, what we saw, what would change it, advice."""
     policy = compiled.policy
@@ -176,11 +197,12 @@ def reason_context(
     for name in condition_facts(rule.when):
         fact = policy.fact(name)
         if fact is not None:
-            seen.append(
-                _seen(
-                    locale.label(fact), locale.value(fact, values.get(name)), _scale(fact, locale)
-                )
+            shown = (
+                locale.phrase("redacted_value")
+                if name in hidden
+                else locale.value(fact, values.get(name))
             )
+            seen.append(_seen(locale.label(fact), shown, _scale(fact, locale)))
     exemptions = exemption_texts(policy, rule.id, reason.get("exemptions", ()), locale)
     return {
         **base,
@@ -205,7 +227,10 @@ def notice_context(
     policy = compiled.policy
     locale = Locale(policy, lang)
     action = ActionKind(record["action"])
-    reasons = [reason_context(compiled, r, values, locale) for r in record.get("reasons", ())]
+    hidden = frozenset(redacted_facts(record))
+    reasons = [
+        reason_context(compiled, r, values, locale, hidden) for r in record.get("reasons", ())
+    ]
     timeline = record.get("timeline") or {}
     top = record.get("reasons", [{}])[0] if record.get("reasons") else {}
     decided_on = timeline.get("decided_on") or decision_day(policy, record).isoformat()

@@ -187,3 +187,17 @@ def test_notice_cli_picks_one_record_of_jsonl_by_id(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "A-2" in result.stdout and "pause new borrowing" in result.stdout
     assert run_cli("notice").returncode == 2
+
+
+def test_a_record_with_redacted_facts_still_gives_a_notice() -> None:
+    # An audit log may keep a fact only as a salted hash, in the trace too.
+    compiled = shipped()
+    record = decide(compiled, {**GOOD, "credit_score": 450}, AS_OF).to_dict()
+    for entry in record["trace"]:
+        for check in entry["checks"]:
+            if check["fact"] == "credit_score":
+                check["value"] = {"redacted": "5f3c"}
+    markdown = decision_notice(compiled, record, "en")
+    assert "**Credit score:** hidden in our records" in markdown
+    assert "If your credit score were 500 points or more" in markdown
+    assert notice_problems(compiled, record, markdown, "en") == []
