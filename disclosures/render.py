@@ -60,6 +60,16 @@ def _html_env() -> SandboxedEnvironment:
     )
 
 
+DOCUMENTS = ("disclosure", "notice")
+
+
+def missing_templates(lang: str) -> list[str]:
+    """The Markdown templates a language needs and lacks."""
+    names = set(_markdown_env().list_templates())
+    wanted = [f"{document}.{lang}.md.j2" for document in DOCUMENTS]
+    return [name for name in wanted if name not in names]
+
+
 def render_markdown(template: str, context: dict[str, Any]) -> str:
     """Render a Markdown template with plain data; blank-line runs are collapsed."""
     text = _markdown_env().get_template(template).render(**context)

@@ -8,6 +8,7 @@ from clearline.engine.model import Policy, Rule
 from clearline.engine.source import Path
 
 from .locale import CatalogueError, Locale, languages
+from .render import missing_templates
 from .sentences import Mood, describe, negate, sentence
 
 
@@ -54,6 +55,12 @@ def text_problems(policy: Policy) -> Iterator[tuple[Path, str, str]]:
                 f"(catalogues: {', '.join(shipped)})",
             )
             continue
+        for template in missing_templates(lang):
+            yield (
+                ("metadata", "languages", i),
+                "D100",
+                f"no template `{template}`, so the {lang} documents cannot be generated",
+            )
         locale = Locale(policy, lang)
         for rule in policy.rules:
             for what, make in (
