@@ -201,3 +201,23 @@ def test_a_record_with_redacted_facts_still_gives_a_notice() -> None:
     assert "**Credit score:** hidden in our records" in markdown
     assert "If your credit score were 500 points or more" in markdown
     assert notice_problems(compiled, record, markdown, "en") == []
+
+
+def test_notice_from_the_audit_log(tmp_path: Path) -> None:
+    from clearline.engine.audit import AuditLog
+
+    compiled = shipped()
+    closed = decide(compiled, CLOSED, AS_OF, account_id="A-1")
+    suspended = decide(compiled, SUSPENDED, AS_OF, account_id="A-2")
+    db = tmp_path / "audit.db"
+    with AuditLog(db) as log:
+        log.append([closed, suspended])
+    result = run_cli(
+        "notice", "--audit", str(db), "--id", suspended.decision_id[:12], "--lang", "en"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == decision_notice(compiled, suspended, "en")
+    result = run_cli("notice", "--audit", str(db), "--lang", "en")
+    assert result.returncode == 2 and "--audit needs --id" in result.stderr
+    result = run_cli("notice", "--audit", str(db), "--id", "0000000000")
+    assert result.returncode == 1 and "no record" in result.stderr

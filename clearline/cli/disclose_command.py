@@ -23,6 +23,7 @@ from clearline.disclosures import (
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
 from clearline.engine.load import LoadResult, analyse_policy, display_path
 
+from .audit_commands import find_record, open_log
 from .common import Failed, error, load_compiled, policy_files, report
 
 FORMATS = ("md", "html")
@@ -228,13 +229,8 @@ def _audit_record(path: str, decision_id: str | None) -> dict[str, Any]:
     """The decision record stored in an audit log under a decision id (or a unique prefix)."""
     if decision_id is None:
         raise click.UsageError("--audit needs --id")
-    try:
-        from .audit_commands import _find, open_log  # type: ignore[import-not-found]
-    except ImportError:
-        error("the audit log is not available in this build", code="E102")
-        raise Failed() from None
     with open_log(path) as log:
-        found = _find(log, decision_id)
+        found = find_record(log, decision_id)
     if found.kind != "decision":
         error(f"record `{decision_id}` of {path} is a {found.kind}, not a decision", code="N104")
         raise Failed()
