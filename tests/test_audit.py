@@ -563,7 +563,9 @@ def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Pa
     before = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     policy_file = folder / "1.1.0.yaml"
     policy_file.write_text(
-        policy_file.read_text(encoding="utf-8").replace("lt: 500", "lt: 501"), encoding="utf-8"
+        # a rule without its own text: a threshold named in a text must change with it (C123)
+        policy_file.read_text(encoding="utf-8").replace("between: [31, 90]", "between: [31, 89]"),
+        encoding="utf-8",
     )
     after = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     assert before is not None and after is not None and before.sha256 != after.sha256
