@@ -191,7 +191,7 @@ class AccountSignals:
     """What one account still needs for its signals: window contents and pending steps."""
 
     windows: dict[int, deque[tuple[int, float]]] = field(default_factory=dict)
-    pending: list[dict[str, Any]] = field(default_factory=list)  # durable facts, time order
+    pending: list[str] = field(default_factory=list)  # durable facts as JSON, in time order
     pending_until: list[int] = field(default_factory=list)  # last second each can still match
 
     def empty(self) -> bool:
@@ -285,19 +285,18 @@ class SignalEngine:
         """Match one event (already checked against its type); True when a value changed."""
         if event_type not in self.watched or self.handle is None:
             return False
-        keys = self.keys[event_type]
-        fact: dict[str, Any] = {
-            "sid": SCRATCH_SID,
-            "id": seq,
-            "q": seq,
-            "t": self.type_index[event_type],
-            "ts": ts,
-        }
-        for name, key in keys.items():
-            fact[key] = fields[name]
+        # The fact's JSON is written directly (it is asserted and retracted once per event and
+        # kept as text while pending): keys are generated, values are checked field values.
+        parts = [
+            f'{{"sid":"{SCRATCH_SID}","id":{seq},"q":{seq},"t":{self.type_index[event_type]},"ts":{ts}'
+        ]
+        for name, key in self.keys[event_type].items():
+            parts.append(f',"{key}":{_json_scalar(fields[name])}')
+        parts.append("}")
+        fact = "".join(parts)
         state = self.accounts.get(account)
-        batch = [*state.pending, fact] if state is not None else [fact]
-        fired = self._match(batch, seq)
+        batch = ",".join([*state.pending, fact]) if state is not None else fact
+        fired = self._match(f"[{batch}]", seq)
         if not fired:
             return False
         if state is None:
@@ -331,9 +330,8 @@ class SignalEngine:
             del self.accounts[account]
         return changed
 
-    def _match(self, batch: list[dict[str, Any]], seq: int) -> set[str]:
+    def _match(self, text: str, seq: int) -> set[str]:
         """Rules that fired with the event `seq` as their last element, in the scratch session."""
-        text = json.dumps(batch)
         result = _dre.assert_facts(self.handle, text)
         fired: set[str] = set()
         try:
@@ -396,6 +394,17 @@ class SignalEngine:
         heapq.heapify(self.expiries)
         start = max((item[1] for item in self.expiries), default=-1) + 1
         self._order = itertools.count(start)
+
+
+def _json_scalar(value: Any) -> str:
+    """JSON for a checked field value (finite number, bool or string)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _last_seq(match: Mapping[str, Any]) -> int:
