@@ -12,6 +12,7 @@ from clearline.engine import ENGINE_VERSION, ClearlineError
 from .decide_command import decide_command, sample
 from .demo import demo
 from .policy_commands import check, test_command
+from .watch import watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +21,7 @@ def cli() -> None:
     """Clearline: decide, explain and disclose credit-line policies from one source."""
 
 
-for command in (check, test_command, decide_command, sample, demo):
+for command in (check, test_command, decide_command, sample, demo, watch):
     cli.add_command(command)
 
 
