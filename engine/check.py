@@ -30,6 +30,7 @@ from .model import (
     comparisons,
     condition_facts,
 )
+from .signals import MAX_ALTERNATIVES, pattern_size
 from .source import Path, SourceMap
 
 MISSING_FACTS_REASON = "missing-facts"
@@ -290,6 +291,13 @@ class _Checker:
             self.facts, self.noun = fields, "field"
             self.condition(pattern.when)
             self.facts, self.noun = saved, "fact"
+            if pattern_size(pattern.when) > MAX_ALTERNATIVES:
+                self.error(
+                    (*pattern.path, "when"),
+                    "C156",
+                    f"this condition has more than {MAX_ALTERNATIVES} alternatives once "
+                    "written for the event engine; simplify it",
+                )
         if signal.kind is SignalKind.SUM and signal.summed is not None:
             summed = fields.get(signal.summed)
             if summed is None:

@@ -85,6 +85,63 @@ def default_value(signal: Signal) -> bool | int | float:
 
 # -- compiling the model to a durable_rules ruleset ---------------------------------------------
 
+Branch = list[Any]  # a conjunction of plain durable_rules tests
+
+
+def _atoms(cmp: Comparison, keys: Mapping[str, str], negate: bool) -> list[Branch]:
+    """One comparison (negated or not) as alternatives of plain tests."""
+    op = _NEGATED[cmp.op] if negate and cmp.op in _NEGATED else cmp.op
+    key = keys[cmp.fact]
+    operand = cmp.operand
+    if op is Operator.BETWEEN:
+        assert isinstance(operand, tuple)
+        low, high = operand
+        if negate:  # two-valued: event fields are always present and typed
+            return [[{"$lt": {key: low}}], [{"$gt": {key: high}}]]
+        return [[{"$gte": {key: low}}, {"$lte": {key: high}}]]
+    if op is Operator.IN:
+        assert isinstance(operand, tuple)
+        return [[{key: value}] for value in operand]
+    if op is Operator.NOT_IN:
+        assert isinstance(operand, tuple)
+        return [[{"$neq": {key: value}} for value in operand]]
+    right: Any = {"$m": keys[operand.fact]} if isinstance(operand, FactRef) else operand
+    if op is Operator.EQ:
+        return [[{key: right}]]
+    return [[{_DURABLE_OPS[op]: {key: right}}]]
+
+
+def alternatives(
+    condition: Condition, keys: Mapping[str, str], negate: bool = False
+) -> list[Branch]:
+    """A condition in disjunctive normal form; `not` is pushed down (De Morgan), as
+    durable_rules has no negation of an expression."""
+    if isinstance(condition, Comparison):
+        return _atoms(condition, keys, negate)
+    if isinstance(condition, Not):
+        return alternatives(condition.part, keys, not negate)
+    parts = [alternatives(part, keys, negate) for part in condition.parts]
+    if isinstance(condition, AllOf) != negate:  # a conjunction: every combination
+        result: list[Branch] = [[]]
+        for options in parts:
+            result = [branch + option for branch in result for option in options]
+        return result
+    assert isinstance(condition, (AllOf, AnyOf))
+    return [branch for options in parts for branch in options]
+
+
+class _SameName(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+MAX_ALTERNATIVES = 32
+
+
+def pattern_size(condition: Condition) -> int:
+    """How many alternatives a field condition compiles to (the checker bounds it)."""
+    return len(alternatives(condition, _SameName()))
+
 
 class _Compiler:
     """Model conditions -> durable_rules JSON expressions over generated field keys."""
@@ -96,45 +153,21 @@ class _Compiler:
     def keys(self, event: EventType) -> dict[str, str]:
         return {item.name: f"f{i}" for i, item in enumerate(event.fields)}
 
-    def comparison(self, cmp: Comparison, keys: Mapping[str, str], negate: bool) -> Any:
-        op = _NEGATED[cmp.op] if negate and cmp.op in _NEGATED else cmp.op
-        key = keys[cmp.fact]
-        operand = cmp.operand
-        if op is Operator.BETWEEN:
-            assert isinstance(operand, tuple)
-            low, high = operand
-            if negate:  # two-valued: event fields are always present and typed
-                return {"$or": [{"$lt": {key: low}}, {"$gt": {key: high}}]}
-            return {"$and": [{"$gte": {key: low}}, {"$lte": {key: high}}]}
-        if op in (Operator.IN, Operator.NOT_IN):
-            assert isinstance(operand, tuple)
-            if op is Operator.IN:
-                return {"$or": [{key: value} for value in operand]}
-            return {"$and": [{"$neq": {key: value}} for value in operand]}
-        right: Any = {"$m": keys[operand.fact]} if isinstance(operand, FactRef) else operand
-        if op is Operator.EQ:
-            return {key: right}
-        return {_DURABLE_OPS[op]: {key: right}}
-
-    def condition(self, condition: Condition, keys: Mapping[str, str], negate: bool = False) -> Any:
-        """durable_rules has no `not` over an expression: push negation down (De Morgan)."""
-        if isinstance(condition, Comparison):
-            return self.comparison(condition, keys, negate)
-        if isinstance(condition, Not):
-            return self.condition(condition.part, keys, not negate)
-        parts = [self.condition(part, keys, negate) for part in condition.parts]
-        conjunction = isinstance(condition, AllOf) != negate
-        assert isinstance(condition, (AllOf, AnyOf))
-        return {"$and" if conjunction else "$or": parts}
-
     def pattern(self, signal: Signal, step: int, extra: list[Any]) -> Any:
+        """One step as a disjunction of flat conjunctions, the join tests in every branch.
+
+        durable_rules 2.0.28 drops a join test (`q > e0.q`) that follows a nested `$and` or
+        `$or` inside a pattern, so conditions are written in disjunctive normal form: one
+        `$and` of plain tests per alternative, under one `$or` when there are several.
+        """
         pattern = signal.patterns[step]
         event = self.policy.event_type(pattern.event)
         assert event is not None
-        tests: list[Any] = [{"t": self.type_index[event.name]}]
-        if pattern.when is not None:
-            tests.append(self.condition(pattern.when, self.keys(event)))
-        return {"$and": tests + extra}
+        keys = self.keys(event)
+        head = [{"t": self.type_index[event.name]}]
+        branches = alternatives(pattern.when, keys) if pattern.when is not None else [[]]
+        conjunctions = [{"$and": head + branch + extra} for branch in branches]
+        return conjunctions[0] if len(conjunctions) == 1 else {"$or": conjunctions}
 
     def ruleset(self) -> dict[str, Any]:
         """Rule `m<k>`: the event pattern of signal k; `s<k>`: sequence k completes;
