@@ -257,7 +257,7 @@ class _Checker:
                         "C153",
                         f"event fields cannot be {item.type} yet; the event's `ts` is its time",
                     )
-        declared = {fact.name for fact in policy.facts} - {s.name for s in policy.signals}
+        declared = {fact.name for fact in policy.facts if fact.path[:1] == ("facts",)}
         for signal in policy.signals:
             self.texts(signal.fact.label, (*signal.path, "label"), required=True)
             self.texts(signal.fact.description, (*signal.path, "description"), required=False)
@@ -267,6 +267,7 @@ class _Checker:
                     "C150",
                     f"signal `{signal.name}` has the same name as a declared fact; "
                     "remove the fact (a signal is a fact) or rename the signal",
+                    key=True,
                 )
             if signal.window > MAX_WINDOW:
                 self.error((*signal.path, "window"), "C155", "a window is at most 3650 days")

@@ -401,7 +401,22 @@ class _Parser:
         self, name: str, data: dict[str, Any], events: dict[str, EventType]
     ) -> Signal | None:
         path: Path = ("signals", name)
-        kind = next(k for k in SignalKind if k.value in data)
+        kinds = [k for k in SignalKind if k.value in data]
+        if len(kinds) != 1:
+            self.error(
+                path,
+                "C050",
+                "a signal needs exactly one of `match`, `sequence`, `count` or `sum`",
+                key=True,
+            )
+            return None
+        kind = kinds[0]
+        if kind is SignalKind.SEQUENCE and "within" not in data:
+            self.error(
+                (*path, "sequence"),
+                "C050",
+                "a sequence needs `within`: the longest time from its first to its last event",
+            )
         raw_patterns = data["sequence"] if kind is SignalKind.SEQUENCE else [data[kind.value]]
         where = [
             (*path, kind.value, i) if kind is SignalKind.SEQUENCE else (*path, kind.value)
