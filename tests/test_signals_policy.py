@@ -82,7 +82,7 @@ def test_a_signal_is_a_typed_labelled_fact() -> None:
         ),
         (
             "  score:\n    label: {en: x}\n    count: {event: payment}\n    window: 1d\n",
-            "p.yaml:19:3: error[C150]: signal `score` has the same name as a declared fact",
+            "p.yaml:18:3: error[C150]: signal `score` has the same name as a declared fact",
         ),
         (
             "  paid:\n    label: {en: x}\n"
@@ -114,7 +114,7 @@ def test_a_signal_has_exactly_one_kind() -> None:
     both = "  paid:\n    label: {en: x}\n    count: {event: payment}\n    match: {event: payment}\n"
     errors = _errors(both + "    window: 1d\n")
     assert errors == [
-        "p.yaml:19:3: error[C050]: a signal needs exactly one of `match`, `sequence`, `count` or `sum`"
+        "p.yaml:18:3: error[C050]: a signal needs exactly one of `match`, `sequence`, `count` or `sum`"
     ]
 
 
