@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from clearline.engine import load_policy
 from clearline.engine.load import analyse_policy_text
-from clearline.engine.model import FactType, SignalKind
+from clearline.engine.model import FactType, SignalKind, comparisons
 
 BASE = """\
 apiVersion: clearline/v1
@@ -140,11 +139,5 @@ def test_shipped_policies_declare_the_story_signals() -> None:
             "high_apr_after_loan": SignalKind.SEQUENCE,
             "large_transfers_out_30d": SignalKind.SUM,
         }
-        used = {c.fact for rule in policy.rules for c in _comparisons(rule.when)}
+        used = {c.fact for rule in policy.rules for c in comparisons(rule.when)}
         assert set(kinds) <= used
-
-
-def _comparisons(condition: object) -> list[object]:
-    from clearline.engine.model import comparisons
-
-    return list(comparisons(condition))  # type: ignore[arg-type]
