@@ -13,6 +13,7 @@ from clearline.engine import compile_policy, decide, sample_accounts
 from clearline.engine.load import analyse_policy
 
 from .common import Failed, report
+from .demo_watch import watch_demo
 
 DEMO_POLICY = Path("policies/credit-line-closure/1.1.0.yaml")
 DEMO_ACCOUNTS = 10_000
@@ -60,3 +61,4 @@ def demo(policy_path: str, count: int, seed: int, as_of: str) -> None:
     click.echo("   top deciding reasons:")
     for rule, n in reasons.most_common(8):
         click.echo(f"     {rule:<26} {n:>6}")
+    watch_demo(compiled, accounts, seed, step=4)
