@@ -10,13 +10,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
 from clearline.engine.compile import CompiledPolicy
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
 from clearline.engine.monitor import Event, EventError, Monitor
 from clearline.engine.signals import default_value, ruleset_definition
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 POLICY = """
 apiVersion: clearline/v1

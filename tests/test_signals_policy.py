@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from clearline.engine import load_policy
 from clearline.engine.load import analyse_policy_text
 from clearline.engine.model import FactType, SignalKind, comparisons

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from clearline.engine import load_policy, sample_accounts
 from clearline.engine.event_sample import sample_events
 
