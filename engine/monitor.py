@@ -18,7 +18,7 @@ from typing import Any
 from .compile import CompiledPolicy
 from .decide import Decision, decide
 from .errors import ClearlineError, FactError
-from .facts import ValueProblem, check_bounds, coerce, normalise_facts, parse_datetime
+from .facts import ValueProblem, check_bounds, coerce, parse_datetime
 from .model import ActionKind, EventType
 from .signals import SignalEngine
 
@@ -98,7 +98,10 @@ class Monitor:
         self.event_types: dict[str, EventType] = {event.name: event for event in policy.events}
         self.input_facts = {f.name: f for f in policy.facts if f.name not in self.signal_names}
         self.facts: dict[str, dict[str, Any]] = {}
-        self.actions: dict[str, ActionKind] = {}  # only accounts whose action is not `none`
+        # The action of an account nothing is known of (no facts, no events): usually none.
+        # `actions` keeps only the accounts whose action differs from it.
+        self.baseline = self._action_of(dict(self.signals.defaults))
+        self.actions: dict[str, ActionKind] = {}
         self.clock: int | None = None
         self.seq = 0
         for account, facts in (snapshot or {}).items():
@@ -107,11 +110,23 @@ class Monitor:
     # -- input ----------------------------------------------------------------------------------
 
     def add_account(self, account: str, facts: Mapping[str, Any]) -> None:
-        """Set an account's snapshot facts; values for signals are ignored (events make them)."""
+        """Set an account's snapshot facts and its current action (FactError if they do not fit).
+
+        Values given for signals are ignored: events make them. The account's action on its
+        snapshot is its starting point, so only changes caused by events are reported.
+        """
         kept = {name: value for name, value in facts.items() if name not in self.signal_names}
-        probe = {**kept, **self.signals.defaults}
-        normalise_facts(self.compiled.policy, probe)  # raises FactError for facts that do not fit
+        action = self._action_of({**kept, **self.signals.defaults})
         self.facts[account] = kept
+        if action is self.baseline:
+            self.actions.pop(account, None)
+        else:
+            self.actions[account] = action
+
+    def _action_of(self, facts: dict[str, Any]) -> ActionKind:
+        """The action on these facts; it does not depend on the moment of the decision."""
+        moment = self.compiled.policy.metadata.effective_from
+        return decide(self.compiled, facts, moment, trace=False).action
 
     def check(self, raw: Any, line: int | None = None) -> Event:
         """A raw event (parsed JSON) checked against the policy, or EventError."""
@@ -134,9 +149,15 @@ class Monitor:
         if not isinstance(stamp, str):
             raise EventError("E204", "an event needs a `ts` date-time string with a UTC offset")
         try:
-            ts = math.floor(parse_datetime(stamp).timestamp())
-        except ValueProblem as exc:
-            raise EventError("E204", f"`ts`: {exc}") from None
+            moment = dt.datetime.fromisoformat(stamp)  # 3.11 reads `Z` and offsets
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            try:  # the shared parser words the problem for a user
+                moment = parse_datetime(stamp)
+            except ValueProblem as exc:
+                raise EventError("E204", f"`ts`: {exc}") from None
+        ts = math.floor(moment.timestamp())
         if self.clock is not None and ts < self.clock:
             raise EventError(
                 "E205",
@@ -239,7 +260,7 @@ class Monitor:
 
     def action(self, account: str) -> ActionKind:
         """The account's current action."""
-        return self.actions.get(account, ActionKind.NONE)
+        return self.actions.get(account, self.baseline)
 
     def _decide(
         self, account: str, at: int, cause: Event | None, out: list[MonitorDecision]
@@ -250,10 +271,10 @@ class Monitor:
             quick = decide(self.compiled, facts, moment, account_id=account, trace=False)
         except FactError as exc:  # e.g. an update removed a required fact
             raise EventError("E207", f"account `{account}` cannot be decided: {exc}") from None
-        previous = self.actions.get(account, ActionKind.NONE)
+        previous = self.actions.get(account, self.baseline)
         if quick.action is previous:
             return
-        if quick.action is ActionKind.NONE:
+        if quick.action is self.baseline:
             del self.actions[account]
         else:
             self.actions[account] = quick.action

@@ -27,6 +27,7 @@ stream position), so no name from a policy becomes a durable_rules key or meets 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -169,13 +170,16 @@ class _Compiler:
         conjunctions = [{"$and": head + branch + extra} for branch in branches]
         return conjunctions[0] if len(conjunctions) == 1 else {"$or": conjunctions}
 
-    def ruleset(self) -> dict[str, Any]:
-        """Rule `m<k>`: the event pattern of signal k; `s<k>`: sequence k completes;
-        `s<k>_<i>`: an event that may be step i of sequence k (kept until `within` passes)."""
-        rules: dict[str, Any] = {}
+    def rulesets(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Two rulesets. Single events: `m<k>` matches the event pattern of signal k, `s<k>_<i>`
+        an event that may be step i of sequence k (kept until `within` passes). Sequences:
+        `s<k>` completes sequence k. Apart, an event's own matches need no pending facts beside
+        it, and the pending facts do not match their single patterns again on every event."""
+        single: dict[str, Any] = {}
+        sequences: dict[str, Any] = {}
         for k, signal in enumerate(self.policy.signals):
             if signal.kind is not SignalKind.SEQUENCE:
-                rules[f"m{k}"] = {"all": [{"m": self.pattern(signal, 0, [])}]}
+                single[f"m{k}"] = {"all": [{"m": self.pattern(signal, 0, [])}]}
                 continue
             steps = []
             for i in range(len(signal.patterns)):
@@ -187,14 +191,15 @@ class _Compiler:
                     ]
                 steps.append({f"e{i}": self.pattern(signal, i, extra)})
                 if i < len(signal.patterns) - 1:
-                    rules[f"s{k}_{i}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
-            rules[f"s{k}"] = {"all": steps}
-        return rules
+                    single[f"s{k}_{i}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
+            sequences[f"s{k}"] = {"all": steps}
+        return single, sequences
 
 
-def ruleset_definition(policy: Policy) -> dict[str, Any]:
-    """The durable_rules ruleset (JSON definition) of a policy's signals."""
-    return _Compiler(policy).ruleset()
+def ruleset_definitions(policy: Policy) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The durable_rules rulesets (JSON definitions) of a policy's signals: single events,
+    and sequences."""
+    return _Compiler(policy).rulesets()
 
 
 _RULESETS: dict[str, int] = {}
@@ -240,8 +245,13 @@ class SignalEngine:
         self.type_index = {event.name: i for i, event in enumerate(policy.events)}
         compiler = _Compiler(policy)
         self.keys = {event.name: compiler.keys(event) for event in policy.events}
-        self.definition = compiler.ruleset()
-        self.handle = _ruleset_handle(self.definition) if self.definition else None
+        self.single, self.sequences = compiler.rulesets()
+        self.handle = _ruleset_handle(self.single) if self.single else None
+        self.sequence_handle = _ruleset_handle(self.sequences) if self.sequences else None
+        # Event types that can end a sequence: only they need the pending facts beside them.
+        self.closing = frozenset(
+            p.event for s in self.signals if s.kind is SignalKind.SEQUENCE for p in s.patterns[1:]
+        )
         # Which event types any rule looks at: the others never reach durable_rules.
         self.watched = frozenset(p.event for s in self.signals for p in s.patterns)
         self.accounts: dict[str, AccountSignals] = {}
@@ -327,9 +337,10 @@ class SignalEngine:
             parts.append(f',"{key}":{_json_scalar(fields[name])}')
         parts.append("}")
         fact = "".join(parts)
+        fired = self._match_alone(fact)
         state = self.accounts.get(account)
-        batch = ",".join([*state.pending, fact]) if state is not None else fact
-        fired = self._match(f"[{batch}]", seq)
+        if state is not None and state.pending and event_type in self.closing:
+            fired |= self._match(f"[{','.join(state.pending)},{fact}]", seq)
         if not fired:
             return False
         if state is None:
@@ -363,22 +374,43 @@ class SignalEngine:
             del self.accounts[account]
         return changed
 
-    def _match(self, text: str, seq: int) -> set[str]:
-        """Rules that fired with the event `seq` as their last element, in the scratch session."""
-        result = _dre.assert_facts(self.handle, text)
+    def _match_alone(self, fact: str) -> set[str]:
+        """Single-event rules that fire for one fact alone in the scratch session."""
+        handle = self.handle
+        result = _dre.assert_fact(handle, fact)
         fired: set[str] = set()
         try:
             if result[0] == 0:
                 state = result[1]
-                action = _dre.start_action_for_state(self.handle, state)
+                action = _dre.start_action_for_state(handle, state)
+                while action:
+                    # The only fact in the session is this one: the rule name is all we need,
+                    # the first key of `{"<rule>": {...}}` (our own generated names).
+                    text = action[1]
+                    fired.add(text[2 : text.index('"', 2)])
+                    nxt = _dre.complete_and_start_action(handle, state)
+                    action = (None, nxt) if nxt else None
+        finally:
+            _dre.retract_fact(handle, fact)
+        return fired
+
+    def _match(self, text: str, seq: int) -> set[str]:
+        """Sequence rules that complete with the event `seq` as their last step."""
+        handle = self.sequence_handle
+        result = _dre.assert_facts(handle, text)
+        fired: set[str] = set()
+        try:
+            if result[0] == 0:
+                state = result[1]
+                action = _dre.start_action_for_state(handle, state)
                 while action:
                     for name, match in json.loads(action[1]).items():
                         if _last_seq(match) == seq:
                             fired.add(name)
-                    nxt = _dre.complete_and_start_action(self.handle, state)
+                    nxt = _dre.complete_and_start_action(handle, state)
                     action = (None, nxt) if nxt else None
         finally:
-            _dre.retract_facts(self.handle, text)
+            _dre.retract_facts(handle, text)
         return fired
 
     # -- inspection and checkpoints -------------------------------------------------------------
@@ -388,13 +420,14 @@ class SignalEngine:
         return len(self.accounts)
 
     def durable_facts(self) -> int:
-        """Facts left in the durable_rules scratch session (0 between events)."""
-        if self.handle is None:
-            return 0
-        try:
-            return len(json.loads(_dre.get_facts(self.handle, SCRATCH_SID)))
-        except Exception:  # no session yet: durable_rules raises for an unknown sid
-            return 0
+        """Facts left in the durable_rules scratch sessions (0 between events)."""
+        count = 0
+        for handle in (self.handle, self.sequence_handle):
+            if handle is None:
+                continue
+            with contextlib.suppress(Exception):  # no session yet: durable_rules raises
+                count += len(json.loads(_dre.get_facts(handle, SCRATCH_SID)))
+        return count
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON data of the state, for a checkpoint."""
@@ -441,9 +474,7 @@ def _json_scalar(value: Any) -> str:
 
 
 def _last_seq(match: Mapping[str, Any]) -> int:
-    """The stream position of the last event of a match (`m`, or the highest step `e<i>`)."""
-    if "m" in match:
-        return int(match["m"]["q"])
+    """The stream position of the last event of a match (the highest of its steps `e<i>`)."""
     return max(int(item["q"]) for item in match.values())
 
 

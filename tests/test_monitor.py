@@ -17,7 +17,7 @@ from clearline.engine import compile_policy, decide, load_policy, load_policy_te
 from clearline.engine.compile import CompiledPolicy
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
 from clearline.engine.monitor import Event, EventError, Monitor
-from clearline.engine.signals import default_value, ruleset_definition
+from clearline.engine.signals import default_value, ruleset_definitions
 
 POLICY = """
 apiVersion: clearline/v1
@@ -238,9 +238,10 @@ def test_signals_and_decisions_match_the_reference(
 
 
 def test_ruleset_is_json_data_with_generated_keys(compiled: CompiledPolicy) -> None:
-    definition = ruleset_definition(compiled.policy)
-    assert sorted(definition) == ["m0", "m1", "m2", "s3", "s3_0", "s3_1", "s4", "s4_0"]
-    text = repr(definition)
+    single, definition = ruleset_definitions(compiled.policy)
+    assert sorted(single) == ["m0", "m1", "m2", "s3_0", "s3_1", "s4_0"]
+    assert sorted(definition) == ["s3", "s4"]
+    text = repr((single, definition))
     for name in ("seen_p", "busy", "x", "y", "'k'", "pattern"):
         assert name not in text
     sequence = definition["s3"]["all"]
