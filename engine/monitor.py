@@ -19,7 +19,7 @@ from .compile import CompiledPolicy
 from .decide import Decision, decide
 from .errors import ClearlineError, FactError
 from .facts import ValueProblem, check_bounds, coerce, parse_datetime
-from .model import ActionKind, EventType
+from .model import ActionKind, EventType, Fact, FactType
 from .signals import SignalEngine
 
 CHECKPOINT_FORMAT = "clearline.monitor/v1"
@@ -36,7 +36,7 @@ class EventError(ClearlineError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, one per event
 class Event:
     """A checked account event: `ts` in whole seconds since the epoch, `seq` its stream position."""
 
@@ -79,6 +79,16 @@ class MonitorDecision:
         return data
 
 
+def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:
+    """A field with the Python types accepted as they are (others go through `coerce`)."""
+    kinds: tuple[type, ...] = ()
+    if item.type is FactType.NUMBER:
+        kinds = (int, float)
+    elif item.type is FactType.INTEGER:
+        kinds = (int,)
+    return item, kinds, item.minimum, item.maximum
+
+
 def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -90,13 +100,20 @@ class Monitor:
         self,
         compiled: CompiledPolicy,
         snapshot: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        trace: bool = True,
     ) -> None:
         self.compiled = compiled
+        self.trace = trace  # whether the decisions returned carry the full trace
         policy = compiled.policy
         self.signals = SignalEngine(policy)
         self.signal_names = frozenset(signal.name for signal in policy.signals)
         self.event_types: dict[str, EventType] = {event.name: event for event in policy.events}
         self.input_facts = {f.name: f for f in policy.facts if f.name not in self.signal_names}
+        self.field_specs = {
+            event.name: {item.name: _field_spec(item) for item in event.fields}
+            for event in policy.events
+        }
         self.facts: dict[str, dict[str, Any]] = {}
         # The action of an account nothing is known of (no facts, no events): usually none.
         # `actions` keeps only the accounts whose action differs from it.
@@ -132,8 +149,8 @@ class Monitor:
         """A raw event (parsed JSON) checked against the policy, or EventError."""
         if not isinstance(raw, dict):
             raise EventError("E201", "an event must be a JSON object")
-        unknown = [key for key in raw if key not in EVENT_KEYS]
-        if unknown:
+        if not raw.keys() <= EVENT_KEYS:
+            unknown = [key for key in raw if key not in EVENT_KEYS]
             raise EventError(
                 "E201",
                 f"unknown key `{unknown[0]}` in an event "
@@ -178,16 +195,28 @@ class Monitor:
         given = raw.get("fields", {})
         if not isinstance(given, dict):
             raise EventError("E203", "`fields` must be an object")
-        declared = {item.name: item for item in event_type.fields}
-        for name in given:
-            if name not in declared:
-                raise EventError("E203", f"unknown field `{name}` of `{event_type.name}`")
+        declared = self.field_specs[event_type.name]
+        if len(given) != len(declared) or not given.keys() <= declared.keys():
+            for name in given:
+                if name not in declared:
+                    raise EventError("E203", f"unknown field `{name}` of `{event_type.name}`")
         values: dict[str, Any] = {}
-        for name, item in declared.items():
-            if given.get(name) is None:
+        for name, (item, kinds, low, high) in declared.items():
+            value = given.get(name)
+            # The common case (a number of the right type within bounds) is checked inline;
+            # anything else goes through `coerce`, which also words the problem.
+            if (
+                type(value) in kinds
+                and (low is None or value >= low)
+                and (high is None or value <= high)
+                and (type(value) is not float or math.isfinite(value))
+            ):
+                values[name] = value
+                continue
+            if value is None:
                 raise EventError("E203", f"`{event_type.name}` event without field `{name}`")
             try:
-                value = coerce(item.type, given[name], item.values)
+                value = coerce(item.type, value, item.values)
                 check_bounds(item, value)
             except ValueProblem as exc:
                 raise EventError("E203", f"field `{name}`: {exc}") from None
@@ -223,9 +252,11 @@ class Monitor:
         self.seq = event.seq
         self.clock = event.ts
         result: list[MonitorDecision] = []
-        for at, accounts in self.signals.advance(event.ts):
-            for account in accounts:
-                self._decide(account, at, None, result)
+        expiries = self.signals.expiries
+        if expiries and expiries[0][0] <= event.ts:
+            for at, accounts in self.signals.advance(event.ts):
+                for account in accounts:
+                    self._decide(account, at, None, result)
         changed = False
         if event.type == FACTS_EVENT:
             facts = self.facts.setdefault(event.account_id, {})
@@ -278,7 +309,7 @@ class Monitor:
             del self.actions[account]
         else:
             self.actions[account] = quick.action
-        full = decide(self.compiled, facts, moment, account_id=account, trace=True)
+        full = decide(self.compiled, facts, moment, account_id=account, trace=self.trace)
         signals = {name: facts[name] for name in sorted(self.signal_names)}
         out.append(MonitorDecision(full, previous, cause, signals))
 
@@ -301,7 +332,9 @@ class Monitor:
         }
 
     @classmethod
-    def from_data(cls, compiled: CompiledPolicy, data: Mapping[str, Any]) -> Monitor:
+    def from_data(
+        cls, compiled: CompiledPolicy, data: Mapping[str, Any], *, trace: bool = True
+    ) -> Monitor:
         """A monitor restored from `to_data`; the policy must be the very same version."""
         if not isinstance(data, Mapping) or data.get("format") != CHECKPOINT_FORMAT:
             raise ClearlineError("not a Clearline monitor checkpoint")
@@ -310,7 +343,7 @@ class Monitor:
                 "the checkpoint was written with another policy version "
                 f"(sha256 {str(data.get('policy_sha256'))[:12]}, this one {compiled.sha256[:12]})"
             )
-        monitor = cls(compiled)
+        monitor = cls(compiled, trace=trace)
         monitor.clock = data["clock"]
         monitor.seq = int(data["seq"])
         monitor.facts = {account: dict(facts) for account, facts in data["facts"].items()}

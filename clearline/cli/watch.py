@@ -104,7 +104,7 @@ def _load_checkpoint(path: Path, monitor: Monitor) -> tuple[Monitor, int, int, i
         data = json.loads(path.read_text("utf-8"))
         if not isinstance(data, dict) or any(key not in data for key in CHECKPOINT_KEYS):
             raise ValueError("missing keys")
-        restored = Monitor.from_data(monitor.compiled, data["monitor"])
+        restored = Monitor.from_data(monitor.compiled, data["monitor"], trace=monitor.trace)
         out_bytes = data["out_bytes"]
         return (
             restored,
@@ -184,6 +184,7 @@ def _open_audit(path: str) -> Any:
     type=click.IntRange(min=1),
     help="Also write the checkpoint every this many lines.",
 )
+@click.option("--no-trace", is_flag=True, help="Decision lines without the rule-by-rule trace.")
 @click.option(
     "--max-events",
     type=click.IntRange(min=0),
@@ -198,11 +199,12 @@ def watch(
     checkpoint_path: str | None,
     out_path: str | None,
     checkpoint_every: int | None,
+    no_trace: bool,
     max_events: int | None,
 ) -> None:
     """Monitor account events: signals from the policy, a decision line when an action changes."""
     compiled = load_compiled(policy_path)
-    monitor = Monitor(compiled)
+    monitor = Monitor(compiled, trace=not no_trace)
     checkpoint = Path(checkpoint_path) if checkpoint_path else None
     skip_lines = written = 0
     out_bytes: int | None = None
