@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .audit import Entry, decision_entry
+from .canonical import canonical_json, sha256_hex
 from .compile import CompiledPolicy
 from .decide import Decision, decide
 from .errors import ClearlineError, FactError
@@ -23,6 +25,7 @@ from .model import ActionKind, EventType, Fact, FactType
 from .signals import SignalEngine
 
 CHECKPOINT_FORMAT = "clearline.monitor/v1"
+MONITOR_RECORD = "monitor"  # the audit record kind of a decision's cause
 FACTS_EVENT = "facts"
 EVENT_KEYS = frozenset({"account_id", "type", "ts", "fields", "facts"})
 
@@ -64,10 +67,9 @@ class MonitorDecision:
     cause: Event | None  # None: an event left a signal's window
     signals: Mapping[str, bool | int | float]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The decision record plus the monitor's context (previous action, cause, signals)."""
-        data = self.decision.to_dict()
-        data["monitor"] = {
+    def context(self) -> dict[str, Any]:
+        """Why the monitor decided: the previous action, the cause, the signal values."""
+        return {
             "previous_action": self.previous_action.value,
             "cause": (
                 {"kind": "event", **self.cause.to_dict()}
@@ -76,7 +78,26 @@ class MonitorDecision:
             ),
             "signals": dict(self.signals),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision record plus the monitor's context under `monitor`."""
+        data = self.decision.to_dict()
+        data["monitor"] = self.context()
         return data
+
+    def audit_entries(self, salt: str) -> list[Entry]:
+        """Two audit records: the decision (replayable as any other) and, chained right after
+        it, a `monitor` record naming the decision and the event or window that caused it."""
+        decision = self.decision
+        entry = decision_entry(decision, salt)
+        body = canonical_json({"decision_id": decision.decision_id, **self.context()})
+        cause = entry._replace(
+            kind=MONITOR_RECORD,
+            record_id=sha256_hex(f"{MONITOR_RECORD}\n{decision.decision_id}")[:32],
+            body=body,
+            inputs="{}",
+        )
+        return [entry, cause]
 
 
 def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clearline.engine import load_policy, sample_accounts
+from clearline.engine import AuditLog, load_policy, sample_accounts
 from clearline.engine.event_sample import sample_events
 
 POLICY = str(Path("policies/credit-line-closure/1.1.0.yaml").resolve())
@@ -116,3 +116,45 @@ def test_standard_input_and_a_bad_snapshot(stream: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("bad-facts.jsonl:2:1: error[F003]: fact `credit_score`:")
     assert bad.stdout == ""
+
+
+def test_decisions_and_their_causes_are_recorded_in_the_audit_log(stream: Path) -> None:
+    audit = stream / "watch-audit.db"
+    done = _run(
+        "--events", "events.jsonl", "--facts", "facts.jsonl", "--audit", str(audit), cwd=stream
+    )
+    assert done.returncode == 0, done.stderr
+    decisions = [json.loads(line) for line in done.stdout.splitlines()]
+    verify = subprocess.run(
+        [sys.executable, "-m", "clearline", "audit", "verify", str(audit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verify.returncode == 0 and f"ok: {2 * len(decisions)} records" in verify.stdout
+    replay = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clearline",
+            "audit",
+            "replay",
+            str(audit),
+            "--policies",
+            str(Path(POLICY).parent),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert f"{len(decisions)} identical" in replay.stdout + replay.stderr
+    with AuditLog(audit, create=False) as log:
+        records = list(log.records())
+    assert [r.kind for r in records[:4]] == ["decision", "monitor", "decision", "monitor"]
+    for decision, cause in zip(records[::2], records[1::2], strict=True):
+        context = json.loads(cause.body)
+        assert context["decision_id"] == decision.record_id
+        assert context["cause"]["kind"] in ("event", "window")
+    first = decisions[0]
+    assert json.loads(records[1].body)["cause"] == first["monitor"]["cause"]

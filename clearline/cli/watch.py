@@ -14,7 +14,8 @@ from typing import IO, Any
 
 import click
 
-from clearline.engine import ClearlineError, FactError
+from clearline.engine import AuditLog, ClearlineError, FactError
+from clearline.engine.audit import BATCH_SIZE, Entry
 from clearline.engine.canonical import canonical_json
 from clearline.engine.load import display_path
 from clearline.engine.monitor import EventError, Monitor, MonitorDecision
@@ -120,6 +121,36 @@ def _load_checkpoint(path: Path, monitor: Monitor) -> tuple[Monitor, int, int, i
         raise Failed() from None
 
 
+class _AuditWriter:
+    """Decisions and their causes to the audit log, in batches of one transaction each.
+
+    A batch is written when it is full, before each checkpoint and at the end of the run, so a
+    checkpoint never points past what the log holds. After a crash, decisions made after the
+    last checkpoint may be recorded a second time by the resumed run (same decision id).
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.pending: list[Entry] = []
+
+    def add(self, decisions: list[MonitorDecision]) -> None:
+        for made in decisions:
+            self.pending.extend(made.audit_entries(self.log.salt))
+        if len(self.pending) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.log.append_entries(self.pending)
+            self.pending = []
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.log.close()
+
+
 def _write_checkpoint(
     path: Path, monitor: Monitor, lines: int, decisions: int, out: IO[str]
 ) -> None:
@@ -140,15 +171,6 @@ def _write_checkpoint(
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
     os.replace(temporary, path)
-
-
-def _open_audit(path: str) -> Any:
-    try:
-        from clearline.engine.audit import AuditLog  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        error("this build has no audit log yet; run without --audit", code="E230")
-        raise click.exceptions.Exit(2) from None
-    return AuditLog(path)
 
 
 @click.command("watch")
@@ -212,7 +234,7 @@ def watch(
         monitor, skip_lines, written, out_bytes = _load_checkpoint(checkpoint, monitor)
     elif facts_path:
         _read_snapshot(facts_path, monitor)
-    audit = _open_audit(audit_path) if audit_path else None
+    audit = _AuditWriter(AuditLog(audit_path)) if audit_path else None
     shown = "<stdin>" if events_path == "-" else display_path(events_path)
     try:
         source: IO[str] = (
@@ -260,6 +282,8 @@ def watch(
             except _Stop:
                 pass
         written += decisions_now
+        if audit is not None:
+            audit.flush()
         if checkpoint is not None:
             _write_checkpoint(checkpoint, monitor, max(lines, skip_lines), written, out)
     finally:
@@ -268,6 +292,8 @@ def watch(
             out.close()
         if source is not sys.stdin:
             source.close()
+        if audit is not None:
+            audit.close()  # writes what is pending
     click.echo(
         f"watched {max(0, lines - skip_lines)} lines: {decisions_now} decisions, "
         f"{errors} errors, {monitor.live_accounts()} accounts with live signals",
@@ -277,7 +303,9 @@ def watch(
         raise click.exceptions.Exit(EXIT_INVALID)
 
 
-def _one(monitor: Monitor, text: str, line: int, out: IO[str], audit: Any) -> int | EventError:
+def _one(
+    monitor: Monitor, text: str, line: int, out: IO[str], audit: _AuditWriter | None
+) -> int | EventError:
     """Read, check and apply one line; write its decisions. An EventError is returned, not raised."""
     try:
         raw = json.loads(text, parse_constant=_reject_constant)
@@ -294,5 +322,5 @@ def _one(monitor: Monitor, text: str, line: int, out: IO[str], audit: Any) -> in
     for decision in decisions:
         out.write(canonical_json(decision.to_dict()) + "\n")
     if decisions and audit is not None:
-        audit.append([decision.decision for decision in decisions])
+        audit.add(decisions)
     return len(decisions)
