@@ -377,41 +377,29 @@ class SignalEngine:
     def _match_alone(self, fact: str) -> set[str]:
         """Single-event rules that fire for one fact alone in the scratch session."""
         handle = self.handle
+        assert handle is not None  # observe() returns early without single-event rules
         result = _dre.assert_fact(handle, fact)
-        fired: set[str] = set()
         try:
-            if result[0] == 0:
-                state = result[1]
-                action = _dre.start_action_for_state(handle, state)
-                while action:
-                    # The only fact in the session is this one: the rule name is all we need,
-                    # the first key of `{"<rule>": {...}}` (our own generated names).
-                    text = action[1]
-                    fired.add(text[2 : text.index('"', 2)])
-                    nxt = _dre.complete_and_start_action(handle, state)
-                    action = (None, nxt) if nxt else None
+            # The only fact in the session is this one: the rule name is all we need, the
+            # first key of each result `{"<rule>": {...}}` (our own generated names).
+            return {text[2 : text.index('"', 2)] for text in _results(handle, result)}
         finally:
             _dre.retract_fact(handle, fact)
-        return fired
 
     def _match(self, text: str, seq: int) -> set[str]:
         """Sequence rules that complete with the event `seq` as their last step."""
         handle = self.sequence_handle
+        assert handle is not None  # only events that can close a sequence come here
         result = _dre.assert_facts(handle, text)
-        fired: set[str] = set()
         try:
-            if result[0] == 0:
-                state = result[1]
-                action = _dre.start_action_for_state(handle, state)
-                while action:
-                    for name, match in json.loads(action[1]).items():
-                        if _last_seq(match) == seq:
-                            fired.add(name)
-                    nxt = _dre.complete_and_start_action(handle, state)
-                    action = (None, nxt) if nxt else None
+            return {
+                name
+                for found in _results(handle, result)
+                for name, match in json.loads(found).items()
+                if _last_seq(match) == seq
+            }
         finally:
             _dre.retract_facts(handle, text)
-        return fired
 
     # -- inspection and checkpoints -------------------------------------------------------------
 
@@ -460,6 +448,18 @@ class SignalEngine:
         heapq.heapify(self.expiries)
         start = max((item[1] for item in self.expiries), default=-1) + 1
         self._order = itertools.count(start)
+
+
+def _results(handle: int, result: tuple[int, int]) -> Iterator[str]:
+    """The results of the actions an assertion queued, each completed before the next."""
+    if result[0] != 0:  # 1: no rule matched
+        return
+    state = result[1]
+    action = _dre.start_action_for_state(handle, state)
+    while action:
+        yield action[1]
+        following = _dre.complete_and_start_action(handle, state)
+        action = (None, following) if following else None
 
 
 def _json_scalar(value: Any) -> str:
