@@ -1,10 +1,11 @@
 """The event monitor: feed account events one at a time, get decisions back when actions change.
 
 An account's facts are its snapshot, plus `facts` events that update them, plus the policy's
-signals (see `signals.py`). When one of them changes, the account is decided again with
-`decide` at the moment of the change (an event's timestamp, or the moment an event leaves a
-window), and a `MonitorDecision` is returned when the action differs from the account's last
-one. Time comes only from the events, so a replay gives the same decisions.
+signals (see `signals.py`). An account starts at its action on its snapshot. When one of its
+facts or signals changes, it is decided again with `decide` at the moment of the change (an
+event's timestamp, or the moment an event leaves a window), and a `MonitorDecision` is returned
+when the action differs from the account's last one. Time comes only from the events, so a
+replay gives the same decisions.
 """
 
 from __future__ import annotations
@@ -203,6 +204,8 @@ class Monitor:
                 f"{_iso(self.clock)}",
             )
         if kind == FACTS_EVENT:
+            if "fields" in raw:
+                raise EventError("E201", f"a `{FACTS_EVENT}` event has `facts`, not `fields`")
             return Event(account, kind, ts, self.seq + 1, self._fact_update(raw), line)
         event_type = self.event_types.get(kind)
         if event_type is None:
