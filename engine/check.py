@@ -242,11 +242,11 @@ class _Checker:
             self.texts(event.label, (*event.path, "label"), required=True)
             self.texts(event.description, (*event.path, "description"), required=False)
             if event.name in RESERVED_EVENT_TYPES:
-                self.error(event.path, "C162", f"`{event.name}` is reserved for fact-update events")
+                self.error(event.path, "C182", f"`{event.name}` is reserved for fact-update events")
             if len(event.fields) > MAX_EVENT_FIELDS:
                 self.error(
                     (*event.path, "fields"),
-                    "C163",
+                    "C183",
                     f"an event type has at most {MAX_EVENT_FIELDS} fields",
                 )
             for item in event.fields:
@@ -254,7 +254,7 @@ class _Checker:
                 if item.type in (FactType.DATE, FactType.DATETIME):
                     self.error(
                         (*item.path, "type"),
-                        "C163",
+                        "C183",
                         f"event fields cannot be {item.type} yet; the event's `ts` is its time",
                     )
         declared = {fact.name for fact in policy.facts if fact.path[:1] == ("facts",)}
@@ -264,15 +264,15 @@ class _Checker:
             if signal.name in declared:
                 self.error(
                     signal.path,
-                    "C160",
+                    "C180",
                     f"signal `{signal.name}` has the same name as a declared fact; "
                     "remove the fact (a signal is a fact) or rename the signal",
                     key=True,
                 )
             if signal.window > MAX_WINDOW:
-                self.error((*signal.path, "window"), "C165", "a window is at most 3650 days")
+                self.error((*signal.path, "window"), "C185", "a window is at most 3650 days")
             if signal.within is not None and signal.within > MAX_WINDOW:
-                self.error((*signal.path, "within"), "C165", "`within` is at most 3650 days")
+                self.error((*signal.path, "within"), "C185", "`within` is at most 3650 days")
             for pattern in signal.patterns:
                 self.pattern(signal, pattern)
 
@@ -282,7 +282,7 @@ class _Checker:
             names = [e.name for e in self.policy.events]
             self.error(
                 (*pattern.path, "event"),
-                "C161",
+                "C181",
                 f"unknown event type `{pattern.event}`{did_you_mean(pattern.event, names)}",
             )
             return
@@ -295,7 +295,7 @@ class _Checker:
             if pattern_size(pattern.when) > MAX_ALTERNATIVES:
                 self.error(
                     (*pattern.path, "when"),
-                    "C166",
+                    "C186",
                     f"this condition has more than {MAX_ALTERNATIVES} alternatives once "
                     "written for the event engine; simplify it",
                 )
@@ -304,14 +304,14 @@ class _Checker:
             if summed is None:
                 self.error(
                     (*pattern.path, "field"),
-                    "C164",
+                    "C184",
                     f"unknown field `{signal.summed}` of `{event.name}`"
                     f"{did_you_mean(signal.summed, fields)}",
                 )
             elif summed.type not in _NUMERIC:
                 self.error(
                     (*pattern.path, "field"),
-                    "C164",
+                    "C184",
                     f"a sum adds up a number, but `{summed.name}` is {summed.type}",
                 )
 

@@ -64,7 +64,7 @@ def test_a_signal_is_a_typed_labelled_fact() -> None:
     [
         (
             "  paid:\n    label: {en: x}\n    count: {event: paymnt}\n    window: 1d\n",
-            "p.yaml:20:20: error[C161]: unknown event type `paymnt`; did you mean `payment`?",
+            "p.yaml:20:20: error[C181]: unknown event type `paymnt`; did you mean `payment`?",
         ),
         (
             "  paid:\n    label: {en: x}\n"
@@ -82,12 +82,12 @@ def test_a_signal_is_a_typed_labelled_fact() -> None:
         ),
         (
             "  score:\n    label: {en: x}\n    count: {event: payment}\n    window: 1d\n",
-            "p.yaml:18:3: error[C160]: signal `score` has the same name as a declared fact",
+            "p.yaml:18:3: error[C180]: signal `score` has the same name as a declared fact",
         ),
         (
             "  paid:\n    label: {en: x}\n"
             "    sum: {event: payment, field: channel}\n    window: 1d\n",
-            "p.yaml:20:34: error[C164]: a sum adds up a number, but `channel` is enum",
+            "p.yaml:20:34: error[C184]: a sum adds up a number, but `channel` is enum",
         ),
         (
             "  paid:\n    label: {en: x}\n    count: {event: payment}\n"
@@ -101,7 +101,7 @@ def test_a_signal_is_a_typed_labelled_fact() -> None:
         ),
         (
             "  paid:\n    label: {en: x}\n    count: {event: payment}\n    window: 3651d\n",
-            "p.yaml:21:13: error[C165]: a window is at most 3650 days",
+            "p.yaml:21:13: error[C185]: a window is at most 3650 days",
         ),
     ],
 )
@@ -121,7 +121,7 @@ def test_a_signal_has_exactly_one_kind() -> None:
 def test_a_reserved_event_type_is_refused() -> None:
     text = BASE.replace("  payment:\n", "  facts:\n", 1).replace("SIGNALS\n", "  {}\n")
     result = analyse_policy_text(text.replace("signals:\n  {}\n", ""), "p.yaml")
-    assert any(d.code == "C162" for d in result.diagnostics)
+    assert any(d.code == "C182" for d in result.diagnostics)
 
 
 def test_published_schema_is_the_engine_schema() -> None:

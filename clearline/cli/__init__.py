@@ -10,6 +10,7 @@ import click
 from clearline.engine import ENGINE_VERSION, ClearlineError
 
 from .audit_commands import audit
+from .case_commands import case
 from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
@@ -32,6 +33,7 @@ for command in (
     backtest_command,
     demo,
     audit,
+    case,
     watch,
 ):
     cli.add_command(command)
