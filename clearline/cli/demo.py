@@ -80,7 +80,7 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
         click.echo(f"     {rule:<26} {n:>6}")
     record_and_verify(decisions, Path(audit_path), policy_path)
     _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
-    watch_demo(compiled, accounts, seed, step=8)
+    watch_demo(compiled, accounts, seed, step=9)
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
