@@ -333,7 +333,11 @@ class Monitor:
             del self.actions[account]
         else:
             self.actions[account] = quick.action
-        full = decide(self.compiled, facts, moment, account_id=account, trace=self.trace)
+        full = (
+            decide(self.compiled, facts, moment, account_id=account, trace=True)
+            if self.trace
+            else quick
+        )
         signals = {name: facts[name] for name in sorted(self.signal_names)}
         out.append(MonitorDecision(full, previous, cause, signals))
 
