@@ -1,0 +1,1 @@
+"""Benchmarks of Clearline (run as modules, e.g. `python -m benchmarks.monitor`)."""

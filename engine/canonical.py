@@ -65,6 +65,8 @@ def policy_data(policy: Policy) -> dict[str, Any]:
     data = to_json_value(policy)
     data["facts"] = sorted(data["facts"], key=lambda fact: fact["name"])
     data["grace"] = sorted(data["grace"], key=lambda rule: rule["name"])
+    data["events"] = sorted(data["events"], key=lambda event: event["name"])
+    data["signals"] = sorted(data["signals"], key=lambda signal: signal["name"])
     for fact in data["facts"]:
         fact["value_labels"] = sorted(fact["value_labels"], key=lambda pair: pair[0])
     for test in data["tests"]:

@@ -16,6 +16,7 @@ from .model import (
     AnyOf,
     Comparison,
     Condition,
+    EventPattern,
     Fact,
     FactRef,
     FactType,
@@ -23,14 +24,20 @@ from .model import (
     Operator,
     Policy,
     PolicyTest,
+    Signal,
+    SignalKind,
     Text,
     comparisons,
     condition_facts,
 )
+from .signals import MAX_ALTERNATIVES, pattern_size
 from .source import Path, SourceMap
 from .text_numbers import text_number_problems
 
 MISSING_FACTS_REASON = "missing-facts"
+RESERVED_EVENT_TYPES = frozenset({"facts"})  # `{"type": "facts"}` events update facts
+MAX_EVENT_FIELDS = 24  # durable_rules keeps at most 32 properties per fact; 8 are ours
+MAX_WINDOW = 3650 * 86400
 
 _ORDERED_TYPES = frozenset({FactType.INTEGER, FactType.NUMBER, FactType.DATE, FactType.DATETIME})
 _NUMERIC = frozenset({FactType.INTEGER, FactType.NUMBER})
@@ -41,6 +48,7 @@ class _Checker:
         self.policy = policy
         self.source = source
         self.facts = {fact.name: fact for fact in policy.facts}
+        self.noun = "fact"  # what a comparison reads: a fact, or an event's field
         self.diagnostics: list[Diagnostic] = []
 
     def error(self, path: Path, code: str, message: str, *, key: bool = False) -> None:
@@ -58,9 +66,9 @@ class _Checker:
         fact = self.facts.get(cmp.fact)
         if fact is None:
             self.error(
-                (*cmp.path, "fact"),
+                (*cmp.path, self.noun),
                 "C100",
-                f"unknown fact `{cmp.fact}`{did_you_mean(cmp.fact, self.facts)}",
+                f"unknown {self.noun} `{cmp.fact}`{did_you_mean(cmp.fact, self.facts)}",
             )
             return
         op_path = (*cmp.path, cmp.op.value)
@@ -80,9 +88,9 @@ class _Checker:
             other = self.facts.get(operand.fact)
             if other is None:
                 self.error(
-                    (*op_path, "fact"),
+                    (*op_path, self.noun),
                     "C100",
-                    f"unknown fact `{operand.fact}`{did_you_mean(operand.fact, self.facts)}",
+                    f"unknown {self.noun} `{operand.fact}`{did_you_mean(operand.fact, self.facts)}",
                 )
             elif not _compatible(fact, other):
                 self.error(
@@ -226,7 +234,89 @@ class _Checker:
                 self.warn(fact.path, "W001", f"fact `{fact.name}` is not used by any rule")
         for test in policy.tests:
             self.diagnostics.extend(check_test(policy, test, self.source))
+        self.events()
         return self.diagnostics
+
+    # -- events and signals -------------------------------------------------------------------
+
+    def events(self) -> None:
+        policy = self.policy
+        for event in policy.events:
+            self.texts(event.label, (*event.path, "label"), required=True)
+            self.texts(event.description, (*event.path, "description"), required=False)
+            if event.name in RESERVED_EVENT_TYPES:
+                self.error(event.path, "C182", f"`{event.name}` is reserved for fact-update events")
+            if len(event.fields) > MAX_EVENT_FIELDS:
+                self.error(
+                    (*event.path, "fields"),
+                    "C183",
+                    f"an event type has at most {MAX_EVENT_FIELDS} fields",
+                )
+            for item in event.fields:
+                self.texts(item.label, (*item.path, "label"), required=False)
+                if item.type in (FactType.DATE, FactType.DATETIME):
+                    self.error(
+                        (*item.path, "type"),
+                        "C183",
+                        f"event fields cannot be {item.type} yet; the event's `ts` is its time",
+                    )
+        declared = {fact.name for fact in policy.facts if fact.path[:1] == ("facts",)}
+        for signal in policy.signals:
+            self.texts(signal.fact.label, (*signal.path, "label"), required=True)
+            self.texts(signal.fact.description, (*signal.path, "description"), required=False)
+            if signal.name in declared:
+                self.error(
+                    signal.path,
+                    "C180",
+                    f"signal `{signal.name}` has the same name as a declared fact; "
+                    "remove the fact (a signal is a fact) or rename the signal",
+                    key=True,
+                )
+            if signal.window > MAX_WINDOW:
+                self.error((*signal.path, "window"), "C185", "a window is at most 3650 days")
+            if signal.within is not None and signal.within > MAX_WINDOW:
+                self.error((*signal.path, "within"), "C185", "`within` is at most 3650 days")
+            for pattern in signal.patterns:
+                self.pattern(signal, pattern)
+
+    def pattern(self, signal: Signal, pattern: EventPattern) -> None:
+        event = self.policy.event_type(pattern.event)
+        if event is None:
+            names = [e.name for e in self.policy.events]
+            self.error(
+                (*pattern.path, "event"),
+                "C181",
+                f"unknown event type `{pattern.event}`{did_you_mean(pattern.event, names)}",
+            )
+            return
+        fields = {item.name: item for item in event.fields}
+        if pattern.when is not None:
+            saved = self.facts
+            self.facts, self.noun = fields, "field"
+            self.condition(pattern.when)
+            self.facts, self.noun = saved, "fact"
+            if pattern_size(pattern.when) > MAX_ALTERNATIVES:
+                self.error(
+                    (*pattern.path, "when"),
+                    "C186",
+                    f"this condition has more than {MAX_ALTERNATIVES} alternatives once "
+                    "written for the event engine; simplify it",
+                )
+        if signal.kind is SignalKind.SUM and signal.summed is not None:
+            summed = fields.get(signal.summed)
+            if summed is None:
+                self.error(
+                    (*pattern.path, "field"),
+                    "C184",
+                    f"unknown field `{signal.summed}` of `{event.name}`"
+                    f"{did_you_mean(signal.summed, fields)}",
+                )
+            elif summed.type not in _NUMERIC:
+                self.error(
+                    (*pattern.path, "field"),
+                    "C184",
+                    f"a sum adds up a number, but `{summed.name}` is {summed.type}",
+                )
 
     def texts(self, text: Text, path: Path, *, required: bool) -> None:
         langs = self.policy.metadata.languages

@@ -382,6 +382,64 @@ class Metadata:
     calendar: BusinessCalendar | None = None
 
 
+class SignalKind(StrEnum):
+    """How a signal turns a stream of account events into one fact value."""
+
+    MATCH = "match"  # boolean: a matching event within the window
+    SEQUENCE = "sequence"  # boolean: the steps in order, within `within`, completed in the window
+    COUNT = "count"  # integer: matching events within the window
+    SUM = "sum"  # number: sum of one field over matching events within the window
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A kind of account event the monitor reads; its fields are typed like facts."""
+
+    name: str
+    label: Text
+    fields: tuple[Fact, ...] = ()
+    description: Text = Text()
+    path: Path = field(default=(), compare=False, repr=False)
+
+    def field_named(self, name: str) -> Fact | None:
+        """The field called `name`, if declared."""
+        for item in self.fields:
+            if item.name == name:
+                return item
+        return None
+
+
+@dataclass(frozen=True)
+class EventPattern:
+    """One event of a signal: its type and an optional condition on its fields.
+
+    The condition reuses the condition language; in it, `Comparison.fact` names a field.
+    """
+
+    event: str
+    when: Condition | None = None
+    path: Path = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A behaviour pattern over one account's events whose value becomes the fact `name`.
+
+    `window` (seconds): an event counts while `event.ts + window > now`; for a sequence, the
+    event that completes it. `within` (seconds, sequences only): the longest span from the first
+    to the last step. `summed` is the summed field of a SUM signal.
+    """
+
+    name: str
+    kind: SignalKind
+    patterns: tuple[EventPattern, ...]
+    window: int
+    fact: Fact
+    within: int | None = None
+    summed: str | None = None
+    path: Path = field(default=(), compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class Policy:
     """One version of a credit-line policy."""
@@ -393,7 +451,16 @@ class Policy:
     grace: tuple[GraceRule, ...] = ()
     outcome: Outcome = Outcome()
     tests: tuple[PolicyTest, ...] = ()
+    events: tuple[EventType, ...] = ()
+    signals: tuple[Signal, ...] = ()  # each signal's fact is also in `facts`
     source: str = field(default="", compare=False, repr=False)
+
+    def event_type(self, name: str) -> EventType | None:
+        """The event type called `name`, if declared."""
+        for event in self.events:
+            if event.name == name:
+                return event
+        return None
 
     def fact(self, name: str) -> Fact | None:
         """The fact called `name`, if declared."""

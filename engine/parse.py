@@ -18,6 +18,8 @@ from .model import (
     Comparison,
     Condition,
     Cure,
+    EventPattern,
+    EventType,
     Exemption,
     Expectation,
     Fact,
@@ -35,6 +37,8 @@ from .model import (
     Policy,
     PolicyTest,
     Rule,
+    Signal,
+    SignalKind,
     Text,
 )
 from .source import Path, SourceMap
@@ -122,8 +126,8 @@ class _Parser:
             calendar=calendar,
         )
 
-    def fact(self, name: str, data: dict[str, Any]) -> Fact:
-        path: Path = ("facts", name)
+    def fact(self, name: str, data: dict[str, Any], path: Path | None = None) -> Fact:
+        path = path or ("facts", name)
         fact_type = FactType(data["type"])
         values = tuple(str(v) for v in data.get("values", ()))
         if fact_type is FactType.ENUM and not values:
@@ -187,7 +191,8 @@ class _Parser:
         except ValueProblem:
             return value
 
-    def condition(self, data: Any, path: Path) -> Condition | None:
+    def condition(self, data: Any, path: Path, subject: str = "fact") -> Condition | None:
+        """A condition; `subject` is the key naming what a comparison reads (fact or field)."""
         if not isinstance(data, dict) or not data:
             self.error(path, "C020", "a condition must be a mapping: all, any, not or a comparison")
             return None
@@ -203,34 +208,36 @@ class _Parser:
                 return None
             key = combinators[0]
             if key == "not":
-                part = self.condition(data["not"], (*path, "not"))
+                part = self.condition(data["not"], (*path, "not"), subject)
                 return Not(part, path) if part is not None else None
             items = data[key]
             if not isinstance(items, list) or not items:
                 self.error((*path, key), "C020", f"`{key}` needs a non-empty list of conditions")
                 return None
-            parts = [self.condition(item, (*path, key, i)) for i, item in enumerate(items)]
+            parts = [self.condition(item, (*path, key, i), subject) for i, item in enumerate(items)]
             if any(part is None for part in parts):
                 return None
             kept = tuple(part for part in parts if part is not None)
             return AllOf(kept, path) if key == "all" else AnyOf(kept, path)
-        if "fact" not in data:
-            self.error(path, "C020", "a comparison needs a `fact` and one operator")
+        if subject not in data:
+            self.error(path, "C020", f"a comparison needs a `{subject}` and one operator")
             return None
-        ops = [key for key in data if key != "fact"]
+        ops = [key for key in data if key != subject]
         if len(ops) != 1 or ops[0] not in _OPERATORS:
             names = ", ".join(sorted(_OPERATORS))
             self.error(path, "C021", f"a comparison needs exactly one operator ({names})")
             return None
         op = Operator(ops[0])
-        fact_name = str(data["fact"])
+        fact_name = str(data[subject])
         raw = data[op.value]
         operand: Operand
         if isinstance(raw, dict):
             if op in (Operator.IN, Operator.NOT_IN, Operator.BETWEEN):
-                self.error((*path, op.value), "C022", f"`{op}` compares with literals, not a fact")
+                self.error(
+                    (*path, op.value), "C022", f"`{op}` compares with literals, not a {subject}"
+                )
                 return None
-            operand = FactRef(str(raw.get("fact")))
+            operand = FactRef(str(raw.get(subject)))
         elif isinstance(raw, list):
             if op not in (Operator.IN, Operator.NOT_IN, Operator.BETWEEN):
                 self.error((*path, op.value), "C022", f"`{op}` takes one value, not a list")
@@ -370,6 +377,118 @@ class _Parser:
             path=path,
         )
 
+    def event_type(self, name: str, data: dict[str, Any]) -> EventType:
+        path: Path = ("events", name)
+        fields = tuple(
+            self.fact(field, raw, (*path, "fields", field))
+            for field, raw in (data.get("fields") or {}).items()
+        )
+        return EventType(
+            name=name,
+            label=self.text(data.get("label")),
+            fields=fields,
+            description=self.text(data.get("description")),
+            path=path,
+        )
+
+    def pattern(
+        self, data: dict[str, Any], path: Path, events: dict[str, EventType]
+    ) -> EventPattern | None:
+        """One event pattern; its condition's literals are typed by the event's fields."""
+        event = events.get(str(data["event"]))
+        when = None
+        if "when" in data:
+            saved = self.fact_types
+            self.fact_types = {f.name: f for f in event.fields} if event else {}
+            when = self.condition(data["when"], (*path, "when"), "field")
+            self.fact_types = saved
+            if when is None:
+                return None
+        return EventPattern(str(data["event"]), when, path)
+
+    def signal(
+        self, name: str, data: dict[str, Any], events: dict[str, EventType]
+    ) -> Signal | None:
+        path: Path = ("signals", name)
+        kinds = [k for k in SignalKind if k.value in data]
+        if len(kinds) != 1:
+            self.error(
+                path,
+                "C050",
+                "a signal needs exactly one of `match`, `sequence`, `count` or `sum`",
+                key=True,
+            )
+            return None
+        kind = kinds[0]
+        if kind is SignalKind.SEQUENCE and "within" not in data:
+            self.error(
+                (*path, "sequence"),
+                "C050",
+                "a sequence needs `within`: the longest time from its first to its last event",
+            )
+        raw_patterns = data["sequence"] if kind is SignalKind.SEQUENCE else [data[kind.value]]
+        where = [
+            (*path, kind.value, i) if kind is SignalKind.SEQUENCE else (*path, kind.value)
+            for i in range(len(raw_patterns))
+        ]
+        patterns = [
+            self.pattern(raw, at, events) for raw, at in zip(raw_patterns, where, strict=True)
+        ]
+        summed = None
+        for raw, at in zip(raw_patterns, where, strict=True):
+            if "field" in raw and kind is not SignalKind.SUM:
+                self.error((*at, "field"), "C050", "`field` is only for a sum signal")
+        if kind is SignalKind.SUM:
+            summed = raw_patterns[0].get("field")
+            if summed is None:
+                self.error((*path, "sum"), "C050", "a sum signal needs the `field` to add up")
+        within = None
+        if "within" in data:
+            if kind is not SignalKind.SEQUENCE:
+                self.error((*path, "within"), "C050", "`within` is only for a sequence signal")
+            within = parse_duration(str(data["within"]))
+        fact_type = {
+            SignalKind.MATCH: FactType.BOOLEAN,
+            SignalKind.SEQUENCE: FactType.BOOLEAN,
+            SignalKind.COUNT: FactType.INTEGER,
+            SignalKind.SUM: FactType.NUMBER,
+        }[kind]
+        unit = "count" if kind is SignalKind.COUNT else None
+        event = events.get(str(raw_patterns[0]["event"]))
+        if kind is SignalKind.SUM and event is not None and summed is not None:
+            summed_field = event.field_named(str(summed))
+            unit = summed_field.unit if summed_field is not None else None
+        fact = Fact(
+            name=name,
+            type=fact_type,
+            label=self.text(data.get("label")),
+            description=self.text(data.get("description")),
+            unit=unit,
+            minimum=0 if kind is SignalKind.COUNT else None,
+            path=path,
+        )
+        kept = tuple(pattern for pattern in patterns if pattern is not None)
+        if len(kept) != len(patterns):
+            return None
+        return Signal(
+            name=name,
+            kind=kind,
+            patterns=kept,
+            window=parse_duration(str(data["window"])),
+            fact=fact,
+            within=within,
+            summed=str(summed) if summed is not None else None,
+            path=path,
+        )
+
+
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a schema-valid duration such as `7d`, `12h`, `30m` or `90s`."""
+    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
+
 
 def parse_tests(
     data: list[Any], source: SourceMap, base: Path, parser: _Parser | None = None
@@ -394,12 +513,21 @@ def parse_policy(
     parser = _Parser(source)
     metadata = parser.metadata(data["metadata"], calendar)
     facts = tuple(parser.fact(name, raw) for name, raw in data["facts"].items())
+    events = tuple(parser.event_type(name, raw) for name, raw in (data.get("events") or {}).items())
+    by_name = {event.name: event for event in events}
+    signals = [
+        parser.signal(name, raw, by_name) for name, raw in (data.get("signals") or {}).items()
+    ]
+    # A signal is a fact like any other: rules, checks, decide and disclosures see it in `facts`.
+    facts += tuple(
+        signal.fact for signal in signals if signal is not None and signal.name not in data["facts"]
+    )
     parser.fact_types = {fact.name: fact for fact in facts}
     rules = [parser.rule(raw, i) for i, raw in enumerate(data["rules"])]
     grace = [parser.grace_rule(name, raw) for name, raw in (data.get("grace") or {}).items()]
     outcome = parser.outcome(data.get("outcome") or {})
     tests, _ = parse_tests(data.get("tests") or [], source, ("tests",), parser)
-    if parser.diagnostics or metadata is None or None in rules or None in grace:
+    if parser.diagnostics or metadata is None or None in rules or None in grace or None in signals:
         return None, parser.diagnostics
     policy = Policy(
         api_version=str(data["apiVersion"]),
@@ -409,6 +537,8 @@ def parse_policy(
         grace=tuple(rule for rule in grace if rule is not None),
         outcome=outcome,
         tests=tests,
+        events=events,
+        signals=tuple(signal for signal in signals if signal is not None),
         source=source.file,
     )
     return policy, parser.diagnostics

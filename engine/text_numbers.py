@@ -17,16 +17,23 @@ from decimal import Decimal
 from .model import FactRef, GraceRule, Policy, Rule, Text, comparisons, condition_facts
 from .source import Path
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?[%％])?")
+_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?[%％]|万|亿)?")
+# Chinese writes large amounts in myriads: 20万 is 200,000, 1.5亿 is 150,000,000.
+_MULTIPLIERS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 
 
 def number_readings(text: str) -> list[tuple[str, frozenset[Decimal]]]:
     """Each number written in a text with its readings: `90%` reads as 90 and as 0.9."""
     found: list[tuple[str, frozenset[Decimal]]] = []
     for match in _NUMBER.finditer(text):
-        whole, fraction, percent = match.groups()
+        whole, fraction, suffix = match.groups()
         value = Decimal(whole.replace(",", "") + (fraction or "")).normalize()
-        readings = {value, (value / 100).normalize()} if percent else {value}
+        if suffix in _MULTIPLIERS:
+            readings = {(value * _MULTIPLIERS[suffix]).normalize()}
+        elif suffix:
+            readings = {value, (value / 100).normalize()}
+        else:
+            readings = {value}
         found.append((match.group(0), frozenset(readings)))
     return found
 

@@ -234,8 +234,12 @@ def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
+def _rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
+    return next(rule for rule in _rules(data) if rule["id"] == rule_id)
+
+
 MUTATIONS = [
-    ("threshold", lambda d: _rules(d)[6]["when"].update({"between": [31, 89]})),
+    ("threshold", lambda d: _rule(d, "serious-delinquency")["when"].update({"between": [31, 89]})),
     ("reason code", lambda d: _rules(d)[0]["reason"].update({"code": "F99"})),
     ("customer text", lambda d: _rules(d)[0]["reason"]["text"].update({"en": "Changed."})),
     ("rule order", lambda d: _rules(d).insert(0, _rules(d).pop(1))),

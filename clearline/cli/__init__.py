@@ -17,6 +17,7 @@ from .decide_command import decide_command, sample
 from .demo import demo
 from .disclose_command import disclose, notice
 from .policy_commands import check, test_command
+from .watch import watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ for command in (
     demo,
     audit,
     case,
+    watch,
 ):
     cli.add_command(command)
 

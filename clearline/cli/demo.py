@@ -27,6 +27,7 @@ from clearline.engine.replay import SAME, replay
 from clearline.engine.versions import PolicyRegistry
 
 from .common import Failed, report
+from .demo_watch import watch_demo
 
 DEMO_POLICY = Path("policies/credit-line-closure/1.1.0.yaml")
 DEMO_ACCOUNTS = 10_000
@@ -86,7 +87,8 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
         click.echo(f"     {rule:<26} {n:>6}")
     record_and_verify(decisions, Path(audit_path), policy_path)
     _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
-    click.echo(f"9. write the policy disclosure and two decision notices to {DEMO_OUT}/")
+    watch_demo(compiled, accounts, seed, step=9)
+    click.echo(f"10. write the policy disclosure and two decision notices to {DEMO_OUT}/")
     for path in write_documents(compiled, decisions, DEMO_OUT):
         click.echo(f"   {path}")
     closed = next((d for d in decisions if d.action is ActionKind.CLOSE), None)

@@ -1,0 +1,380 @@
+"""The event monitor: feed account events one at a time, get decisions back when actions change.
+
+An account's facts are its snapshot, plus `facts` events that update them, plus the policy's
+signals (see `signals.py`). An account starts at its action on its snapshot. When one of its
+facts or signals changes, it is decided again with `decide` at the moment of the change (an
+event's timestamp, or the moment an event leaves a window), and a `MonitorDecision` is returned
+when the action differs from the account's last one. Time comes only from the events, so a
+replay gives the same decisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .audit import Entry, decision_entry
+from .canonical import canonical_json, sha256_hex
+from .compile import CompiledPolicy
+from .decide import Decision, decide
+from .errors import ClearlineError, FactError
+from .facts import ValueProblem, check_bounds, coerce, parse_datetime
+from .model import ActionKind, EventType, Fact, FactType
+from .signals import SignalEngine
+
+CHECKPOINT_FORMAT = "clearline.monitor/v1"
+MONITOR_RECORD = "monitor"  # the audit record kind of a decision's cause
+FACTS_EVENT = "facts"
+EVENT_KEYS = frozenset({"account_id", "type", "ts", "fields", "facts"})
+
+
+class EventError(ClearlineError):
+    """One event that cannot be used: malformed, unknown, mistyped or out of time order."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, one per event
+class Event:
+    """A checked account event: `ts` in whole seconds since the epoch, `seq` its stream position."""
+
+    account_id: str
+    type: str
+    ts: int
+    seq: int
+    fields: Mapping[str, Any]
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data naming the event, for decision records and the audit log."""
+        data: dict[str, Any] = {"seq": self.seq, "type": self.type, "ts": _iso(self.ts)}
+        if self.line is not None:
+            data["line"] = self.line
+        return data
+
+
+@dataclass(frozen=True)
+class MonitorDecision:
+    """A decision the monitor made because an account's action changed, and what caused it."""
+
+    decision: Decision
+    previous_action: ActionKind
+    cause: Event | None  # None: an event left a signal's window
+    signals: Mapping[str, bool | int | float]
+
+    def context(self) -> dict[str, Any]:
+        """Why the monitor decided: the previous action, the cause, the signal values."""
+        return {
+            "previous_action": self.previous_action.value,
+            "cause": (
+                {"kind": "event", **self.cause.to_dict()}
+                if self.cause is not None
+                else {"kind": "window", "at": _iso(int(self.decision.as_of.timestamp()))}
+            ),
+            "signals": dict(self.signals),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision record plus the monitor's context under `monitor`."""
+        data = self.decision.to_dict()
+        data["monitor"] = self.context()
+        return data
+
+    def audit_entries(self, salt: str) -> list[Entry]:
+        """Two audit records: the decision (replayable as any other) and, chained right after
+        it, a `monitor` record naming the decision and the event or window that caused it."""
+        decision = self.decision
+        entry = decision_entry(decision, salt)
+        body = canonical_json({"decision_id": decision.decision_id, **self.context()})
+        cause = entry._replace(
+            kind=MONITOR_RECORD,
+            record_id=sha256_hex(f"{MONITOR_RECORD}\n{decision.decision_id}")[:32],
+            body=body,
+            inputs="{}",
+        )
+        return [entry, cause]
+
+
+def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:
+    """A field with the Python types accepted as they are (others go through `coerce`)."""
+    kinds: tuple[type, ...] = ()
+    if item.type is FactType.NUMBER:
+        kinds = (int, float)
+    elif item.type is FactType.INTEGER:
+        kinds = (int,)
+    return item, kinds, item.minimum, item.maximum
+
+
+def _iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class Monitor:
+    """Decisions as events arrive, for every account of one compiled policy."""
+
+    def __init__(
+        self,
+        compiled: CompiledPolicy,
+        snapshot: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        trace: bool = True,
+    ) -> None:
+        self.compiled = compiled
+        self.trace = trace  # whether the decisions returned carry the full trace
+        policy = compiled.policy
+        self.signals = SignalEngine(policy)
+        self.signal_names = frozenset(signal.name for signal in policy.signals)
+        self.event_types: dict[str, EventType] = {event.name: event for event in policy.events}
+        self.input_facts = {f.name: f for f in policy.facts if f.name not in self.signal_names}
+        self.field_specs = {
+            event.name: {item.name: _field_spec(item) for item in event.fields}
+            for event in policy.events
+        }
+        self.facts: dict[str, dict[str, Any]] = {}
+        # The action of an account nothing is known of (no facts, no events): usually none.
+        # `actions` keeps only the accounts whose action differs from it.
+        self.baseline = self._action_of(dict(self.signals.defaults))
+        self.actions: dict[str, ActionKind] = {}
+        self.clock: int | None = None
+        self.seq = 0
+        for account, facts in (snapshot or {}).items():
+            self.add_account(account, facts)
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def add_account(self, account: str, facts: Mapping[str, Any]) -> None:
+        """Set an account's snapshot facts and its current action (FactError if they do not fit).
+
+        Values given for signals are ignored: events make them. The account's action on its
+        snapshot is its starting point, so only changes caused by events are reported.
+        """
+        kept = {name: value for name, value in facts.items() if name not in self.signal_names}
+        action = self._action_of({**kept, **self.signals.defaults})
+        self.facts[account] = kept
+        if action is self.baseline:
+            self.actions.pop(account, None)
+        else:
+            self.actions[account] = action
+
+    def _action_of(self, facts: dict[str, Any]) -> ActionKind:
+        """The action on these facts; it does not depend on the moment of the decision."""
+        moment = self.compiled.policy.metadata.effective_from
+        return decide(self.compiled, facts, moment, trace=False).action
+
+    def check(self, raw: Any, line: int | None = None) -> Event:
+        """A raw event (parsed JSON) checked against the policy, or EventError."""
+        if not isinstance(raw, dict):
+            raise EventError("E201", "an event must be a JSON object")
+        if not raw.keys() <= EVENT_KEYS:
+            unknown = [key for key in raw if key not in EVENT_KEYS]
+            raise EventError(
+                "E201",
+                f"unknown key `{unknown[0]}` in an event "
+                "(allowed: account_id, type, ts, fields, facts)",
+            )
+        account = raw.get("account_id")
+        if not isinstance(account, str) or not account:
+            raise EventError("E201", "an event needs an `account_id` string")
+        kind = raw.get("type")
+        if not isinstance(kind, str):
+            raise EventError("E201", "an event needs a `type` string")
+        stamp = raw.get("ts")
+        if not isinstance(stamp, str):
+            raise EventError("E204", "an event needs a `ts` date-time string with a UTC offset")
+        try:
+            moment = dt.datetime.fromisoformat(stamp)  # 3.11 reads `Z` and offsets
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            try:  # the shared parser words the problem for a user
+                moment = parse_datetime(stamp)
+            except ValueProblem as exc:
+                raise EventError("E204", f"`ts`: {exc}") from None
+        ts = math.floor(moment.timestamp())
+        if self.clock is not None and ts < self.clock:
+            raise EventError(
+                "E205",
+                f"event at {_iso(ts)} is out of time order: the stream is already at "
+                f"{_iso(self.clock)}",
+            )
+        if kind == FACTS_EVENT:
+            if "fields" in raw:
+                raise EventError("E201", f"a `{FACTS_EVENT}` event has `facts`, not `fields`")
+            return Event(account, kind, ts, self.seq + 1, self._fact_update(raw), line)
+        event_type = self.event_types.get(kind)
+        if event_type is None:
+            names = ", ".join([FACTS_EVENT, *self.event_types]) or FACTS_EVENT
+            raise EventError("E202", f"unknown event type `{kind}` (known: {names})")
+        if "facts" in raw:
+            raise EventError("E201", f"`facts` is only for `{FACTS_EVENT}` events")
+        return Event(account, kind, ts, self.seq + 1, self._fields(event_type, raw), line)
+
+    def _fields(self, event_type: EventType, raw: Mapping[str, Any]) -> dict[str, Any]:
+        given = raw.get("fields", {})
+        if not isinstance(given, dict):
+            raise EventError("E203", "`fields` must be an object")
+        declared = self.field_specs[event_type.name]
+        if len(given) != len(declared) or not given.keys() <= declared.keys():
+            for name in given:
+                if name not in declared:
+                    raise EventError("E203", f"unknown field `{name}` of `{event_type.name}`")
+        values: dict[str, Any] = {}
+        for name, (item, kinds, low, high) in declared.items():
+            value = given.get(name)
+            # The common case (a number of the right type within bounds) is checked inline;
+            # anything else goes through `coerce`, which also words the problem.
+            if (
+                type(value) in kinds
+                and (low is None or value >= low)
+                and (high is None or value <= high)
+                and (type(value) is not float or math.isfinite(value))
+            ):
+                values[name] = value
+                continue
+            if value is None:
+                raise EventError("E203", f"`{event_type.name}` event without field `{name}`")
+            try:
+                value = coerce(item.type, value, item.values)
+                check_bounds(item, value)
+            except ValueProblem as exc:
+                raise EventError("E203", f"field `{name}`: {exc}") from None
+            values[name] = value
+        return values
+
+    def _fact_update(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        given = raw.get("facts")
+        if not isinstance(given, dict) or not given:
+            raise EventError("E206", f"a `{FACTS_EVENT}` event needs a non-empty `facts` object")
+        for name, value in given.items():
+            if name in self.signal_names:
+                raise EventError("E206", f"`{name}` is a signal: events make it, not updates")
+            fact = self.input_facts.get(name)
+            if fact is None:
+                raise EventError("E206", f"unknown fact `{name}`")
+            if value is None:
+                continue  # null removes the fact: it is missing from now on
+            try:
+                check_bounds(fact, coerce(fact.type, value, fact.values))
+            except ValueProblem as exc:
+                raise EventError("E206", f"fact `{name}`: {exc}") from None
+        return dict(given)
+
+    # -- processing -----------------------------------------------------------------------------
+
+    def feed(self, raw: Any, line: int | None = None) -> list[MonitorDecision]:
+        """Check one event and apply it; the decisions whose action changed, in time order."""
+        return self.apply(self.check(raw, line))
+
+    def apply(self, event: Event) -> list[MonitorDecision]:
+        """Apply a checked event (from `check`, in stream order)."""
+        self.seq = event.seq
+        self.clock = event.ts
+        result: list[MonitorDecision] = []
+        expiries = self.signals.expiries
+        if expiries and expiries[0][0] <= event.ts:
+            for at, accounts in self.signals.advance(event.ts):
+                for account in accounts:
+                    self._decide(account, at, None, result)
+        changed = False
+        if event.type == FACTS_EVENT:
+            facts = self.facts.setdefault(event.account_id, {})
+            for name, value in event.fields.items():
+                if value is None:
+                    changed = facts.pop(name, None) is not None or changed
+                elif facts.get(name) != value:
+                    facts[name] = value
+                    changed = True
+        else:
+            changed = self.signals.observe(
+                event.account_id, event.type, event.ts, event.seq, event.fields
+            )
+        if changed:
+            self._decide(event.account_id, event.ts, event, result)
+        return result
+
+    def advance(self, ts: int) -> list[MonitorDecision]:
+        """Move the clock to `ts` without an event: windows that ended by then are closed."""
+        if self.clock is not None and ts < self.clock:
+            raise EventError("E205", "the clock cannot go back")
+        self.clock = ts
+        result: list[MonitorDecision] = []
+        for at, accounts in self.signals.advance(ts):
+            for account in accounts:
+                self._decide(account, at, None, result)
+        return result
+
+    def account_facts(self, account: str) -> dict[str, Any]:
+        """The facts an account is decided on now: snapshot, updates and signals."""
+        return {**self.facts.get(account, {}), **self.signals.values(account)}
+
+    def action(self, account: str) -> ActionKind:
+        """The account's current action."""
+        return self.actions.get(account, self.baseline)
+
+    def _decide(
+        self, account: str, at: int, cause: Event | None, out: list[MonitorDecision]
+    ) -> None:
+        facts = self.account_facts(account)
+        moment = dt.datetime.fromtimestamp(at, dt.UTC)
+        try:
+            quick = decide(self.compiled, facts, moment, account_id=account, trace=False)
+        except FactError as exc:  # e.g. an update removed a required fact
+            raise EventError("E207", f"account `{account}` cannot be decided: {exc}") from None
+        previous = self.actions.get(account, self.baseline)
+        if quick.action is previous:
+            return
+        if quick.action is self.baseline:
+            del self.actions[account]
+        else:
+            self.actions[account] = quick.action
+        full = (
+            decide(self.compiled, facts, moment, account_id=account, trace=True)
+            if self.trace
+            else quick
+        )
+        signals = {name: facts[name] for name in sorted(self.signal_names)}
+        out.append(MonitorDecision(full, previous, cause, signals))
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def live_accounts(self) -> int:
+        """Accounts with signal state still in memory (events in a window, pending steps)."""
+        return self.signals.live_accounts()
+
+    def to_data(self) -> dict[str, Any]:
+        """Everything needed to resume, as plain JSON data (see `from_data`)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "policy_sha256": self.compiled.sha256,
+            "clock": self.clock,
+            "seq": self.seq,
+            "facts": self.facts,
+            "actions": {account: action.value for account, action in self.actions.items()},
+            "signals": self.signals.to_data(),
+        }
+
+    @classmethod
+    def from_data(
+        cls, compiled: CompiledPolicy, data: Mapping[str, Any], *, trace: bool = True
+    ) -> Monitor:
+        """A monitor restored from `to_data`; the policy must be the very same version."""
+        if not isinstance(data, Mapping) or data.get("format") != CHECKPOINT_FORMAT:
+            raise ClearlineError("not a Clearline monitor checkpoint")
+        if data.get("policy_sha256") != compiled.sha256:
+            raise ClearlineError(
+                "the checkpoint was written with another policy version "
+                f"(sha256 {str(data.get('policy_sha256'))[:12]}, this one {compiled.sha256[:12]})"
+            )
+        monitor = cls(compiled, trace=trace)
+        monitor.clock = data["clock"]
+        monitor.seq = int(data["seq"])
+        monitor.facts = {account: dict(facts) for account, facts in data["facts"].items()}
+        monitor.actions = {account: ActionKind(a) for account, a in data["actions"].items()}
+        monitor.signals.load_data(data["signals"])
+        return monitor

@@ -1,0 +1,484 @@
+"""Behaviour signals: event patterns compiled to a durable_rules ruleset, windows in plain code.
+
+Who does what, and why:
+
+- durable_rules (a Rete engine) matches patterns: every single-event pattern (the events a
+  `match`, `count` or `sum` signal looks at) and every ordered `sequence` with its time
+  constraint. A sequence compiles to one rule whose later steps join on the earlier ones:
+  `q > e0.q` (stream order) and `ts <= e0.ts + within` (the events' own timestamps, never the
+  wall clock), so a replay gives the same matches.
+- Plain code keeps the sliding windows: durable_rules has no aggregate over a time window and
+  no expiry of facts by event time (its timers run on the wall clock), so counts, sums and the
+  life of a completed sequence are deques of (ts, value) per account, expired through one heap
+  ordered by event time.
+- Memory: durable_rules 2.0.28 keeps about 120 KB of tables per session and raises MemoryError
+  at about a thousand live sessions per ruleset, so one session per account cannot hold
+  100,000 accounts. The per-account state that can still match (the earlier steps of a
+  sequence, until `within` has passed) therefore lives here as compact dicts, and each event
+  is matched in one scratch session: its account's pending steps plus the event are asserted
+  as facts, the rules that fired with the event are read, and the facts are retracted. The
+  session is empty between events and the ruleset holds one session, whatever the number of
+  accounts. State of an account is deleted as soon as nothing of it can match or count.
+
+Events reach durable_rules under generated keys (`t` type index, `f0, f1, ...` fields, `q`
+stream position), so no name from a policy becomes a durable_rules key or meets its reserved
+`sid`, `id` and `$` keys; literals travel as JSON values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import math
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import durable_rules_engine as _dre  # type: ignore[import-not-found]  # C core of durable_rules
+
+from .canonical import canonical_json, sha256_hex
+from .model import (
+    AllOf,
+    AnyOf,
+    Comparison,
+    Condition,
+    EventType,
+    FactRef,
+    Not,
+    Operator,
+    Policy,
+    Signal,
+    SignalKind,
+)
+
+SCRATCH_SID = "scratch"
+
+_NEGATED = {
+    Operator.EQ: Operator.NE,
+    Operator.NE: Operator.EQ,
+    Operator.LT: Operator.GE,
+    Operator.GE: Operator.LT,
+    Operator.GT: Operator.LE,
+    Operator.LE: Operator.GT,
+    Operator.IN: Operator.NOT_IN,
+    Operator.NOT_IN: Operator.IN,
+}
+_DURABLE_OPS = {
+    Operator.NE: "$neq",
+    Operator.LT: "$lt",
+    Operator.LE: "$lte",
+    Operator.GT: "$gt",
+    Operator.GE: "$gte",
+}
+
+
+def default_value(signal: Signal) -> bool | int | float:
+    """A signal's value when nothing is in its window."""
+    if signal.kind is SignalKind.COUNT:
+        return 0
+    if signal.kind is SignalKind.SUM:
+        return 0.0
+    return False
+
+
+# -- compiling the model to a durable_rules ruleset ---------------------------------------------
+
+Branch = list[Any]  # a conjunction of plain durable_rules tests
+
+
+def _atoms(cmp: Comparison, keys: Mapping[str, str], negate: bool) -> list[Branch]:
+    """One comparison (negated or not) as alternatives of plain tests."""
+    op = _NEGATED[cmp.op] if negate and cmp.op in _NEGATED else cmp.op
+    key = keys[cmp.fact]
+    operand = cmp.operand
+    if op is Operator.BETWEEN:
+        assert isinstance(operand, tuple)
+        low, high = operand
+        if negate:  # two-valued: event fields are always present and typed
+            return [[{"$lt": {key: low}}], [{"$gt": {key: high}}]]
+        return [[{"$gte": {key: low}}, {"$lte": {key: high}}]]
+    if op is Operator.IN:
+        assert isinstance(operand, tuple)
+        return [[{key: value}] for value in operand]
+    if op is Operator.NOT_IN:
+        assert isinstance(operand, tuple)
+        return [[{"$neq": {key: value}} for value in operand]]
+    right: Any = {"$m": keys[operand.fact]} if isinstance(operand, FactRef) else operand
+    if op is Operator.EQ:
+        return [[{key: right}]]
+    return [[{_DURABLE_OPS[op]: {key: right}}]]
+
+
+def alternatives(
+    condition: Condition, keys: Mapping[str, str], negate: bool = False
+) -> list[Branch]:
+    """A condition in disjunctive normal form; `not` is pushed down (De Morgan), as
+    durable_rules has no negation of an expression."""
+    if isinstance(condition, Comparison):
+        return _atoms(condition, keys, negate)
+    if isinstance(condition, Not):
+        return alternatives(condition.part, keys, not negate)
+    parts = [alternatives(part, keys, negate) for part in condition.parts]
+    if isinstance(condition, AllOf) != negate:  # a conjunction: every combination
+        result: list[Branch] = [[]]
+        for options in parts:
+            result = [branch + option for branch in result for option in options]
+        return result
+    assert isinstance(condition, (AllOf, AnyOf))
+    return [branch for options in parts for branch in options]
+
+
+class _SameName(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+MAX_ALTERNATIVES = 32
+
+
+def pattern_size(condition: Condition) -> int:
+    """How many alternatives a field condition compiles to (the checker bounds it)."""
+    return len(alternatives(condition, _SameName()))
+
+
+class _Compiler:
+    """Model conditions -> durable_rules JSON expressions over generated field keys."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.type_index = {event.name: i for i, event in enumerate(policy.events)}
+
+    def keys(self, event: EventType) -> dict[str, str]:
+        return {item.name: f"f{i}" for i, item in enumerate(event.fields)}
+
+    def pattern(self, signal: Signal, step: int, extra: list[Any]) -> Any:
+        """One step as a disjunction of flat conjunctions, the join tests in every branch.
+
+        durable_rules 2.0.28 drops a join test (`q > e0.q`) that follows a nested `$and` or
+        `$or` inside a pattern, so conditions are written in disjunctive normal form: one
+        `$and` of plain tests per alternative, under one `$or` when there are several.
+        """
+        pattern = signal.patterns[step]
+        event = self.policy.event_type(pattern.event)
+        assert event is not None
+        keys = self.keys(event)
+        head = [{"t": self.type_index[event.name]}]
+        branches = alternatives(pattern.when, keys) if pattern.when is not None else [[]]
+        conjunctions = [{"$and": head + branch + extra} for branch in branches]
+        return conjunctions[0] if len(conjunctions) == 1 else {"$or": conjunctions}
+
+    def rulesets(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Two rulesets. Single events: `m<k>` matches the event pattern of signal k, `s<k>_<i>`
+        an event that may be step i of sequence k (kept until `within` passes). Sequences:
+        `s<k>` completes sequence k. Apart, an event's own matches need no pending facts beside
+        it, and the pending facts do not match their single patterns again on every event."""
+        single: dict[str, Any] = {}
+        sequences: dict[str, Any] = {}
+        for k, signal in enumerate(self.policy.signals):
+            if signal.kind is not SignalKind.SEQUENCE:
+                single[f"m{k}"] = {"all": [{"m": self.pattern(signal, 0, [])}]}
+                continue
+            steps = []
+            for i in range(len(signal.patterns)):
+                extra: list[Any] = []
+                if i:
+                    extra = [
+                        {"$gt": {"q": {f"e{i - 1}": "q"}}},
+                        {"$lte": {"ts": {"$add": {"$l": {"e0": "ts"}, "$r": signal.within}}}},
+                    ]
+                steps.append({f"e{i}": self.pattern(signal, i, extra)})
+                if i < len(signal.patterns) - 1:
+                    single[f"s{k}_{i}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
+            sequences[f"s{k}"] = {"all": steps}
+        return single, sequences
+
+
+def ruleset_definitions(policy: Policy) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The durable_rules rulesets (JSON definitions) of a policy's signals: single events,
+    and sequences."""
+    return _Compiler(policy).rulesets()
+
+
+_RULESETS: dict[str, int] = {}
+_NAMES = itertools.count()
+
+
+def _ruleset_handle(definition: dict[str, Any]) -> int:
+    """One durable_rules ruleset per distinct definition in this process.
+
+    Rulesets are global and named in durable_rules; the scratch session is empty between two
+    events, so monitors of the same policy share one ruleset safely (in one thread).
+    """
+    text = canonical_json(definition)
+    handle = _RULESETS.get(text)
+    if handle is None:
+        name = f"clearline-signals-{sha256_hex(text)[:16]}-{next(_NAMES)}"
+        handle = _dre.create_ruleset(name, text)
+        _RULESETS[text] = handle
+    return handle
+
+
+# -- running it --------------------------------------------------------------------------------
+
+
+@dataclass
+class AccountSignals:
+    """What one account still needs for its signals: window contents and pending steps."""
+
+    windows: dict[int, deque[tuple[int, float]]] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # durable facts as JSON, in time order
+    pending_until: list[int] = field(default_factory=list)  # last second each can still match
+
+    def empty(self) -> bool:
+        return not self.windows and not self.pending
+
+
+class SignalEngine:
+    """Signal values per account from a stream of events in time order."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.signals = policy.signals
+        self.type_index = {event.name: i for i, event in enumerate(policy.events)}
+        compiler = _Compiler(policy)
+        self.keys = {event.name: compiler.keys(event) for event in policy.events}
+        self.single, self.sequences = compiler.rulesets()
+        self.handle = _ruleset_handle(self.single) if self.single else None
+        self.sequence_handle = _ruleset_handle(self.sequences) if self.sequences else None
+        # Event types that can end a sequence: only they need the pending facts beside them.
+        self.closing = frozenset(
+            p.event for s in self.signals if s.kind is SignalKind.SEQUENCE for p in s.patterns[1:]
+        )
+        # Which event types any rule looks at: the others never reach durable_rules.
+        self.watched = frozenset(p.event for s in self.signals for p in s.patterns)
+        self.accounts: dict[str, AccountSignals] = {}
+        self.expiries: list[tuple[int, int, str, int]] = []  # (time, order, account, signal|-1)
+        self._order = itertools.count()
+        self.defaults = {s.name: default_value(s) for s in self.signals}
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def values(self, account: str) -> dict[str, bool | int | float]:
+        """Every signal's current value for an account."""
+        state = self.accounts.get(account)
+        result = dict(self.defaults)
+        if state is None:
+            return result
+        for k, window in state.windows.items():
+            result[self.signals[k].name] = self._value(k, window)
+        return result
+
+    def _value(self, k: int, window: deque[tuple[int, float]]) -> bool | int | float:
+        kind = self.signals[k].kind
+        if kind is SignalKind.COUNT:
+            return len(window)
+        if kind is SignalKind.SUM:
+            # fsum is exactly rounded: the same set of amounts always gives the same sum.
+            return math.fsum(value for _, value in window)
+        return bool(window)
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def advance(self, now: int) -> Iterator[tuple[int, list[str]]]:
+        """Expire what stops counting at or before `now`, one moment at a time, in time order.
+
+        Yields (moment, accounts whose values changed then); it is lazy on purpose: the caller
+        decides those accounts before later moments are expired, so each decision sees the
+        values of its own moment.
+        """
+        heap = self.expiries
+        while heap and heap[0][0] <= now:
+            at = heap[0][0]
+            changed: dict[str, None] = {}
+            while heap and heap[0][0] == at:
+                _, _, account, k = heapq.heappop(heap)
+                state = self.accounts.get(account)
+                if state is None:
+                    continue
+                if k < 0:
+                    self._expire_pending(state, at)
+                elif k in state.windows:
+                    window = state.windows[k]
+                    before = self._value(k, window)
+                    limit = at - self.signals[k].window
+                    while window and window[0][0] <= limit:
+                        window.popleft()
+                    if self._value(k, window) != before:  # empty gives the default value
+                        changed[account] = None
+                    if not window:
+                        del state.windows[k]
+                if state.empty():
+                    del self.accounts[account]
+            if changed:
+                yield at, list(changed)
+
+    def _expire_pending(self, state: AccountSignals, at: int) -> None:
+        keep = [i for i, until in enumerate(state.pending_until) if until >= at]
+        state.pending = [state.pending[i] for i in keep]
+        state.pending_until = [state.pending_until[i] for i in keep]
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def observe(
+        self, account: str, event_type: str, ts: int, seq: int, fields: Mapping[str, Any]
+    ) -> bool:
+        """Match one event (already checked against its type); True when a value changed."""
+        if event_type not in self.watched or self.handle is None:
+            return False
+        # The fact's JSON is written directly (it is asserted and retracted once per event and
+        # kept as text while pending): keys are generated, values are checked field values.
+        parts = [
+            f'{{"sid":"{SCRATCH_SID}","id":{seq},"q":{seq},"t":{self.type_index[event_type]},"ts":{ts}'
+        ]
+        for name, key in self.keys[event_type].items():
+            parts.append(f',"{key}":{_json_scalar(fields[name])}')
+        parts.append("}")
+        fact = "".join(parts)
+        fired = self._match_alone(fact)
+        state = self.accounts.get(account)
+        if state is not None and state.pending and event_type in self.closing:
+            fired |= self._match(f"[{','.join(state.pending)},{fact}]", seq)
+        if not fired:
+            return False
+        if state is None:
+            state = self.accounts[account] = AccountSignals()
+        changed = False
+        until = -1
+        for name in fired:
+            if name[0] == "s" and "_" in name:
+                k = int(name[1 : name.index("_")])
+                within = self.signals[k].within or 0
+                until = max(until, ts + within)
+                continue
+            k = int(name[1:])
+            signal = self.signals[k]
+            value = 1.0
+            if signal.kind is SignalKind.SUM:
+                assert signal.summed is not None
+                value = fields[signal.summed]
+            window = state.windows.get(k)
+            before = self._value(k, window) if window else self.defaults[signal.name]
+            if window is None:
+                window = state.windows[k] = deque()
+            window.append((ts, value))
+            heapq.heappush(self.expiries, (ts + signal.window, next(self._order), account, k))
+            changed = changed or self._value(k, window) != before
+        if until >= 0:
+            state.pending.append(fact)
+            state.pending_until.append(until)
+            heapq.heappush(self.expiries, (until + 1, next(self._order), account, -1))
+        if state.empty():
+            del self.accounts[account]
+        return changed
+
+    def _match_alone(self, fact: str) -> set[str]:
+        """Single-event rules that fire for one fact alone in the scratch session."""
+        handle = self.handle
+        assert handle is not None  # observe() returns early without single-event rules
+        result = _dre.assert_fact(handle, fact)
+        try:
+            # The only fact in the session is this one: the rule name is all we need, the
+            # first key of each result `{"<rule>": {...}}` (our own generated names).
+            return {text[2 : text.index('"', 2)] for text in _results(handle, result)}
+        finally:
+            _dre.retract_fact(handle, fact)
+
+    def _match(self, text: str, seq: int) -> set[str]:
+        """Sequence rules that complete with the event `seq` as their last step."""
+        handle = self.sequence_handle
+        assert handle is not None  # only events that can close a sequence come here
+        result = _dre.assert_facts(handle, text)
+        try:
+            return {
+                name
+                for found in _results(handle, result)
+                for name, match in json.loads(found).items()
+                if _last_seq(match) == seq
+            }
+        finally:
+            _dre.retract_facts(handle, text)
+
+    # -- inspection and checkpoints -------------------------------------------------------------
+
+    def live_accounts(self) -> int:
+        """Accounts with anything still in a window or pending (memory is bounded by this)."""
+        return len(self.accounts)
+
+    def durable_facts(self) -> int:
+        """Facts left in the durable_rules scratch sessions (0 between events)."""
+        count = 0
+        for handle in (self.handle, self.sequence_handle):
+            if handle is None:
+                continue
+            with contextlib.suppress(Exception):  # no session yet: durable_rules raises
+                count += len(json.loads(_dre.get_facts(handle, SCRATCH_SID)))
+        return count
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data of the state, for a checkpoint."""
+        return {
+            "accounts": {
+                account: {
+                    "windows": {str(k): [list(item) for item in w] for k, w in s.windows.items()},
+                    "pending": s.pending,
+                    "pending_until": s.pending_until,
+                }
+                for account, s in self.accounts.items()
+            },
+            "expiries": [list(item) for item in self.expiries],
+        }
+
+    def load_data(self, data: Mapping[str, Any]) -> None:
+        """Restore the state written by `to_data`."""
+        self.accounts = {
+            account: AccountSignals(
+                windows={
+                    int(k): deque((int(ts), value) for ts, value in items)
+                    for k, items in raw["windows"].items()
+                },
+                pending=list(raw["pending"]),
+                pending_until=[int(until) for until in raw["pending_until"]],
+            )
+            for account, raw in data["accounts"].items()
+        }
+        self.expiries = [(int(a), int(b), str(c), int(d)) for a, b, c, d in data["expiries"]]
+        heapq.heapify(self.expiries)
+        start = max((item[1] for item in self.expiries), default=-1) + 1
+        self._order = itertools.count(start)
+
+
+def _results(handle: int, result: tuple[int, int]) -> Iterator[str]:
+    """The results of the actions an assertion queued, each completed before the next."""
+    if result[0] != 0:  # 1: no rule matched
+        return
+    state = result[1]
+    action = _dre.start_action_for_state(handle, state)
+    while action:
+        yield action[1]
+        following = _dre.complete_and_start_action(handle, state)
+        action = (None, following) if following else None
+
+
+def _json_scalar(value: Any) -> str:
+    """JSON for a checked field value (finite number, bool or string)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _last_seq(match: Mapping[str, Any]) -> int:
+    """The stream position of the last event of a match (the highest of its steps `e<i>`)."""
+    return max(int(item["q"]) for item in match.values())
+
+
+def signal_names(policy: Policy) -> Iterator[str]:
+    """The fact names the monitor computes."""
+    for signal in policy.signals:
+        yield signal.name
