@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Clearline against peer engines (`python -m benchmarks.run`)."""
