@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from .canonical import canonical_json, sha256_hex, to_json_value
@@ -284,6 +285,13 @@ class Decision:
         return canonical_json(self.to_dict())
 
 
+_new_decision = object.__new__
+_DATETIME = dt.datetime
+_DICT = dict
+_NONE = ActionKind.NONE
+_NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
+
+
 def decide(
     compiled: CompiledPolicy,
     facts: Mapping[str, Any],
@@ -293,22 +301,40 @@ def decide(
     trace: bool = True,
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema."""
-    instant = as_of if type(as_of) is dt.datetime and as_of.tzinfo is not None else None
-    if instant is None:
+    # The common case (an aware date-time, a dict of valid facts, no fired rule with an
+    # exemption) is written out flat: profiles showed the Decision constructor, enum attribute
+    # lookups and extra call layers costing as much as evaluating the rules.
+    if type(as_of) is _DATETIME and as_of.tzinfo is not None:
+        instant = as_of
+    else:
         instant = to_instant(as_of, compiled.policy.metadata.timezone)
     checks: tuple[bool | None, ...] | None = None
     matches: tuple[bool | None, ...] | None = None
-    missing: tuple[str, ...] = ()
-    review_missing: tuple[str, ...] = ()
     fired: list[int] | None = None
-    values: dict[str, Any]
-    if type(facts) is dict:
+    if type(facts) is _DICT:
         if trace:
             result = compiled.traced(facts)
             if result is not None:
                 checks, matches, fired = result
         else:
             fired = compiled.fast(facts)
+        if fired is not None and not (fired and compiled.exemptions):
+            decision: Decision = _new_decision(Decision)
+            decision.compiled = compiled
+            decision.account_id = account_id
+            decision.as_of = instant
+            decision.facts = facts.copy()  # type: ignore[attr-defined]
+            decision.fired = tuple(fired) if fired else ()
+            decision.missing_facts = ()
+            decision.review_missing = ()
+            decision._adjust = _NO_ADJUST
+            decision._checks = checks
+            decision._matches = matches
+            decision.action = compiled.policy.rules[fired[0]].action.kind if fired else _NONE
+            return decision
+    missing: tuple[str, ...] = ()
+    review_missing: tuple[str, ...] = ()
+    values: dict[str, Any]
     if fired is not None:
         values = dict(facts)
     else:
