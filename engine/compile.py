@@ -363,7 +363,10 @@ def generate_source(policy: Policy) -> tuple[str, dict[str, Any], tuple[CheckSit
     # traced: every comparison evaluated and kept
     body = emitter.prologue()
     for site in sites:
-        body.append(f"    c{site.index} = {emitter.comparison(site.comparison, False)}")
+        # A comparison feeding a jump has CPython's specialised int and float forms; one whose
+        # value is stored does not, so the result is spelled as a conditional.
+        cmp = emitter.comparison(site.comparison, False)
+        body.append(f"    c{site.index} = True if {cmp} else False")
     matches = match_names(body, kleene=False)
     body.append("    fired = []")
     for r in ranked:

@@ -301,9 +301,9 @@ def decide(
     trace: bool = True,
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema."""
-    # The common case (an aware date-time, a dict of valid facts, no fired rule with an
-    # exemption) is written out flat: profiles showed the Decision constructor, enum attribute
-    # lookups and extra call layers costing as much as evaluating the rules.
+    # The common case (an aware date-time and a dict holding every fact, valid) is written out
+    # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
+    # layers costing as much as evaluating the rules.
     if type(as_of) is _DATETIME and as_of.tzinfo is not None:
         instant = as_of
     else:
@@ -318,46 +318,38 @@ def decide(
                 checks, matches, fired = result
         else:
             fired = compiled.fast(facts)
-        if fired is not None and not (fired and compiled.exemptions):
+        if fired is not None:
             decision: Decision = _new_decision(Decision)
             decision.compiled = compiled
             decision.account_id = account_id
             decision.as_of = instant
             decision.facts = facts.copy()  # type: ignore[attr-defined]
-            decision.fired = tuple(fired) if fired else ()
             decision.missing_facts = ()
             decision.review_missing = ()
-            decision._adjust = _NO_ADJUST
             decision._checks = checks
             decision._matches = matches
-            decision.action = compiled.policy.rules[fired[0]].action.kind if fired else _NONE
-            return decision
-    missing: tuple[str, ...] = ()
-    review_missing: tuple[str, ...] = ()
-    values: dict[str, Any]
-    if fired is not None:
-        values = dict(facts)
-    else:
-        values, missing = normalise_facts(compiled.policy, facts)
-        checks, matches, fired = compiled.traced3(values)
-        if not trace:
-            checks = matches = None
-        if missing and compiled.review_missing:
-            review_missing = tuple(name for name in missing if name in compiled.review_missing)
-    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
-    if compiled.exemptions:
-        for r in fired:
-            options = compiled.exemptions.get(r)
-            if options:
-                applied = _exemptions(compiled, r, options, values)
-                if applied is not None:
-                    adjust[r] = applied
-        if adjust:
-            fired.sort(
-                key=lambda r: compiled.rank_key(
-                    r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
-                )
+            if not fired:
+                decision.fired = ()
+                decision._adjust = _NO_ADJUST
+                decision.action = _NONE
+                return decision
+            adjust = _adjustments(compiled, fired, facts) if compiled.exemptions else _NO_ADJUST
+            first = fired[0]
+            decision.fired = tuple(fired)
+            decision._adjust = adjust
+            decision.action = (
+                adjust[first][0] if first in adjust else compiled.policy.rules[first].action.kind
             )
+            return decision
+    # The checked path: facts missing, to convert (e.g. ISO date strings) or invalid.
+    values, missing = normalise_facts(compiled.policy, facts)
+    checks, matches, fired = compiled.traced3(values)
+    if not trace:
+        checks = matches = None
+    review_missing: tuple[str, ...] = ()
+    if missing and compiled.review_missing:
+        review_missing = tuple(name for name in missing if name in compiled.review_missing)
+    adjust = _adjustments(compiled, fired, values) if fired and compiled.exemptions else {}
     return Decision(
         compiled,
         account_id,
@@ -370,6 +362,28 @@ def decide(
         checks,
         matches,
     )
+
+
+def _adjustments(
+    compiled: CompiledPolicy, fired: list[int], values: Mapping[str, Any]
+) -> Mapping[int, tuple[ActionKind, int, tuple[str, ...]]]:
+    """The exemptions that apply to the fired rules; re-ranks `fired` when one lightens an
+    action."""
+    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
+    for r in fired:
+        options = compiled.exemptions.get(r)
+        if options:
+            applied = _exemptions(compiled, r, options, values)
+            if applied is not None:
+                adjust[r] = applied
+    if not adjust:
+        return _NO_ADJUST
+    fired.sort(
+        key=lambda r: compiled.rank_key(
+            r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
+        )
+    )
+    return adjust
 
 
 def _exemptions(
