@@ -1,42 +1,8 @@
 """Clearline: decide, explain and disclose consumer credit-line policies from one source."""
 
-from clearline.engine import (
-    ENGINE_VERSION,
-    ActionKind,
-    ClearlineError,
-    CompiledPolicy,
-    Decision,
-    Diagnostic,
-    FactError,
-    Policy,
-    PolicyError,
-    Reason,
-    analyse_policy,
-    compile_policy,
-    decide,
-    load_policy,
-    load_policy_text,
-    sample_accounts,
-)
+from clearline.engine import *  # noqa: F403 - the public API is the engine's
+from clearline.engine import ENGINE_VERSION
+from clearline.engine import __all__ as _engine_api
 
 __version__ = ENGINE_VERSION
-
-__all__ = [
-    "ENGINE_VERSION",
-    "ActionKind",
-    "ClearlineError",
-    "CompiledPolicy",
-    "Decision",
-    "Diagnostic",
-    "FactError",
-    "Policy",
-    "PolicyError",
-    "Reason",
-    "__version__",
-    "analyse_policy",
-    "compile_policy",
-    "decide",
-    "load_policy",
-    "load_policy_text",
-    "sample_accounts",
-]
+__all__ = [*_engine_api, "__version__"]

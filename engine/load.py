@@ -30,11 +30,8 @@ class LoadResult:
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
-    """A path as the user should see it: relative to the working directory when inside it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """A path as the user gave it, so error locations can be pasted back into an editor."""
+    return os.fspath(path)
 
 
 def _read(path: FsPath, shown: str) -> Document:

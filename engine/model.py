@@ -337,6 +337,7 @@ class Metadata:
     timezone: str = "UTC"
     owner: Lender | None = None
     adverse_change_notice_days: int = 0
+    announced_on: dt.datetime | None = None
     redact_salt_id: str | None = None
 
 

@@ -111,6 +111,11 @@ class _Parser:
             timezone=str(tz_name),
             owner=owner,
             adverse_change_notice_days=int(data.get("adverse_change_notice_days", 0)),
+            announced_on=(
+                self.instant(data["announced_on"], (*path, "announced_on"))
+                if "announced_on" in data
+                else None
+            ),
         )
 
     def fact(self, name: str, data: dict[str, Any]) -> Fact:

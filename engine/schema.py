@@ -67,8 +67,12 @@ def _translate(
                     message += f" (allowed: {', '.join(allowed)})"
                 yield source.diagnostic((*path, key), "S001", message, key=True)
         return
-    if kind == "required":
-        yield source.diagnostic(path, "S002", f"{error.message} in {_where(path)}")
+    if kind == "required" and isinstance(error.instance, dict):
+        for key in error.validator_value or ():  # type: ignore[union-attr]
+            if key not in error.instance:
+                yield source.diagnostic(
+                    path, "S002", f"missing required key `{key}` in {_where(path)}"
+                )
         return
     if kind == "type":
         yield source.diagnostic(path, "S003", f"{_where(path)}: {error.message}")

@@ -115,9 +115,11 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise _TooLarge(node)
+            raise _Refused(
+                node, "E007", f"document expands to more than {MAX_NODES} nodes (aliases included)"
+            )
         if depth > MAX_DEPTH:
-            raise _TooDeep(node)
+            raise _Refused(node, "E008", f"document is nested deeper than {MAX_DEPTH} levels")
         self.source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if node.tag not in _ALLOWED_TAGS:
             self._error(node, "E003", f"YAML tag `{node.tag}` is not allowed: policies are data")
@@ -185,14 +187,13 @@ class _Builder:
         return value
 
 
-class _TooLarge(Exception):
-    def __init__(self, node: yaml.Node) -> None:
-        self.node = node
+class _Refused(Exception):
+    """A document too large or too deep to read: stop at once, located at the node."""
 
-
-class _TooDeep(Exception):
-    def __init__(self, node: yaml.Node) -> None:
+    def __init__(self, node: yaml.Node, code: str, message: str) -> None:
+        super().__init__(message)
         self.node = node
+        self.code = code
 
 
 def read_yaml(text: str | bytes, file: str) -> Document:
@@ -232,18 +233,7 @@ def read_yaml(text: str | bytes, file: str) -> Document:
     builder = _Builder(source)
     try:
         data = builder.build(node, (), 0)
-    except _TooLarge as exc:
-        return fail(
-            exc.node.start_mark.line + 1,
-            exc.node.start_mark.column + 1,
-            "E007",
-            f"document expands to more than {MAX_NODES} nodes (aliases included)",
-        )
-    except _TooDeep as exc:
-        return fail(
-            exc.node.start_mark.line + 1,
-            exc.node.start_mark.column + 1,
-            "E008",
-            f"document is nested deeper than {MAX_DEPTH} levels",
-        )
+    except _Refused as exc:
+        mark = exc.node.start_mark
+        return fail(mark.line + 1, mark.column + 1, exc.code, str(exc))
     return Document(data, source, tuple(builder.diagnostics))

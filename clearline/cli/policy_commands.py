@@ -8,6 +8,7 @@ import click
 
 from clearline.engine import compile_policy
 from clearline.engine.load import analyse_policy, display_path, load_tests_file, tests_file_for
+from clearline.engine.notice_period import notice_period_diagnostics
 from clearline.engine.policy_tests import run_tests
 
 from .common import Failed, policy_files, report
@@ -19,15 +20,20 @@ def check(paths: tuple[str, ...]) -> None:
     """Validate policies (files, or every *.yaml below a folder) and their tests files."""
     files = list(policy_files(paths))
     errors = warnings = 0
+    loaded = []
     for path in files:
         result = analyse_policy(path)
         found = report(result.diagnostics)
         errors += found
         warnings += len(result.diagnostics) - found
         tests_path = tests_file_for(path)
-        if result.policy is not None and tests_path.exists():
-            _, problems = load_tests_file(tests_path, result.policy)
-            errors += report(problems)
+        if result.policy is not None:
+            loaded.append(result.policy)
+            if tests_path.exists():
+                _, problems = load_tests_file(tests_path, result.policy)
+                errors += report(problems)
+    # Across versions of one policy: adverse changes need their notice period.
+    errors += report(notice_period_diagnostics(loaded))
     summary = f"checked {len(files)} {'policy' if len(files) == 1 else 'policies'}: "
     summary += f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
     click.echo(summary)

@@ -1,0 +1,120 @@
+"""Backtest: re-decide the same accounts under two policy versions and count what changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compile import CompiledPolicy
+from .decide import AsOfError, decide
+from .errors import FactError
+from .model import ActionKind
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account to backtest: its id, facts and (optionally) its own decision moment."""
+
+    account_id: str | None
+    facts: Mapping[str, Any]
+    as_of: dt.datetime | dt.date | str | None = None
+
+
+@dataclass
+class BacktestReport:
+    """Counts of how decisions move from the old version to the new one."""
+
+    old: str
+    new: str
+    accounts: int = 0
+    rejected: int = 0
+    changed: int = 0
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    newly_deciding: Counter[str] = field(default_factory=Counter)
+    no_longer_deciding: Counter[str] = field(default_factory=Counter)
+    rejections: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data, sorted for stable output."""
+        return {
+            "old": self.old,
+            "new": self.new,
+            "accounts": self.accounts,
+            "rejected": self.rejected,
+            "changed": self.changed,
+            "transitions": [
+                {"from": a, "to": b, "accounts": n}
+                for (a, b), n in sorted(self.transitions.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+            "newly_deciding": dict(
+                sorted(self.newly_deciding.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            "no_longer_deciding": dict(
+                sorted(self.no_longer_deciding.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+        }
+
+
+MAX_REJECTIONS_KEPT = 20
+
+
+def backtest(
+    old: CompiledPolicy,
+    new: CompiledPolicy,
+    accounts: Iterable[Account],
+    as_of: dt.datetime | dt.date | str,
+) -> BacktestReport:
+    """Decide every account under both versions at the same moment; stream, keep only counts.
+
+    An account is *changed* when its action differs. For a changed account the deciding rule
+    of the new version is counted as newly deciding, and the old one as no longer deciding.
+    Accounts whose facts do not fit either version are counted as rejected, never dropped.
+    """
+    report = BacktestReport(
+        old=f"{old.policy.metadata.id} {old.policy.metadata.version}",
+        new=f"{new.policy.metadata.id} {new.policy.metadata.version}",
+    )
+    none = ActionKind.NONE.value
+    for account in accounts:
+        report.accounts += 1
+        moment = account.as_of or as_of
+        try:
+            before = decide(old, account.facts, moment, trace=False)
+            after = decide(new, account.facts, moment, trace=False)
+        except (FactError, AsOfError) as exc:
+            report.rejected += 1
+            if len(report.rejections) < MAX_REJECTIONS_KEPT:
+                report.rejections.append(f"{account.account_id or report.accounts}: {exc}")
+            continue
+        a, b = before.action.value, after.action.value
+        report.transitions[(a, b)] += 1
+        if a != b:
+            report.changed += 1
+            if b != none:
+                report.newly_deciding[after.reasons[0].rule] += 1
+            if a != none:
+                report.no_longer_deciding[before.reasons[0].rule] += 1
+    return report
+
+
+def render_table(report: BacktestReport) -> str:
+    """The report as a plain-text table."""
+    lines = [
+        f"backtest {report.old} -> {report.new}",
+        f"{report.accounts} accounts, {report.changed} change action, {report.rejected} rejected",
+        "",
+        f"{'from':<14}{'to':<14}{'accounts':>10}",
+    ]
+    for item in report.to_dict()["transitions"]:
+        marker = "" if item["from"] == item["to"] else "  *"
+        lines.append(f"{item['from']:<14}{item['to']:<14}{item['accounts']:>10}{marker}")
+    if report.newly_deciding:
+        lines += ["", "newly deciding rule (changed accounts):"]
+        lines += [f"  {rule:<28}{n:>10}" for rule, n in report.newly_deciding.most_common()]
+    if report.no_longer_deciding:
+        lines += ["", "no longer deciding rule (changed accounts):"]
+        lines += [f"  {rule:<28}{n:>10}" for rule, n in report.no_longer_deciding.most_common()]
+    return "\n".join(lines) + "\n"
