@@ -365,8 +365,8 @@ def generate_source(policy: Policy) -> tuple[str, dict[str, Any], tuple[CheckSit
     for site in sites:
         # A comparison feeding a jump has CPython's specialised int and float forms; one whose
         # value is stored does not, so the result is spelled as a conditional.
-        cmp = emitter.comparison(site.comparison, False)
-        body.append(f"    c{site.index} = True if {cmp} else False")
+        test = emitter.comparison(site.comparison, False)
+        body.append(f"    c{site.index} = True if {test} else False")
     matches = match_names(body, kleene=False)
     body.append("    fired = []")
     for r in ranked:
