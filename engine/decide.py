@@ -333,7 +333,12 @@ def decide(
                 decision._adjust = _NO_ADJUST
                 decision.action = _NONE
                 return decision
-            adjust = _adjustments(compiled, fired, facts) if compiled.exemptions else _NO_ADJUST
+            adjust = _NO_ADJUST
+            exemptions = compiled.exemptions
+            for r in fired:
+                if r in exemptions:
+                    adjust = _adjustments(compiled, fired, facts)
+                    break
             first = fired[0]
             decision.fired = tuple(fired)
             decision._adjust = adjust
@@ -370,12 +375,16 @@ def _adjustments(
     """The exemptions that apply to the fired rules; re-ranks `fired` when one lightens an
     action."""
     adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
+    exemptions = compiled.exemptions
     for r in fired:
-        options = compiled.exemptions.get(r)
-        if options:
-            applied = _exemptions(compiled, r, options, values)
-            if applied is not None:
-                adjust[r] = applied
+        options = exemptions.get(r)
+        if options is not None:
+            for _, condition in options:
+                if condition(values) is True:  # most accounts stop here: none applies
+                    applied = _exemptions(compiled, r, options, values)
+                    if applied is not None:
+                        adjust[r] = applied
+                    break
     if not adjust:
         return _NO_ADJUST
     fired.sort(
@@ -393,15 +402,14 @@ def _exemptions(
     values: Mapping[str, Any],
 ) -> tuple[ActionKind, int, tuple[str, ...]] | None:
     """Apply every exemption of a fired rule's grace rule whose condition holds."""
+    applied = [exemption for exemption, condition in options if condition(values) is True]
+    if not applied:
+        return None  # the usual case, kept to the conditions alone
+    rank = compiled.policy.outcome.rank
     action = compiled.policy.rules[rule_index].action.kind
     extra = 0
-    applied: list[str] = []
-    for exemption, condition in options:
-        if condition(values) is True:
-            applied.append(exemption.id)
-            extra = max(extra, exemption.extend_notice_days)
-            if exemption.downgrade_to is not None and compiled.policy.outcome.rank(
-                exemption.downgrade_to
-            ) > compiled.policy.outcome.rank(action):
-                action = exemption.downgrade_to
-    return (action, extra, tuple(applied)) if applied else None
+    for exemption in applied:
+        extra = max(extra, exemption.extend_notice_days)
+        if exemption.downgrade_to is not None and rank(exemption.downgrade_to) > rank(action):
+            action = exemption.downgrade_to
+    return action, extra, tuple(exemption.id for exemption in applied)
