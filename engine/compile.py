@@ -24,11 +24,12 @@ import datetime as dt
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .canonical import policy_sha256
+from .cells import locate, resolvable
 from .model import (
     ActionKind,
     AllOf,
@@ -207,6 +208,35 @@ class _Emitter:
             return self.const(float(value))
         return self.const(value)
 
+    def resolve_all(self, sites: Sequence[CheckSite]) -> list[str]:
+        """Lines assigning every comparison's result to `c<i>`, for a traced function.
+
+        A numeric fact compared with two or more literals is resolved by locating its value
+        among them (see `cells`); any other comparison is evaluated on its own.
+        """
+        by_fact: dict[str, list[tuple[str, Comparison]]] = {}
+        for site in sites:
+            fact = self.policy.fact(site.comparison.fact)
+            if fact is not None and resolvable(fact, site.comparison):
+                by_fact.setdefault(fact.name, []).append((f"c{site.index}", site.comparison))
+        lines: list[str] = []
+        done: set[str] = set()
+        for name, group in by_fact.items():
+            fact = self.policy.fact(name)
+            assert fact is not None
+            number = fact.type is FactType.NUMBER
+            located = locate(fact, self.var(name), group, self.number if number else self.const)
+            if len(group) > 1 and located:
+                lines += located
+                done.update(local for local, _ in group)
+        for site in sites:
+            if f"c{site.index}" not in done:
+                # A comparison feeding a jump has CPython's specialised int and float forms;
+                # one whose value is stored does not, so it is spelled as a conditional.
+                test = self.comparison(site.comparison, False)
+                lines.append(f"    c{site.index} = True if {test} else False")
+        return lines
+
     def is_boolean(self, name: str) -> bool:
         fact = self.policy.fact(name)
         return fact is not None and fact.type is FactType.BOOLEAN
@@ -362,11 +392,7 @@ def generate_source(policy: Policy) -> tuple[str, dict[str, Any], tuple[CheckSit
     functions.append(_function("fast", "facts", body, emitter.namespace))
     # traced: every comparison evaluated and kept
     body = emitter.prologue()
-    for site in sites:
-        # A comparison feeding a jump has CPython's specialised int and float forms; one whose
-        # value is stored does not, so the result is spelled as a conditional.
-        test = emitter.comparison(site.comparison, False)
-        body.append(f"    c{site.index} = True if {test} else False")
+    body += emitter.resolve_all(sites)
     matches = match_names(body, kleene=False)
     body.append("    fired = []")
     for r in ranked:
