@@ -74,19 +74,18 @@ def _cells(fact: Fact, thresholds: list[Any], sites: Sequence[Comparison]) -> li
                 continue
             sample = point
         else:
-            below = thresholds[index // 2 - 1] if index else None
-            above = thresholds[index // 2] if index < 2 * n else None
+            below: Any = thresholds[index // 2 - 1] if index else None
+            above: Any = thresholds[index // 2] if index < 2 * n else None
             if above is not None and low is not None and above <= low:
                 continue
             if below is not None and high is not None and below >= high:
                 continue
-            inner = below is not None and above is not None
-            if integer and inner and math.floor(below) + 1 >= above:
-                continue  # no integer lies strictly between the two thresholds
             if below is None:
                 sample = above - 1
             elif above is None:
                 sample = below + 1
+            elif integer and math.floor(below) + 1 >= above:
+                continue  # no integer lies strictly between the two thresholds
             else:
                 sample = (below + above) / 2
         results = tuple(_TESTS[cmp.op](sample, cmp.operand) for cmp in sites)
