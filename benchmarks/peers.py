@@ -24,7 +24,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from clearline.engine.compile import PYTHON_OPERATORS
 from clearline.engine.model import (
+    SET_OPERATORS,
     AllOf,
     AnyOf,
     Comparison,
@@ -49,14 +51,8 @@ _NEGATED = {
     Operator.IN: Operator.NOT_IN,
     Operator.NOT_IN: Operator.IN,
 }
-_SYMBOL = {
-    Operator.EQ: "==",
-    Operator.NE: "!=",
-    Operator.LT: "<",
-    Operator.LE: "<=",
-    Operator.GT: ">",
-    Operator.GE: ">=",
-}
+# Zen, Rego and Python spell equality and ordering alike.
+_SYMBOL = {op: text for op, text in PYTHON_OPERATORS.items() if op not in SET_OPERATORS}
 
 
 class UnsupportedPolicy(Exception):

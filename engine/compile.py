@@ -60,7 +60,8 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-_PY_OPS = {
+# How each comparison operator is spelled in Python (Zen and Rego spell the ordering ones alike).
+PYTHON_OPERATORS = {
     Operator.EQ: "==",
     Operator.NE: "!=",
     Operator.LT: "<",
@@ -255,19 +256,19 @@ class _Emitter:
         if isinstance(operand, FactRef):
             right = self.var(operand.fact)
             guards.append(right)
-            expr = f"{left} {_PY_OPS[cmp.op]} {right}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {right}"
         elif cmp.op is Operator.BETWEEN:
             assert isinstance(operand, tuple)
             low, high = self.literal(cmp, operand[0]), self.literal(cmp, operand[1])
             expr = f"{left} >= {low} and {left} <= {high}"
         elif cmp.op in (Operator.IN, Operator.NOT_IN):
             assert isinstance(operand, tuple)
-            expr = f"{left} {_PY_OPS[cmp.op]} {self.const(frozenset(operand))}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {self.const(frozenset(operand))}"
         elif self.is_boolean(cmp.fact) and type(operand) is bool and cmp.op in _EQUALITY:
             # Checked booleans are the singletons True and False: identity is exact and cheap.
             expr = f"{left} {'is' if cmp.op is Operator.EQ else 'is not'} {self.const(operand)}"
         else:
-            expr = f"{left} {_PY_OPS[cmp.op]} {self.literal(cmp, operand)}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {self.literal(cmp, operand)}"
         if not three_valued:
             return f"({expr})"
         missing = " or ".join(f"{g} is M" for g in guards)
