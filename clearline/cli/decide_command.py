@@ -17,6 +17,7 @@ from clearline.engine.sample import sample_accounts
 from .common import Failed, error, load_compiled, progress_wanted
 
 RESERVED = ("account_id", "facts", "as_of")
+_RESERVED_KEYS = frozenset(RESERVED)
 
 
 class Request(NamedTuple):
@@ -50,8 +51,8 @@ def parse_request(obj: Any, line: int) -> Request:
     if not isinstance(obj, dict):
         raise InputProblem(line, "F000", "each input must be a JSON object")
     if "facts" in obj:
-        unknown = [key for key in obj if key not in RESERVED]
-        if unknown:
+        if not _RESERVED_KEYS.issuperset(obj):
+            unknown = [key for key in obj if key not in RESERVED]
             raise InputProblem(
                 line,
                 "F004",
@@ -222,8 +223,7 @@ def _write(out: IO[str], decision: Decision, fmt: str) -> None:
         out.write(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
         out.write("\n")
     else:
-        out.write(decision.to_json())
-        out.write("\n")
+        out.write(decision.to_json() + "\n")
 
 
 def _with_progress(items: Iterator[Any], input_path: str) -> Iterator[Any]:
