@@ -1,5 +1,6 @@
 """Clearline's engine: load, check, compile and decide credit-line policies."""
 
+from .audit import AuditLog
 from .compile import CompiledPolicy, compile_policy
 from .decide import Decision, Reason, decide
 from .errors import ClearlineError, Diagnostic, FactError, PolicyError
@@ -7,10 +8,12 @@ from .load import analyse_policy, load_policy, load_policy_text
 from .model import ActionKind, Policy
 from .sample import sample_accounts
 from .version import ENGINE_VERSION
+from .versions import PolicyRegistry
 
 __all__ = [
     "ENGINE_VERSION",
     "ActionKind",
+    "AuditLog",
     "ClearlineError",
     "CompiledPolicy",
     "Decision",
@@ -18,6 +21,7 @@ __all__ = [
     "FactError",
     "Policy",
     "PolicyError",
+    "PolicyRegistry",
     "Reason",
     "analyse_policy",
     "compile_policy",

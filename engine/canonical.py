@@ -59,7 +59,7 @@ def sha256_hex(text: str) -> str:
 def policy_data(policy: Policy) -> dict[str, Any]:
     """The canonical form of a policy: YAML layout, comments and mapping order do not count.
 
-    Mappings of the source (facts, grace rules, labels) are sorted by name; lists whose order
+    Mappings of the source (facts, grace rules, labels, test facts) are sorted by name; lists whose order
     means something (rules rank reasons, precedence, tests) keep their order.
     """
     data = to_json_value(policy)
@@ -67,6 +67,8 @@ def policy_data(policy: Policy) -> dict[str, Any]:
     data["grace"] = sorted(data["grace"], key=lambda rule: rule["name"])
     for fact in data["facts"]:
         fact["value_labels"] = sorted(fact["value_labels"], key=lambda pair: pair[0])
+    for test in data["tests"]:
+        test["facts"] = sorted(test["facts"], key=lambda pair: pair[0])
     return data  # type: ignore[no-any-return]
 
 

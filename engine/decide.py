@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
@@ -17,9 +17,12 @@ from .errors import ClearlineError
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
+from .record import encode_value, layout_for, lazy
 from .version import ENGINE_VERSION
 
 DECISION_SCHEMA = "clearline.decision/v1"
+_SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
+_ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)
 
 
 class AsOfError(ClearlineError):
@@ -139,9 +142,26 @@ class Decision:
         """Whether this decision carries a full trace."""
         return self._checks is not None
 
-    @cached_property
+    @property
     def reasons(self) -> tuple[Reason, ...]:
         """Fired rules ranked, plus the missing-facts review when the policy asks for it."""
+        return self._reasons_entry[0]
+
+    @lazy
+    def _reasons_entry(self) -> tuple[tuple[Reason, ...], str]:
+        # The same fired rules, exemptions and missing facts always give the same reasons, so
+        # the ranked reasons and their JSON are shared through the policy's record layout.
+        layout = layout_for(self.compiled)
+        key = ("reasons", self.fired, tuple(self._adjust.items()), self.review_missing)
+        entry = layout.memo.get(key)
+        if entry is None:
+            reasons = self._rank_reasons()
+            entry = layout.remember(
+                key, (reasons, canonical_json([reason.to_dict() for reason in reasons]))
+            )
+        return entry  # type: ignore[no-any-return]
+
+    def _rank_reasons(self) -> tuple[Reason, ...]:
         policy = self.compiled.policy
         entries: list[tuple[tuple[int, float, int], Reason]] = []
         for r in self.fired:
@@ -182,40 +202,69 @@ class Decision:
         entries.sort(key=lambda pair: pair[0])
         return tuple(replace(reason, rank=i + 1) for i, (_, reason) in enumerate(entries))
 
-    @cached_property
+    @property
     def timeline(self) -> Timeline | None:
         """Notice, effective, cure and appeal dates of the deciding reason (None for no action)."""
+        return self._timeline_entry[0]
+
+    @lazy
+    def _timeline_entry(self) -> tuple[Timeline | None, str]:
         if self.action is ActionKind.NONE:
-            return None
+            return None, "null"
         top = self.reasons[0]
         policy = self.compiled.policy
         extra = 0
         for r in self.fired:
             if policy.rules[r].id == top.rule and r in self._adjust:
                 extra = self._adjust[r][1]
-        tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
-        return timeline_for(policy.grace_rule(top.grace), self.as_of.astimezone(tz).date(), extra)
+        layout = layout_for(self.compiled)
+        key = ("timeline", top.grace, self.as_of, extra)
+        entry = layout.memo.get(key)
+        if entry is None:
+            tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
+            timeline = timeline_for(
+                policy.grace_rule(top.grace), self.as_of.astimezone(tz).date(), extra
+            )
+            entry = layout.remember(key, (timeline, canonical_json(timeline.to_dict())))
+        return entry  # type: ignore[no-any-return]
 
-    @cached_property
+    @lazy
     def input_sha256(self) -> str:
         """Hash of the canonical JSON of the checked inputs."""
-        return sha256_hex(canonical_json(self.inputs()))
+        return sha256_hex(self.inputs_json)
 
     def inputs(self) -> dict[str, Any]:
         """The checked facts as plain JSON data."""
         return {name: to_json_value(value) for name, value in self.facts.items()}
 
-    @cached_property
+    @lazy
+    def inputs_json(self) -> str:
+        """Canonical JSON of the checked inputs (what `input_sha256` hashes)."""
+        encoded, missing = self._encoded_facts
+        return layout_for(self.compiled).inputs_json(encoded, missing)
+
+    @lazy
+    def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return layout_for(self.compiled).encode(self.facts)
+
+    @lazy
     def decision_id(self) -> str:
         """A deterministic id: the same policy, account, moment and inputs give the same id."""
         key = "\n".join(
-            (self.compiled.sha256, self.account_id or "", self._as_of_text, self.input_sha256)
+            (self.compiled.sha256, self.account_id or "", self.as_of_text, self.input_sha256)
         )
         return sha256_hex(key)[:32]
 
-    @property
-    def _as_of_text(self) -> str:
-        return self.as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    @lazy
+    def as_of_text(self) -> str:
+        """The decision moment in UTC, ISO 8601 with `Z`, as the record writes it."""
+        layout = layout_for(self.compiled)
+        key = ("as_of", self.as_of)
+        text = layout.memo.get(key)
+        if text is None:
+            utc = self.as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            text = layout.remember(key, utc)
+        return text  # type: ignore[no-any-return]
 
     def trace(self) -> list[dict[str, Any]] | None:
         """Every rule with whether it matched, and every comparison with what it saw."""
@@ -269,7 +318,7 @@ class Decision:
                 "version": policy.metadata.version,
                 "sha256": self.compiled.sha256,
             },
-            "as_of": self._as_of_text,
+            "as_of": self.as_of_text,
             "input_sha256": self.input_sha256,
             "action": self.action.value,
             "limit_factor": top_factor if self.action is ActionKind.REDUCE_LIMIT else None,
@@ -281,8 +330,64 @@ class Decision:
         }
 
     def to_json(self) -> str:
-        """Canonical JSON of the record: same inputs, same bytes."""
-        return canonical_json(self.to_dict())
+        """Canonical JSON of the record: same inputs, same bytes.
+
+        Built from the policy's precomputed record layout; byte for byte what
+        `canonical_json(self.to_dict())` gives (a property test holds the two together).
+        """
+        cache = self.__dict__
+        text = cache.get("_json")
+        if text is not None:
+            return text  # type: ignore[no-any-return]
+        # One pass with locals, filling the lazy attributes on the way: this runs once per
+        # audited decision, and attribute and descriptor calls were a large share of it.
+        layout = layout_for(self.compiled)
+        encoded, missing = cache.get("_encoded_facts") or self._encoded_facts
+        if self._checks is None or self._matches is None:
+            trace = "null"
+        else:
+            trace = layout.trace_json(self._checks, self._matches, encoded, missing)
+        if self.fired or self.review_missing:
+            reasons, reasons_json = self._reasons_entry
+            timeline_json = self._timeline_entry[1]
+        else:
+            reasons, reasons_json, timeline_json = (), "[]", "null"
+        action = self.action
+        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
+        account = self.account_id
+        text = "".join(
+            (
+                '{"account_id":',
+                "null" if account is None else encode_basestring(account),
+                ',"action":"',
+                action.value,
+                '","as_of":"',
+                cache.get("as_of_text") or self.as_of_text,
+                '","decision_id":"',
+                cache.get("decision_id") or self.decision_id,
+                '","engine_version":',
+                _ENGINE_VERSION_JSON,
+                ',"input_sha256":"',
+                self.input_sha256,
+                '","limit_factor":',
+                "null" if factor is None else encode_value(factor),
+                ',"missing_facts":',
+                canonical_json(list(self.missing_facts)) if self.missing_facts else "[]",
+                ',"policy":',
+                layout.policy_json,
+                ',"reasons":',
+                reasons_json,
+                ',"schema":',
+                _SCHEMA_JSON,
+                ',"timeline":',
+                timeline_json,
+                ',"trace":',
+                trace,
+                "}",
+            )
+        )
+        self.__dict__["_json"] = text
+        return text
 
 
 _new_decision = object.__new__

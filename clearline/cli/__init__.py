@@ -9,6 +9,7 @@ import click
 
 from clearline.engine import ENGINE_VERSION, ClearlineError
 
+from .audit_commands import audit
 from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
@@ -21,7 +22,7 @@ def cli() -> None:
     """Clearline: decide, explain and disclose credit-line policies from one source."""
 
 
-for command in (check, test_command, decide_command, sample, diff, backtest_command, demo):
+for command in (check, test_command, decide_command, sample, diff, backtest_command, demo, audit):
     cli.add_command(command)
 
 

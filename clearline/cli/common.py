@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import click
 
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
-from clearline.engine.load import TESTS_SUFFIX, analyse_policy
+from clearline.engine.load import analyse_policy
+from clearline.engine.versions import policy_files as policy_files  # the commands import it here
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -36,18 +36,6 @@ def report(diagnostics: Iterable[Diagnostic]) -> int:
 def error(message: str, *, where: str = "clearline", code: str = "E100") -> None:
     """Print one error in the common format."""
     click.echo(f"{where}: error[{code}]: {message}", err=True)
-
-
-def policy_files(paths: Iterable[str]) -> Iterator[Path]:
-    """Policy files named directly, or every `*.yaml` below a folder (tests files excluded)."""
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            for found in sorted(path.rglob("*.y*ml")):
-                if found.suffix in (".yaml", ".yml") and not found.name.endswith(TESTS_SUFFIX):
-                    yield found
-        else:
-            yield path
 
 
 def load_compiled(path: str | os.PathLike[str]) -> CompiledPolicy:

@@ -10,6 +10,7 @@ from typing import IO, Any, NamedTuple
 import click
 
 from clearline.engine import CompiledPolicy, FactError, decide
+from clearline.engine.audit import BATCH_SIZE, AuditError, AuditLog
 from clearline.engine.canonical import canonical_json
 from clearline.engine.decide import AsOfError, Decision, to_instant
 from clearline.engine.sample import sample_accounts
@@ -166,7 +167,7 @@ def decide_command(
     except OSError as exc:
         error(f"cannot read {where}: {exc.strerror}", code="E009")
         raise Failed() from None
-    sink = AuditSink.open(audit_path, compiled) if audit_path else None
+    log = _open_audit(audit_path) if audit_path else None
     failures = 0
     decisions: list[Decision] = []
     with stream, click.open_file(output, "w", encoding="utf-8") as out:
@@ -186,10 +187,10 @@ def decide_command(
                     failures += 1
                     continue
                 count += 1
-                if sink is not None:
+                if log is not None:
                     decisions.append(decision)
-                    if len(decisions) >= sink.batch_size:
-                        sink.append(decisions)
+                    if len(decisions) >= BATCH_SIZE:
+                        log.append(decisions)
                         decisions = []
                 if fmt == "auto" and count == 1:
                     single = decision  # hold back: json if it stays the only one
@@ -203,13 +204,21 @@ def decide_command(
             failures += 1
         if single is not None:
             _write(out, single, "json")
-    if sink is not None:
+    if log is not None:
         if decisions:
-            sink.append(decisions)
-        sink.close()
+            log.append(decisions)
+        log.close()
     if failures:
         click.echo(f"clearline: {failures} input{'s' * (failures != 1)} rejected", err=True)
         raise Failed()
+
+
+def _open_audit(path: str) -> AuditLog:
+    try:
+        return AuditLog(path)
+    except AuditError as exc:
+        error(str(exc), code="A001")
+        raise Failed() from None
 
 
 def _fact_messages(exc: Exception) -> list[str]:
@@ -238,33 +247,6 @@ def _with_progress(items: Iterator[Any], input_path: str) -> Iterator[Any]:
             if n % 1000 == 0:
                 progress.update(task, completed=n)
             yield item
-
-
-class AuditSink:
-    """Appends decisions to the audit log when the audit module is available."""
-
-    batch_size = 10_000
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-
-    @classmethod
-    def open(cls, path: str, compiled: CompiledPolicy) -> AuditSink:
-        """Open the audit log at `path`, or explain why it cannot be used."""
-        try:
-            from clearline.engine.audit import AuditLog  # type: ignore[import-not-found]
-        except ImportError:
-            error("the audit log is not available in this build", code="E102")
-            raise Failed() from None
-        return cls(AuditLog(path))
-
-    def append(self, decisions: list[Decision]) -> None:
-        """Append one batch in one transaction."""
-        self.log.append(decisions)
-
-    def close(self) -> None:
-        """Close the log."""
-        self.log.close()
 
 
 @click.command()

@@ -10,6 +10,7 @@ from clearline.engine import compile_policy
 from clearline.engine.load import analyse_policy, display_path, load_tests_file, tests_file_for
 from clearline.engine.notice_period import notice_period_diagnostics
 from clearline.engine.policy_tests import run_tests
+from clearline.engine.versions import version_diagnostics
 
 from .common import Failed, policy_files, report
 
@@ -32,7 +33,12 @@ def check(paths: tuple[str, ...]) -> None:
             if tests_path.exists():
                 _, problems = load_tests_file(tests_path, result.policy)
                 errors += report(problems)
-    # Across versions of one policy: adverse changes need their notice period.
+    # Across versions of one policy: one version in force at a time, and adverse changes need
+    # their notice period.
+    versions = version_diagnostics(loaded)
+    found = report(versions)
+    errors += found
+    warnings += len(versions) - found
     errors += report(notice_period_diagnostics(loaded))
     summary = f"checked {len(files)} {'policy' if len(files) == 1 else 'policies'}: "
     summary += f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"

@@ -1,0 +1,306 @@
+"""`clearline audit`: verify, replay, show and list the decisions of an audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from typing import Any
+
+import click
+
+from clearline.engine.audit import AuditError, AuditLog, AuditRecord
+from clearline.engine.decide import AsOfError, to_instant
+from clearline.engine.replay import REDACTED, SAME, replay
+from clearline.engine.versions import PolicyRegistry
+
+from .common import Failed, error, report
+
+
+def open_log(path: str) -> AuditLog:
+    """Open an existing audit log, or print why not and exit 1."""
+    try:
+        return AuditLog(path, create=False)
+    except AuditError as exc:
+        error(str(exc), code="A001")
+        raise Failed() from None
+
+
+@click.group()
+def audit() -> None:
+    """Verify, replay, show and list the decisions recorded in an audit log."""
+
+
+@audit.command()
+@click.argument("db", type=click.Path())
+def verify(db: str) -> None:
+    """Walk the hash chain; name the first record altered, deleted, inserted or reordered."""
+    with open_log(db) as log:
+        result = log.verify()
+    if result.problem is not None:
+        click.echo(
+            f"{db}: record {result.problem.seq}: error[A100]: {result.problem.message}", err=True
+        )
+        click.echo(f"verify failed: {result.count} records hold before record {result.problem.seq}")
+        raise Failed()
+    click.echo(f"ok: {result.count} records (head {result.head})")
+
+
+@audit.command(name="replay")
+@click.argument("db", type=click.Path())
+@click.option(
+    "--policies",
+    "policy_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="Folder or file of policies (repeatable).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Report at most this many problems in detail.",
+)
+def replay_command(db: str, policy_paths: tuple[str, ...], limit: int) -> None:
+    """Decide every recorded decision again with the policy version it names; compare bytes."""
+    registry, diagnostics = PolicyRegistry.analyse(policy_paths)
+    report(diagnostics)
+    if registry is None:
+        raise Failed()
+    counts: Counter[str] = Counter()
+    shown = 0
+    with open_log(db) as log:
+        for outcome in replay(log.records(), registry):
+            counts[outcome.status] += 1
+            if outcome.status != SAME and shown < limit:
+                shown += 1
+                level = "warning" if outcome.status == REDACTED else "error"
+                click.echo(
+                    f"{db}: record {outcome.record.seq} (id {outcome.record.record_id}): "
+                    f"{level}[A2{_code(outcome.status)}]: {outcome.message}",
+                    err=True,
+                )
+    total = sum(counts.values())
+    failed = total - counts[SAME] - counts[REDACTED]
+    parts = [f"{counts[SAME]} identical"]
+    parts += [f"{n} {status}" for status, n in sorted(counts.items()) if status != SAME]
+    percent = 100.0 * counts[SAME] / total if total else 100.0
+    click.echo(f"replayed {total} decisions: {', '.join(parts)} ({percent:.1f}% reproduced)")
+    if counts[REDACTED]:
+        click.echo(
+            f"note: {counts[REDACTED]} decisions hold redacted facts and could not be recomputed"
+        )
+    if failed:
+        raise Failed()
+
+
+def _code(status: str) -> str:
+    return {
+        "differs": "01",
+        "missing-policy": "02",
+        "hash-mismatch": "03",
+        "invalid": "04",
+        "redacted": "05",
+    }.get(status, "00")
+
+
+@audit.command()
+@click.argument("db", type=click.Path())
+@click.argument("record_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def show(db: str, record_id: str, fmt: str) -> None:
+    """Print one decision: policy version, inputs, every rule and what it saw, reasons, dates.
+
+    RECORD_ID is a decision id or a unique prefix of one (8 characters or more), or `#SEQ`.
+    """
+    with open_log(db) as log:
+        found = _find(log, record_id)
+    if fmt == "json":
+        click.echo(json.dumps(_as_json(found), ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        click.echo(render_record(found))
+
+
+def _find(log: AuditLog, record_id: str) -> AuditRecord:
+    if record_id.startswith("#") and record_id[1:].isdigit():
+        found = log.at(int(record_id[1:]))
+        matches = [found] if found is not None else []
+    elif len(record_id) < 8:
+        error("give at least 8 characters of a decision id, or #SEQ", code="A003")
+        raise Failed()
+    else:
+        matches = log.get(record_id)
+    if not matches:
+        error(f"no record `{record_id}` in {log.path}", code="A002")
+        raise Failed()
+    ids = {r.record_id for r in matches}
+    if len(ids) > 1:
+        error(
+            f"`{record_id}` matches {len(ids)} decisions ({', '.join(sorted(ids)[:3])}, ...); "
+            "give more characters",
+            code="A003",
+        )
+        raise Failed()
+    if len(matches) > 1:
+        click.echo(
+            f"note: decision {matches[0].record_id} was recorded {len(matches)} times "
+            f"(records {', '.join(str(r.seq) for r in matches)}); showing the first",
+            err=True,
+        )
+    return matches[0]
+
+
+def _as_json(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "kind": record.kind,
+        "recorded_at": record.recorded_at,
+        "hash": record.hash,
+        "prev_hash": record.prev_hash,
+        "record": record.data(),
+        "inputs": record.facts(),
+    }
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"redacted"}:
+        return f"(redacted {str(value['redacted'])[:12]}…)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_record(record: AuditRecord) -> str:
+    """A decision record for a person: what was decided, under which rules, on which data."""
+    if record.kind != "decision":
+        body = json.dumps(record.data(), ensure_ascii=False, indent=2, sort_keys=True)
+        return f"record {record.seq} ({record.kind}, recorded {record.recorded_at})\n{body}"
+    data = record.data()
+    policy = data["policy"]
+    lines = [
+        f"decision {record.record_id}  (record {record.seq}, recorded {record.recorded_at})",
+        f"  account      {data['account_id'] or '-'}",
+        f"  as of        {data['as_of']}",
+        f"  policy       {policy['id']} {policy['version']} (sha256 {policy['sha256']})",
+        f"  engine       {data['engine_version']}",
+        f"  action       {data['action']}"
+        + (f" (limit x {data['limit_factor']})" if data.get("limit_factor") is not None else ""),
+        "",
+        "reasons",
+    ]
+    for reason in data["reasons"] or []:
+        extra = ""
+        if reason.get("exemptions"):
+            extra = f"  exemptions {', '.join(reason['exemptions'])} (rule says {reason['rule_action']})"
+        lines.append(
+            f"  {reason['rank']}. {reason['rule']} [{reason['code']}] {reason['action']}"
+            f", grace {reason['grace'] or '-'}{extra}"
+        )
+    if not data["reasons"]:
+        lines.append("  none: no rule fired")
+    lines += ["", "inputs"]
+    facts = record.facts()
+    width = max((len(name) for name in facts), default=0)
+    for name, value in sorted(facts.items()):
+        lines.append(f"  {name:<{width}}  {_value(value)}")
+    if data["missing_facts"]:
+        lines.append(f"  missing: {', '.join(data['missing_facts'])}")
+    lines += ["", "rules"]
+    if data["trace"] is None:
+        lines.append("  (decided without a trace)")
+    for rule in data["trace"] or []:
+        mark = {True: "matched", False: "not matched", None: "unknown"}[rule["matched"]]
+        lines.append(f"  {rule['rule']} ({rule['action']}): {mark}")
+        for check in rule["checks"]:
+            threshold = check["threshold"]
+            if isinstance(threshold, dict) and "fact" in threshold:
+                target = f"{threshold['fact']} ({_value(threshold['value'])})"
+            else:
+                target = _value(threshold)
+            seen = "missing" if check.get("missing") else _value(check["value"])
+            result = {True: "true", False: "false", None: "unknown"}[check["result"]]
+            lines.append(f"    {check['fact']} {check['op']} {target}: saw {seen} -> {result}")
+    timeline = data["timeline"]
+    lines += ["", "timeline"]
+    if timeline is None:
+        lines.append("  none (no action)")
+    else:
+        for key in ("notice_date", "effective", "cure_until", "appeal_until"):
+            lines.append(f"  {key.replace('_', ' '):<13} {timeline[key] or '-'}")
+        lines.append(
+            f"  grace {timeline['grace'] or '-'}, notice {timeline['notice_days']} days"
+            + (", immediate" if timeline["immediate"] else "")
+        )
+    return "\n".join(lines)
+
+
+def _moment(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return to_instant(value, "UTC")
+    except AsOfError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@audit.command(name="list")
+@click.argument("db", type=click.Path())
+@click.option("--account", help="Only this account id.")
+@click.option("--action", help="Only this action (close, suspend, reduce_limit, review, ...).")
+@click.option("--policy", "policy_id", help="Only this policy id.")
+@click.option("--policy-version", help="Only this policy version, e.g. 1.1.0.")
+@click.option("--since", help="Decisions as of this moment or later (ISO; a date is 00:00 UTC).")
+@click.option("--until", help="Decisions as of before this moment (ISO; a date is 00:00 UTC).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+)
+def list_command(
+    db: str,
+    account: str | None,
+    action: str | None,
+    policy_id: str | None,
+    policy_version: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """List recorded decisions, filtered by account, action, policy version and time."""
+    start = _moment(since, "--since")
+    end = _moment(until, "--until")
+    count = 0
+    with open_log(db) as log:
+        for record in log.records(
+            account_id=account,
+            action=action,
+            policy_id=policy_id,
+            policy_version=policy_version,
+            since=start,
+            until=end,
+        ):
+            count += 1
+            if fmt == "jsonl":
+                click.echo(json.dumps(_summary(record), ensure_ascii=False, sort_keys=True))
+            else:
+                click.echo(
+                    f"{record.seq:>7}  {record.as_of or '-':<20}  {record.record_id}  "
+                    f"{record.account_id or '-':<14}  {record.action or '-':<12}  "
+                    f"{record.policy_id}@{record.policy_version}"
+                )
+    if fmt == "text":
+        click.echo(f"{count} record{'s' * (count != 1)}", err=True)
+
+
+def _summary(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "kind": record.kind,
+        "decision_id": record.record_id,
+        "account_id": record.account_id,
+        "action": record.action,
+        "policy_id": record.policy_id,
+        "policy_version": record.policy_version,
+        "as_of": record.as_of,
+        "recorded_at": record.recorded_at,
+    }

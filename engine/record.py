@@ -1,0 +1,254 @@
+"""Fast canonical JSON for decision records: the same bytes as `canonical_json(to_dict())`.
+
+The audit log writes tens of thousands of traced decisions a second, and building a nested dict
+per decision and sorting its keys in `json.dumps` costs several times more than deciding. Most
+of a record is static per policy version: rule ids, actions, fact names, operators and
+thresholds of the trace, and the policy block. `RecordLayout` renders those once per compiled
+policy, in canonical key order:
+
+- every fact value is rendered once per decision (`encode`, generated per policy);
+- the trace is a %-format "skeleton" per pattern of comparison and rule results (and missing
+  facts), built on first sight and reused: accounts mostly share a few patterns, so a record
+  is one `skeleton % values`;
+- the inputs object is one %-format per set of missing facts.
+
+Like the compiler, the generated code holds no policy text: fact names are the constants
+`F0, F1, ...` of its namespace. A property test holds `to_json()` and
+`canonical_json(to_dict())` together byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
+from typing import Any, Generic, TypeVar, overload
+
+from .canonical import canonical_json, to_json_value
+from .compile import CompiledPolicy
+from .model import FactRef, FactType
+
+T = TypeVar("T")
+
+
+class lazy(Generic[T]):
+    """A cached property without `functools.cached_property`'s lock.
+
+    Python 3.11 takes a lock on every first access, which cost more than building most values.
+    The values are pure, so two threads computing one at once store the same result.
+    """
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> lazy[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | lazy[T]:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
+
+
+BOOL_JSON = {True: "true", False: "false", None: "null"}
+
+
+def _date(value: dt.date) -> str:
+    return '"' + value.isoformat() + '"'
+
+
+# Fact values reaching a decision are checked (finite numbers, aware date-times), so floats can
+# use float.__repr__ directly, as json.dumps does.
+_ENCODERS: dict[type, Callable[[Any], str]] = {
+    bool: lambda value: "true" if value else "false",
+    int: int.__repr__,
+    float: float.__repr__,
+    str: encode_basestring,
+    dt.date: _date,
+    dt.datetime: _date,
+}
+
+
+def encode_value(value: Any) -> str:
+    """Canonical JSON of one fact value (what `canonical_json(to_json_value(v))` gives)."""
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        return canonical_json(to_json_value(value))
+    return encoder(value)
+
+
+def _generate(name: str, signature: str, expression: str, namespace: dict[str, Any]) -> Any:
+    source = f"def {name}({signature}):\n    return {expression}\n"
+    exec(compile(source, "<clearline record>", "exec"), namespace)
+    return namespace[name]
+
+
+def _encoder_expression(fact_type: FactType, i: int) -> str:
+    """Render fact `i` of the generated `encode`; for subclasses of the builtin types this
+    gives what json.dumps gives (it, too, uses int.__repr__ and float.__repr__)."""
+    value = f"facts[F{i}]"
+    if fact_type is FactType.BOOLEAN:
+        return f'("true" if {value} else "false")'
+    if fact_type is FactType.INTEGER:
+        return f"IR({value})"
+    if fact_type is FactType.NUMBER:
+        return f"(IR(x{i}) if type(x{i} := {value}) is int else FR(x{i}))"
+    if fact_type in (FactType.ENUM, FactType.STRING):
+        return f"EB({value})"
+    return f"'\"' + {value}.isoformat() + '\"'"
+
+
+class RecordLayout:
+    """The static parts of one compiled policy's decision records, rendered once."""
+
+    def __init__(self, compiled: CompiledPolicy) -> None:
+        policy = compiled.policy
+        # No reference to `compiled` itself: it keys the weak table of layouts.
+        self._rules = policy.rules
+        self._rule_sites = compiled.rule_sites
+        self._sites = compiled.sites
+        # Facts in canonical (sorted) order: the order of the inputs object.
+        self.names = tuple(sorted(fact.name for fact in policy.facts))
+        position = {name: i for i, name in enumerate(self.names)}
+        types = {fact.name: fact.type for fact in policy.facts}
+        namespace: dict[str, Any] = {
+            "IR": int.__repr__,
+            "FR": float.__repr__,
+            "EB": encode_basestring,
+        }
+        parts = []
+        for i, name in enumerate(self.names):
+            namespace[f"F{i}"] = name
+            parts.append(_encoder_expression(types[name], i))
+        self._encode = _generate("encode", "facts", f"({', '.join(parts)},)", namespace)
+        # `render_inputs(e)`: the inputs object when no fact is missing.
+        self._keys = tuple(encode_basestring(name) + ":" for name in self.names)
+        inputs_ns: dict[str, Any] = {}
+        joined = []
+        for i, key in enumerate(self._keys):
+            inputs_ns[f"K{i}"] = ("{" if i == 0 else ",") + key
+            joined.append(f"K{i}, e[{i}]")
+        self._render_inputs = _generate(
+            "render_inputs", "e", f"''.join(({', '.join(joined)}, '}}'))", inputs_ns
+        )
+        # The observed values of the trace, in the order they appear in it.
+        self._slot_facts: list[int] = []
+        for r in range(len(policy.rules)):
+            for index in compiled.rule_sites[r]:
+                cmp = compiled.sites[index].comparison
+                if isinstance(cmp.operand, FactRef):
+                    self._slot_facts.append(position[cmp.operand.fact])
+                self._slot_facts.append(position[cmp.fact])
+        # `render_trace(p, e)`: static chunks p of a skeleton around the observed values.
+        joined = [f"p[{n}], e[{i}]" for n, i in enumerate(self._slot_facts)]
+        joined.append(f"p[{len(self._slot_facts)}]")
+        self._render_trace = _generate(
+            "render_trace", "p, e", f"''.join(({', '.join(joined)},))", {}
+        )
+        self.policy_json = canonical_json(
+            {
+                "id": policy.metadata.id,
+                "version": policy.metadata.version,
+                "sha256": compiled.sha256,
+            }
+        )
+        self._skeletons: dict[Any, tuple[str, ...]] = {}
+        self.redacted = frozenset(fact.name for fact in policy.facts if fact.redact)
+        # Derived values that repeat across a batch (as_of text, reasons, timelines).
+        self.memo: dict[Any, Any] = {}
+
+    def remember(self, key: Any, value: Any) -> Any:
+        """Keep a derived value for reuse; the table is bounded so it cannot grow without end."""
+        if len(self.memo) > 50_000:
+            self.memo.clear()
+        self.memo[key] = value
+        return value
+
+    def encode(self, facts: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Every fact rendered once (`null` when missing), in canonical order, and the missing."""
+        if len(facts) == len(self.names):
+            try:
+                return self._encode(facts), ()
+            except (KeyError, TypeError):  # an unusual value type: the general way
+                pass
+        encoded = tuple(
+            encode_value(facts[name]) if name in facts else "null" for name in self.names
+        )
+        return encoded, tuple(name for name in self.names if name not in facts)
+
+    def inputs_json(self, encoded: tuple[str, ...], missing: tuple[str, ...]) -> str:
+        """The canonical inputs object (missing facts are left out)."""
+        if not missing:
+            return self._render_inputs(encoded)  # type: ignore[no-any-return]
+        keys = self._keys
+        present = [
+            keys[i] + value for i, value in enumerate(encoded) if self.names[i] not in missing
+        ]
+        return "{" + ",".join(present) + "}"
+
+    def trace_json(
+        self,
+        checks: tuple[bool | None, ...],
+        matches: tuple[bool | None, ...],
+        encoded: tuple[str, ...],
+        missing: tuple[str, ...],
+    ) -> str:
+        """The trace array of a traced decision."""
+        key = (checks, matches, missing)
+        skeleton = self._skeletons.get(key)
+        if skeleton is None:
+            if len(self._skeletons) > 4_096:
+                self._skeletons.clear()
+            skeleton = self._skeletons[key] = self._skeleton(checks, matches, frozenset(missing))
+        return self._render_trace(skeleton, encoded)  # type: ignore[no-any-return]
+
+    def _skeleton(
+        self,
+        checks: tuple[bool | None, ...],
+        matches: tuple[bool | None, ...],
+        missing: frozenset[str],
+    ) -> tuple[str, ...]:
+        """The static chunks of the trace between its observed values, for one result pattern."""
+        chunks: list[str] = []
+        text = "["
+        for r, rule in enumerate(self._rules):
+            text += ("," if r else "") + '{"action":"' + rule.action.kind.value + '","checks":['
+            for n, index in enumerate(self._rule_sites[r]):
+                cmp = self._sites[index].comparison
+                absent = [name for name in cmp.facts() if name in missing]
+                text += ("," if n else "") + '{"fact":' + encode_basestring(cmp.fact)
+                if absent:
+                    text += ',"missing":' + canonical_json(absent)
+                text += ',"op":"' + cmp.op.value + '","result":' + BOOL_JSON[checks[index]]
+                if isinstance(cmp.operand, FactRef):
+                    text += ',"threshold":{"fact":' + encode_basestring(cmp.operand.fact)
+                    chunks.append(text + ',"value":')
+                    text = "}"
+                else:
+                    text += ',"threshold":' + canonical_json(to_json_value(cmp.operand))
+                chunks.append(text + ',"value":')
+                text = "}"
+            text += '],"matched":' + BOOL_JSON[matches[r]]
+            text += ',"rule":' + encode_basestring(rule.id) + "}"
+        chunks.append(text + "]")
+        return tuple(chunks)
+
+
+def layout_for(compiled: CompiledPolicy) -> RecordLayout:
+    """The record layout of a compiled policy, built on first use and kept with it."""
+    # Kept in the compiled policy's own __dict__ (the frozen dataclass allows no attribute
+    # assignment, and a weak table lookup per record cost more than the rest of the lookup).
+    layout = compiled.__dict__.get("_record_layout")
+    if layout is None:  # first use only
+        layout = compiled.__dict__["_record_layout"] = RecordLayout(compiled)
+    return layout  # type: ignore[no-any-return]

@@ -1,0 +1,669 @@
+"""The audit log on real SQLite files: append, verify and locate tampering, crash safety,
+concurrent writers, redaction, replay and the `clearline audit` commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clearline.engine import Decision, compile_policy, decide, load_policy_text, sample_accounts
+from clearline.engine.audit import (
+    COLUMNS,
+    AuditError,
+    AuditLog,
+    Entry,
+    chain_hash,
+    content_digest,
+)
+from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
+from clearline.engine.versions import PolicyRegistry
+
+from .conftest import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "policies" / "credit-line-closure"
+V110_TEXT = (SHIPPED / "1.1.0.yaml").read_text(encoding="utf-8")
+AS_OF = dt.datetime(2027, 2, 1, 2, 30, tzinfo=dt.UTC)
+RECORDED = dt.datetime(2027, 2, 1, 3, 0, tzinfo=dt.UTC)
+
+
+def fixed_clock() -> dt.datetime:
+    return RECORDED
+
+
+@pytest.fixture(scope="module")
+def registry() -> PolicyRegistry:
+    return PolicyRegistry.load(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def decisions(registry: PolicyRegistry) -> list[Decision]:
+    """Decisions under both shipped versions, traced and not, some with missing facts."""
+    made = []
+    for version, as_of in (("1.0.0", "2026-06-01"), ("1.1.0", AS_OF)):
+        item = registry.get("credit-line-closure", version)
+        assert item is not None
+        for n, account in enumerate(sample_accounts(item.policy, 150, seed=3)):
+            made.append(
+                decide(
+                    item.compiled,
+                    account["facts"],
+                    as_of,
+                    account_id=account["account_id"],
+                    trace=n % 5 != 0,
+                )
+            )
+    return made
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def small_log(path: Path, decisions: list[Decision], n: int = 6) -> None:
+    with AuditLog(path, clock=fixed_clock) as log:
+        log.append(decisions[: n // 2])
+        log.append(decisions[n // 2 : n])
+
+
+def tampered(source: Path, target: Path, *statements: str) -> AuditLog:
+    """A copy of a closed log with SQL applied to it behind the log's back."""
+    remove_db(target)
+    shutil.copy(source, target)
+    db = sqlite3.connect(target, isolation_level=None)
+    for statement in statements:
+        db.execute(statement)
+    db.close()
+    return AuditLog(target)
+
+
+# -- append, read back ------------------------------------------------------------------------
+
+
+def test_append_then_read_back(tmp_path: Path, decisions: list[Decision]) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path, clock=fixed_clock) as log:
+        assert log.append(decisions[:100]) == 100
+        assert log.append(decisions[100:]) == len(decisions) - 100
+        assert len(log) == len(decisions)
+        records = list(log.records())
+        assert [r.seq for r in records] == list(range(1, len(decisions) + 1))
+        for record, decision in zip(records, decisions, strict=True):
+            assert record.body == decision.to_json()
+            assert record.inputs == decision.inputs_json
+            assert record.record_id == decision.decision_id
+            assert record.recorded_at == "2027-02-01T03:00:00Z"
+        first = decisions[7]
+        assert [r.seq for r in log.get(first.decision_id)] == [8]
+        assert log.get(first.decision_id[:10])[0].seq == 8
+        assert log.at(8) == records[7]
+        assert log.at(len(decisions) + 1) is None
+        result = log.verify()
+        assert result.ok and result.count == len(decisions)
+        assert log.head() == (len(decisions), records[-1].hash)
+
+
+def test_filters(tmp_path: Path, decisions: list[Decision]) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions)
+        account = decisions[3].account_id
+        assert [r.account_id for r in log.records(account_id=account)] == [
+            d.account_id for d in decisions if d.account_id == account
+        ]
+        suspended = [d.decision_id for d in decisions if d.action.value == "suspend"]
+        assert suspended
+        assert [r.record_id for r in log.records(action="suspend")] == suspended
+        old = [r for r in log.records(policy_version="1.0.0")]
+        assert len(old) == 150 and {r.policy_version for r in old} == {"1.0.0"}
+        switch = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+        assert len(list(log.records(until=switch))) == 150
+        assert len(list(log.records(since=switch))) == 150
+        assert list(log.records(since=AS_OF + dt.timedelta(seconds=1))) == []
+        assert len(list(log.records(since=AS_OF, until=AS_OF + dt.timedelta(seconds=1)))) == 150
+
+
+def test_a_batch_is_one_transaction(tmp_path: Path, decisions: list[Decision]) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:5])
+        good = Entry("decision", "x", None, None, None, None, None, None, "{}", "{}")
+        with pytest.raises(sqlite3.IntegrityError):
+            # The second row breaks a NOT NULL constraint inside the transaction: the first
+            # row of the batch does not stay either.
+            log.append_entries([good, good._replace(kind=None)])  # type: ignore[arg-type]
+        assert len(log) == 5
+        assert log.verify().ok
+
+
+def test_other_kinds_share_the_chain(tmp_path: Path, decisions: list[Decision]) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:3])
+        note = Entry(
+            "case-transition",
+            "case-1",
+            "S3-0000001",
+            None,
+            None,
+            None,
+            None,
+            None,
+            '{"from":"open","to":"closed"}',
+        )
+        log.append_entries([note])
+        log.append(decisions[3:6])
+        assert log.verify().ok
+        assert [r.kind for r in log.records(kind="case-transition")] == ["case-transition"]
+
+
+def test_not_an_audit_log(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, just text that is long enough to be read " * 20)
+    with pytest.raises(AuditError):
+        AuditLog(path)
+    with pytest.raises(AuditError):
+        AuditLog(tmp_path / "missing.db", create=False)
+
+
+# -- verify: tampering is detected and located ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, decisions: list[Decision]) -> Path:
+    path = tmp_path_factory.mktemp("pristine") / "audit.db"
+    small_log(path, decisions, 6)
+    assert not Path(f"{path}-wal").exists()  # closed: the WAL was checkpointed into the file
+    return path
+
+
+def _changed(column: str, value: object) -> str:
+    if column in ("body", "inputs"):
+        return f"replace({column}, ':', ': ')"
+    if value is None:
+        return "'S9-0000000'"
+    return f"{column} || 'x'"
+
+
+@pytest.mark.parametrize("column", [c for c in COLUMNS if c != "seq"])
+def test_tampering_any_column_of_any_record_is_located(
+    pristine: Path, tmp_path: Path, column: str
+) -> None:
+    db = sqlite3.connect(pristine)
+    values = dict(db.execute(f"SELECT seq, {column} FROM records").fetchall())
+    db.close()
+    for seq, value in values.items():
+        with tampered(
+            pristine,
+            tmp_path / "t.db",
+            f"UPDATE records SET {column} = {_changed(column, value)} WHERE seq = {seq}",
+        ) as log:
+            result = log.verify()
+        assert result.problem is not None, (column, seq)
+        assert result.problem.seq == seq, (column, seq, result.problem)
+        assert result.problem.kind == "altered"
+
+
+def test_renumbering_a_record_is_located(pristine: Path, tmp_path: Path) -> None:
+    with tampered(pristine, tmp_path / "t.db", "UPDATE records SET seq = 99 WHERE seq = 4") as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 4
+
+
+@pytest.mark.parametrize("seq", [1, 3, 4])
+def test_deleting_a_record_is_located(pristine: Path, tmp_path: Path, seq: int) -> None:
+    with tampered(pristine, tmp_path / "t.db", f"DELETE FROM records WHERE seq = {seq}") as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == seq and problem.kind == "deleted"
+
+
+def test_deleting_and_renumbering_is_located(pristine: Path, tmp_path: Path) -> None:
+    with tampered(
+        pristine,
+        tmp_path / "t.db",
+        "DELETE FROM records WHERE seq = 3",
+        "UPDATE records SET seq = seq - 1 WHERE seq > 3",
+        "UPDATE meta SET value = '5 ' || (SELECT hash FROM records WHERE seq = 5) "
+        "WHERE key = 'head'",
+    ) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 3
+
+
+def test_deleting_the_last_record_is_located(pristine: Path, tmp_path: Path) -> None:
+    with tampered(pristine, tmp_path / "t.db", "DELETE FROM records WHERE seq = 6") as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 6 and problem.kind == "truncated"
+
+
+def _shift_up_from(seq: int) -> list[str]:
+    # Renumber from the top so the primary key never collides.
+    return [
+        f"UPDATE records SET seq = -seq - 1 WHERE seq >= {seq}",
+        "UPDATE records SET seq = -seq WHERE seq < 0",
+    ]
+
+
+def test_inserting_a_copy_is_located(pristine: Path, tmp_path: Path) -> None:
+    columns = ", ".join(c for c in COLUMNS if c != "seq")
+    with tampered(
+        pristine,
+        tmp_path / "t.db",
+        *_shift_up_from(3),
+        f"INSERT INTO records (seq, {columns}) SELECT 3, {columns} FROM records WHERE seq = 6",
+    ) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 3
+
+
+def test_inserting_a_forged_record_with_a_valid_hash_is_located(
+    pristine: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "t.db"
+    with tampered(pristine, target, *_shift_up_from(3)) as log:
+        before = log.at(2)
+        template = log.at(4)  # what was record 3
+        assert before is not None and template is not None
+    forged = Entry(
+        "decision",
+        "f" * 32,
+        "S9-0000009",
+        "none",
+        template.policy_id,
+        template.policy_version,
+        template.policy_sha256,
+        template.as_of,
+        template.body.replace('"action":', '"action": '),
+        template.inputs,
+    )
+    digest = content_digest(forged, template.recorded_at)
+    row = (
+        3,
+        *forged[:8],
+        template.recorded_at,
+        forged.body,
+        forged.inputs,
+        before.hash,
+        chain_hash(3, before.hash, digest),
+    )
+    db = sqlite3.connect(target, isolation_level=None)
+    db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
+    db.close()
+    with AuditLog(target) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 3 and problem.kind == "inserted"
+
+
+def test_appending_behind_the_logs_back_is_located(pristine: Path, tmp_path: Path) -> None:
+    target = tmp_path / "t.db"
+    with tampered(pristine, target) as log:
+        last = log.at(6)
+        assert last is not None
+    entry = Entry("decision", "e" * 32, "S9-1", "none", None, None, None, None, "{}", "{}")
+    digest = content_digest(entry, last.recorded_at)
+    row = (7, *entry[:8], last.recorded_at, "{}", "{}", last.hash, chain_hash(7, last.hash, digest))
+    db = sqlite3.connect(target, isolation_level=None)
+    db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
+    db.close()
+    with AuditLog(target) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 7 and problem.kind == "extended"
+
+
+@pytest.mark.parametrize(("i", "j"), [(2, 5), (3, 4), (1, 6)])
+def test_swapping_two_records_is_located(pristine: Path, tmp_path: Path, i: int, j: int) -> None:
+    with tampered(
+        pristine,
+        tmp_path / "t.db",
+        f"UPDATE records SET seq = -1 WHERE seq = {i}",
+        f"UPDATE records SET seq = {i} WHERE seq = {j}",
+        f"UPDATE records SET seq = {j} WHERE seq = -1",
+    ) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == i
+
+
+def test_changing_the_salt_is_located_at_the_first_record(pristine: Path, tmp_path: Path) -> None:
+    with tampered(
+        pristine, tmp_path / "t.db", "UPDATE meta SET value = 'ab' || value WHERE key = 'salt'"
+    ) as log:
+        problem = log.verify().problem
+    assert problem is not None and problem.seq == 1
+
+
+# -- crashes and concurrent writers -----------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import sys, datetime as dt
+    from clearline.engine import compile_policy, decide, load_policy, sample_accounts
+    from clearline.engine.audit import AuditLog
+
+    path, prefix, count, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    first = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    compiled = compile_policy(load_policy(sys.argv[6] if len(sys.argv) > 6 else {policy!r}))
+    accounts = list(sample_accounts(compiled.policy, count, seed=ord(prefix[0])))
+    made = [
+        decide(compiled, a["facts"], "2027-02-01", account_id=f"{{prefix}}-{{i}}")
+        for i, a in enumerate(accounts)
+    ]
+    with AuditLog(path) as log:
+        if first:
+            log.append(made[:first])
+            print("ready", flush=True)
+            sys.stdin.readline()
+            log.append(made[first:])
+        else:
+            print("ready", flush=True)
+            sys.stdin.readline()
+            for start in range(0, count, batch):
+                log.append(made[start : start + batch])
+    print("done", flush=True)
+    """
+).format(policy=str(SHIPPED / "1.1.0.yaml"))
+
+
+def _writer(
+    path: Path, prefix: str, count: int, batch: int, first: int = 0
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), prefix, str(count), str(batch), str(first)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_during_a_large_batch_leaves_it_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    child = _writer(path, "K", 12_000, 0, first=1_000)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    wal = Path(f"{path}-wal")
+    base = wal.stat().st_size if wal.exists() else 0
+    child.stdin.write("go\n")  # type: ignore[union-attr]
+    child.stdin.flush()  # type: ignore[union-attr]
+    # Kill once the big transaction has started writing pages to the WAL, before it commits.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        if wal.exists() and wal.stat().st_size > base + 4 * 65536:
+            break
+        time.sleep(0.002)
+    killed_midway = child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert killed_midway, "the writer finished before it could be killed"
+    with AuditLog(path) as log:
+        result = log.verify()
+        assert result.ok, result.problem
+        assert result.count in (1_000, 12_000)
+        assert result.count == 1_000  # killed before the commit: the whole batch is absent
+
+
+def test_two_processes_appending_keep_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    AuditLog(path).close()
+    writers = [_writer(path, prefix, 10_000, 500) for prefix in ("A", "B")]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    for writer in writers:
+        writer.stdin.write("go\n")  # type: ignore[union-attr]
+        writer.stdin.flush()  # type: ignore[union-attr]
+    for writer in writers:
+        out, _ = writer.communicate(timeout=120)
+        assert writer.returncode == 0 and "done" in out
+    with AuditLog(path) as log:
+        result = log.verify()
+        assert result.ok, result.problem
+        assert result.count == 20_000
+        owners = [r.account_id[0] for r in log.records() if r.account_id]
+    assert owners.count("A") == owners.count("B") == 10_000
+
+
+# -- redaction ---------------------------------------------------------------------------------
+
+
+def scalars(data: object) -> list[object]:
+    """Every number, string and boolean inside JSON data."""
+    if isinstance(data, dict):
+        return [x for value in data.values() for x in scalars(value)]
+    if isinstance(data, list):
+        return [x for value in data for x in scalars(value)]
+    return [data]
+
+
+def _redacting_policy() -> str:
+    text = V110_TEXT.replace(
+        "    on_missing: review          # no score: a person looks at the account instead of a guess\n",
+        "    on_missing: review\n    redact: true\n",
+    )
+    assert "redact: true" in text
+    return text
+
+
+def test_redacted_facts_are_hashed_in_inputs_and_trace(tmp_path: Path) -> None:
+    compiled = compile_policy(load_policy_text(_redacting_policy()))
+    facts = dict(next(iter(sample_accounts(compiled.policy, 1, seed=1)))["facts"])
+    facts["credit_score"] = 487
+    decision = decide(compiled, facts, AS_OF, account_id="R1")
+    twin = decide(compiled, facts, AS_OF, account_id="R2")
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append([decision, twin])
+        first, second = list(log.records())
+        assert log.verify().ok
+        salt = log.salt
+    stored = first.facts()["credit_score"]
+    assert set(stored) == {"redacted"} and len(stored["redacted"]) == 64
+    assert 487 not in scalars(first.facts()) and 487 not in scalars(first.data())
+    checks = [c for rule in first.data()["trace"] for c in rule["checks"]]
+    seen = [c["value"] for c in checks if c["fact"] == "credit_score"]
+    assert seen and all(value == stored for value in seen)
+    # The comparison results still show: the trace explains without the value.
+    assert any(c["result"] is True for c in checks if c["fact"] == "credit_score")
+    assert second.facts()["credit_score"] == stored  # same log, same value, same hash
+    assert first.redacted_facts == ("credit_score",)
+    with AuditLog(tmp_path / "b.db") as other:
+        other.append([decision])
+        assert other.salt != salt
+        assert next(iter(other.records())).facts()["credit_score"] != stored
+    registry = PolicyRegistry.load(_write(tmp_path / "p", _redacting_policy()))
+    outcome = next(replay([first], registry))
+    assert outcome.status == REDACTED and "credit_score" in outcome.message
+
+
+def _write(folder: Path, text: str, name: str = "policy.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+
+def test_replay_reproduces_every_decision(
+    tmp_path: Path, decisions: list[Decision], registry: PolicyRegistry
+) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(decisions)
+        outcomes = list(replay(log.records(), registry))
+    assert len(outcomes) == len(decisions)
+    assert all(o.status == SAME for o in outcomes), [
+        o.message for o in outcomes if not o.reproduced
+    ][:3]
+
+
+def test_replay_reports_a_changed_decision(
+    tmp_path: Path, decisions: list[Decision], registry: PolicyRegistry
+) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(decisions[:3])
+        record = log.at(2)
+    assert record is not None
+    changed = type(record)(
+        **{**record.__dict__, "body": record.body.replace('"trace":', '"trace": ')}
+    )
+    outcome = next(replay([changed], registry))
+    assert outcome.status == DIFFERS
+
+
+def _accounts_jsonl(n: int) -> str:
+    policy = load_policy_text(V110_TEXT)
+    return "".join(json.dumps(a) + "\n" for a in sample_accounts(policy, n, seed=5))
+
+
+def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    shutil.copytree(SHIPPED, folder)
+    db = tmp_path / "a.db"
+    run = run_cli(
+        "decide",
+        "--policy",
+        str(folder / "1.1.0.yaml"),
+        "--as-of",
+        "2027-02-01",
+        "--audit",
+        str(db),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        stdin=_accounts_jsonl(50),
+    )
+    assert run.returncode == 0, run.stderr
+    assert run_cli("audit", "replay", str(db), "--policies", str(folder)).returncode == 0
+    before = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
+    policy_file = folder / "1.1.0.yaml"
+    policy_file.write_text(
+        policy_file.read_text(encoding="utf-8").replace("lt: 500", "lt: 501"), encoding="utf-8"
+    )
+    after = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
+    assert before is not None and after is not None and before.sha256 != after.sha256
+    run = run_cli("audit", "replay", str(db), "--policies", str(folder))
+    assert run.returncode == 1
+    assert "policy hash mismatch" in run.stderr
+    assert before.sha256 in run.stderr and after.sha256 in run.stderr
+    assert "Traceback" not in run.stderr
+    with AuditLog(db) as log:
+        statuses = {o.status for o in replay(log.records(), PolicyRegistry.load(folder))}
+    assert statuses == {HASH_MISMATCH}
+
+
+def test_replay_without_the_version_is_an_error(tmp_path: Path, decisions: list[Decision]) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(decisions)
+    only_old = _write(tmp_path / "p", (SHIPPED / "1.0.0.yaml").read_text(encoding="utf-8"))
+    with AuditLog(tmp_path / "a.db") as log:
+        statuses = [o.status for o in replay(log.records(), PolicyRegistry.load(only_old))]
+    assert statuses.count(SAME) == 150 and statuses.count(MISSING_POLICY) == 150
+    run = run_cli("audit", "replay", str(tmp_path / "a.db"), "--policies", str(only_old))
+    assert run.returncode == 1 and "is not among the policies given" in run.stderr
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("cli")
+    db = folder / "audit.db"
+    run = run_cli(
+        "decide",
+        "--policy",
+        str(SHIPPED / "1.1.0.yaml"),
+        "--as-of",
+        "2027-02-01",
+        "--audit",
+        str(db),
+        "-o",
+        str(folder / "out.jsonl"),
+        stdin=_accounts_jsonl(300),
+    )
+    assert run.returncode == 0, run.stderr
+    yield db
+
+
+def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
+    out = (cli_log.parent / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    with AuditLog(cli_log) as log:
+        assert [r.body for r in log.records()] == out
+    run = run_cli("audit", "verify", str(cli_log))
+    assert run.returncode == 0
+    assert run.stdout.startswith("ok: 300 records")
+
+
+def test_cli_verify_locates_tampering(cli_log: Path, tmp_path: Path) -> None:
+    target = tmp_path / "t.db"
+    tampered(cli_log, target, "UPDATE records SET action = action || 'x' WHERE seq = 42").close()
+    run = run_cli("audit", "verify", str(target))
+    assert run.returncode == 1
+    assert "record 42" in run.stderr and "altered" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_cli_list_filters(cli_log: Path) -> None:
+    run = run_cli("audit", "list", str(cli_log), "--action", "close", "--format", "jsonl")
+    assert run.returncode == 0
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert rows and {row["action"] for row in rows} == {"close"}
+    account = rows[0]["account_id"]
+    run = run_cli("audit", "list", str(cli_log), "--account", account)
+    assert run.returncode == 0 and len(run.stdout.splitlines()) == 1
+    run = run_cli("audit", "list", str(cli_log), "--policy-version", "1.0.0")
+    assert run.returncode == 0 and run.stdout == ""
+    run = run_cli("audit", "list", str(cli_log), "--since", "2027-02-02")
+    assert run.returncode == 0 and run.stdout == ""
+    run = run_cli("audit", "list", str(cli_log), "--since", "2027-01-31", "--until", "2027-02-01")
+    assert run.returncode == 0 and len(run.stdout.splitlines()) == 300
+    run = run_cli("audit", "list", str(cli_log), "--since", "soon")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_cli_show(cli_log: Path) -> None:
+    with AuditLog(cli_log) as log:
+        record = next(log.records(action="suspend"))
+    run = run_cli("audit", "show", str(cli_log), record.record_id[:12])
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    assert f"decision {record.record_id}" in text
+    assert "credit-line-closure 1.1.0" in text
+    for rule in record.data()["trace"]:
+        assert rule["rule"] in text
+    assert ": matched" in text and "not matched" in text and "saw " in text
+    assert "effective" in text
+    run = run_cli("audit", "show", str(cli_log), f"#{record.seq}", "--format", "json")
+    assert run.returncode == 0
+    shown = json.loads(run.stdout)
+    assert shown["record"] == record.data() and shown["seq"] == record.seq
+    run = run_cli("audit", "show", str(cli_log), "0" * 16)
+    assert run.returncode == 1 and "no record" in run.stderr
+
+
+def test_cli_on_a_missing_log(tmp_path: Path) -> None:
+    for command in ("verify", "list"):
+        run = run_cli("audit", command, str(tmp_path / "nope.db"))
+        assert run.returncode == 1 and "no such audit log" in run.stderr
+        assert not (tmp_path / "nope.db").exists()
+
+
+def test_cli_demo_writes_verifies_and_replays(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    run = run_cli("demo", "-n", "2000", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "ok: 2000 records" in run.stdout
+    assert "2000 of 2000 reproduced byte for byte (100.0%)" in run.stdout
+    run = run_cli("audit", "replay", "clearline-audit.db", "--policies", "policies", cwd=tmp_path)
+    assert run.returncode == 0 and "(100.0% reproduced)" in run.stdout
+    first = os.path.getmtime(tmp_path / "clearline-audit.db")
+    run = run_cli("demo", "-n", "500", cwd=tmp_path)  # fresh each run, not appended
+    assert run.returncode == 0 and "ok: 500 records" in run.stdout
+    assert os.path.getmtime(tmp_path / "clearline-audit.db") >= first

@@ -1,0 +1,155 @@
+"""The fast decision record (`Decision.to_json`) is byte for byte `canonical_json(to_dict())`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
+from clearline.engine.canonical import canonical_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every fact type, a fact compared with another fact, between/in/not_in, `not`, exemptions,
+# a reduce_limit factor, missing facts that send to review, and static text with quotes, `%`
+# and non-ASCII characters (the fast path splices static and dynamic text).
+ODD_POLICY = """apiVersion: clearline/v1
+kind: CreditLinePolicy
+metadata:
+  id: odd-policy
+  version: 2.0.0
+  title: {en: "Odd \\"policy\\" 100% %s"}
+  effective_from: 2026-01-01
+  timezone: Europe/London
+  languages: [en]
+facts:
+  score:
+    type: number
+    minimum: -5
+    label: {en: score}
+  count:
+    type: integer
+    label: {en: count}
+  flag:
+    type: boolean
+    label: {en: flag}
+  kind:
+    type: enum
+    values: ["a%s", "b\\"q", "中文", "plain"]
+    label: {en: kind}
+  name:
+    type: string
+    on_missing: review
+    label: {en: name}
+  opened:
+    type: date
+    label: {en: opened}
+  seen_at:
+    type: datetime
+    label: {en: seen at}
+  limit:
+    type: number
+    label: {en: limit}
+rules:
+  - id: r-one
+    action: close
+    when:
+      any:
+        - {fact: score, gt: 1.5}
+        - {fact: name, eq: "x%sy\\"z"}
+    reason: {code: C1}
+    grace: g
+  - id: two
+    action: {kind: reduce_limit, limit_factor: 0.25}
+    when:
+      all:
+        - {fact: count, between: [2, 9]}
+        - not: {fact: kind, in: ["a%s", "中文"]}
+        - {fact: score, le: {fact: limit}}
+    reason: {code: R2}
+    grace: g
+  - id: three
+    action: review
+    when:
+      any:
+        - {fact: opened, lt: 2026-06-01}
+        - {fact: seen_at, ge: "2026-06-01T00:00:00+01:00"}
+        - {fact: flag, eq: true}
+    reason: {code: R3}
+  - id: four
+    action: notify
+    when: {fact: kind, not_in: [plain]}
+    reason: {code: R4}
+grace:
+  g:
+    notice_days: 10
+    cure: {days: 5}
+    appeal: {days: 20}
+    exemptions:
+      - id: ex
+        when: {fact: flag, eq: true}
+        extend_notice_days: 3
+        downgrade_to: notify
+"""
+ODD = compile_policy(load_policy_text(ODD_POLICY))
+SHIPPED = compile_policy(load_policy(ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"))
+
+moments = st.datetimes(
+    min_value=dt.datetime(2026, 1, 1),
+    max_value=dt.datetime(2030, 12, 31),
+    timezones=st.just(dt.UTC),
+)
+ODD_VALUES = {
+    "score": st.one_of(
+        st.integers(-5, 10), st.floats(-5, 1e6, allow_nan=False, allow_infinity=False)
+    ),
+    "count": st.integers(-(2**40), 2**40),
+    "flag": st.booleans(),
+    "kind": st.sampled_from(["a%s", 'b"q', "中文", "plain"]),
+    "name": st.text(max_size=12),
+    "opened": st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1)),
+    "seen_at": st.datetimes(
+        timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8))])
+    ),
+    "limit": st.floats(-1e3, 1e3, allow_nan=False),
+}
+# Half the examples carry every fact (the fast path), half leave some out (missing facts).
+odd_facts = st.fixed_dictionaries(ODD_VALUES) | st.fixed_dictionaries({}, optional=ODD_VALUES)
+
+
+def same_bytes(decision: Any) -> None:
+    assert decision.to_json() == canonical_json(decision.to_dict())
+    assert decision.inputs_json == canonical_json(decision.inputs())
+
+
+@settings(max_examples=150, deadline=None)
+@given(facts=odd_facts, as_of=moments, account=st.none() | st.text(max_size=8), trace=st.booleans())
+def test_odd_policy_records_match_the_reference(
+    facts: dict[str, Any], as_of: dt.datetime, account: str | None, trace: bool
+) -> None:
+    same_bytes(decide(ODD, facts, as_of, account_id=account, trace=trace))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    drop=st.sets(st.sampled_from(sorted(f.name for f in SHIPPED.policy.facts)), max_size=3),
+    as_of=moments,
+)
+def test_shipped_policy_records_match_the_reference(
+    seed: int, drop: set[str], as_of: dt.datetime
+) -> None:
+    for account in sample_accounts(SHIPPED.policy, 20, seed=seed):
+        facts = {k: v for k, v in account["facts"].items() if k not in drop}
+        same_bytes(decide(SHIPPED, facts, as_of, account_id=account["account_id"]))
+
+
+def test_a_decision_record_is_stable_across_calls() -> None:
+    account = next(iter(sample_accounts(SHIPPED.policy, 1, seed=1)))
+    first = decide(SHIPPED, account["facts"], "2027-02-01", account_id="A")
+    again = decide(SHIPPED, dict(account["facts"]), "2027-02-01", account_id="A")
+    assert first.to_json() == first.to_json() == again.to_json()
