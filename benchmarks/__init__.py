@@ -1,1 +1,1 @@
-"""Side-by-side benchmarks of Clearline against peer engines (`python -m benchmarks.run`)."""
+"""Benchmarks, each run as `python -m benchmarks.<name>`; `run` sets Clearline beside peer engines."""
