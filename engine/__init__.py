@@ -1,6 +1,8 @@
 """Clearline's engine: load, check, compile and decide credit-line policies."""
 
 from .audit import AuditLog
+from .case_store import CaseStore
+from .cases import Case, CaseError, CaseEvent, CaseState, apply_event, case_event, open_case, replay
 from .compile import CompiledPolicy, compile_policy
 from .decide import Decision, Reason, decide
 from .errors import ClearlineError, Diagnostic, FactError, PolicyError
@@ -14,6 +16,11 @@ __all__ = [
     "ENGINE_VERSION",
     "ActionKind",
     "AuditLog",
+    "Case",
+    "CaseError",
+    "CaseEvent",
+    "CaseState",
+    "CaseStore",
     "ClearlineError",
     "CompiledPolicy",
     "Decision",
@@ -24,9 +31,13 @@ __all__ = [
     "PolicyRegistry",
     "Reason",
     "analyse_policy",
+    "apply_event",
+    "case_event",
     "compile_policy",
     "decide",
     "load_policy",
     "load_policy_text",
+    "open_case",
+    "replay",
     "sample_accounts",
 ]

@@ -21,6 +21,7 @@ class Account:
     account_id: str | None
     facts: Mapping[str, Any]
     as_of: dt.datetime | dt.date | str | None = None
+    unusable: str | None = None  # why this account cannot be decided, when known up front
 
 
 @dataclass
@@ -81,6 +82,13 @@ def backtest(
     for account in accounts:
         report.accounts += 1
         moment = account.as_of or as_of
+        if account.unusable is not None:
+            report.rejected += 1
+            if len(report.rejections) < MAX_REJECTIONS_KEPT:
+                report.rejections.append(
+                    f"{account.account_id or report.accounts}: {account.unusable}"
+                )
+            continue
         try:
             before = decide(old, account.facts, moment, trace=False)
             after = decide(new, account.facts, moment, trace=False)

@@ -223,7 +223,10 @@ class Decision:
         if entry is None:
             tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
             timeline = timeline_for(
-                policy.grace_rule(top.grace), self.as_of.astimezone(tz).date(), extra
+                policy.grace_rule(top.grace),
+                self.as_of.astimezone(tz).date(),
+                extra,
+                policy.metadata.calendar,
             )
             entry = layout.remember(key, (timeline, canonical_json(timeline.to_dict())))
         return entry  # type: ignore[no-any-return]

@@ -542,7 +542,7 @@ class _Differ:
                 Impact.ADVERSE if shorter else Impact.FAVOURABLE,
                 "customers will hear of future adverse changes later" if shorter else "customers will hear of future adverse changes sooner",
             )  # fmt: skip
-        for attr in ("title", "owner", "timezone", "languages"):
+        for attr in ("title", "owner", "timezone", "languages", "calendar"):
             if getattr(a, attr) != getattr(b, attr):
                 self.add(
                     "metadata",

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from .model import GraceRule
+from .model import BusinessCalendar, GraceRule
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,29 @@ class Timeline:
         }
 
 
+def deadline(start: dt.date, days: int, calendar: BusinessCalendar | None = None) -> dt.date:
+    """`days` calendar days after `start`, moved to the next business day when it falls on none."""
+    day = start + dt.timedelta(days=days)
+    return calendar.on_or_after(day) if calendar is not None else day
+
+
 def timeline_for(
-    grace: GraceRule | None, decided_on: dt.date, extra_notice_days: int = 0
+    grace: GraceRule | None,
+    decided_on: dt.date,
+    extra_notice_days: int = 0,
+    calendar: BusinessCalendar | None = None,
 ) -> Timeline:
-    """The timeline of an action under a grace rule; no grace rule means no notice at all."""
+    """The timeline of an action under a grace rule; no grace rule means no notice at all.
+
+    With a business-day calendar, the effective, cure-until and appeal-until dates that fall on
+    a non-business day move to the next business day; an immediate action stays immediate.
+    """
     immediate = grace is None or grace.immediate
     notice_days = 0 if immediate else grace.notice_days + extra_notice_days  # type: ignore[union-attr]
-    effective = decided_on + dt.timedelta(days=notice_days)
+    effective = decided_on if immediate else deadline(decided_on, notice_days, calendar)
     cure_until = None
     if grace is not None and grace.cure is not None:
-        cure_until = decided_on + dt.timedelta(days=grace.cure.days + extra_notice_days)
+        cure_until = deadline(decided_on, grace.cure.days + extra_notice_days, calendar)
     appeal = grace.appeal if grace is not None else None
     return Timeline(
         grace=grace.name if grace is not None else None,
@@ -64,7 +77,7 @@ def timeline_for(
         immediate=bool(grace is not None and grace.immediate),
         notice_days=notice_days,
         cure_until=cure_until,
-        appeal_until=decided_on + dt.timedelta(days=appeal.days) if appeal else None,
+        appeal_until=deadline(decided_on, appeal.days, calendar) if appeal else None,
         review_max_days=appeal.review_max_days if appeal else None,
         paused_during_review=bool(appeal and appeal.pauses_action),
     )

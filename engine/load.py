@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 
+from .calendars import calendar_for
 from .check import check_policy, check_test
 from .errors import Diagnostic, PolicyError
 from .model import Policy, PolicyTest
@@ -46,8 +47,14 @@ def _read(path: FsPath, shown: str) -> Document:
     return read_yaml(raw, shown)
 
 
-def analyse_policy_text(text: str | bytes, file: str = "<policy>") -> LoadResult:
-    """Every diagnostic of a policy given as text, and the policy when it has no error."""
+def analyse_policy_text(
+    text: str | bytes, file: str = "<policy>", base_dir: str | os.PathLike[str] | None = None
+) -> LoadResult:
+    """Every diagnostic of a policy given as text, and the policy when it has no error.
+
+    A calendar file named in `metadata.calendar` is read relative to `base_dir` (the policy
+    file's folder; the working directory when None).
+    """
     document = read_yaml(text, file)
     if document.diagnostics:
         return LoadResult(None, document.diagnostics)
@@ -64,7 +71,12 @@ def analyse_policy_text(text: str | bytes, file: str = "<policy>") -> LoadResult
     schema_errors = schema_diagnostics(document.data, document.source)
     if schema_errors:
         return LoadResult(None, tuple(schema_errors))
-    policy, parse_errors = parse_policy(document.data, document.source)
+    calendar, calendar_errors = calendar_for(
+        document.data.get("metadata"), document.source, FsPath(base_dir or ".")
+    )
+    if calendar_errors:
+        return LoadResult(None, calendar_errors)
+    policy, parse_errors = parse_policy(document.data, document.source, calendar)
     if parse_errors or policy is None:
         return LoadResult(None, tuple(parse_errors))
     diagnostics = check_policy(policy, document.source)
@@ -80,7 +92,7 @@ def analyse_policy(path: str | os.PathLike[str]) -> LoadResult:
     document = _read(fs_path, shown)
     if document.diagnostics:
         return LoadResult(None, document.diagnostics)
-    return analyse_policy_text(fs_path.read_bytes(), shown)
+    return analyse_policy_text(fs_path.read_bytes(), shown, fs_path.parent)
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
@@ -91,9 +103,11 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     return result.policy
 
 
-def load_policy_text(text: str | bytes, file: str = "<policy>") -> Policy:
+def load_policy_text(
+    text: str | bytes, file: str = "<policy>", base_dir: str | os.PathLike[str] | None = None
+) -> Policy:
     """Load and check a policy given as text; raise PolicyError with every error found."""
-    result = analyse_policy_text(text, file)
+    result = analyse_policy_text(text, file, base_dir)
     if result.policy is None:
         raise PolicyError(result.errors or result.diagnostics)
     return result.policy

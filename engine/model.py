@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -324,6 +325,45 @@ class Lender:
     review_channel: Text = Text()
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """Which days are business days, read from a policy's calendar file with the policy.
+
+    A day is not a business day when it is listed in `non_business_days`, or falls on a
+    `weekend` weekday (ISO numbers, Monday = 1) and is not listed in `working_days` (the
+    make-up working days some countries move to a weekend). Date tuples are sorted.
+    """
+
+    non_business_days: tuple[dt.date, ...] = ()
+    weekend: tuple[int, ...] = ()
+    working_days: tuple[dt.date, ...] = ()
+    file: str = field(default="", compare=False)
+
+    def is_business_day(self, day: dt.date) -> bool:
+        """Whether `day` is a business day."""
+        if _contains(self.non_business_days, day):
+            return False
+        return day.isoweekday() not in self.weekend or _contains(self.working_days, day)
+
+    def on_or_after(self, day: dt.date) -> dt.date:
+        """`day` itself when it is a business day, else the next business day."""
+        # The loader refuses a calendar without any business weekday, so this ends; the bound
+        # is a guard against a calendar built by hand.
+        for _ in range(7 * (len(self.non_business_days) + 1) + 1):
+            if self.is_business_day(day):
+                return day
+            day += dt.timedelta(days=1)
+        raise ValueError("the calendar has no business day after " + day.isoformat())
+
+
+def _contains(days: tuple[dt.date, ...], day: dt.date) -> bool:
+    i = bisect.bisect_left(days, day)
+    return i < len(days) and days[i] == day
+
+
 @dataclass(frozen=True)
 class Metadata:
     """Identity, validity and languages of a policy version."""
@@ -339,6 +379,7 @@ class Metadata:
     adverse_change_notice_days: int = 0
     announced_on: dt.datetime | None = None
     redact_salt_id: str | None = None
+    calendar: BusinessCalendar | None = None
 
 
 @dataclass(frozen=True)

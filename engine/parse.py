@@ -14,6 +14,7 @@ from .model import (
     AllOf,
     AnyOf,
     Appeal,
+    BusinessCalendar,
     Comparison,
     Condition,
     Cure,
@@ -74,7 +75,9 @@ class _Parser:
 
     # -- sections -----------------------------------------------------------------------------
 
-    def metadata(self, data: dict[str, Any]) -> Metadata | None:
+    def metadata(
+        self, data: dict[str, Any], calendar: BusinessCalendar | None = None
+    ) -> Metadata | None:
         path: Path = ("metadata",)
         tz_name = data.get("timezone", "UTC")
         try:
@@ -116,6 +119,7 @@ class _Parser:
                 if "announced_on" in data
                 else None
             ),
+            calendar=calendar,
         )
 
     def fact(self, name: str, data: dict[str, Any]) -> Fact:
@@ -380,10 +384,15 @@ def parse_tests(
     return tuple(tests), parser.diagnostics
 
 
-def parse_policy(data: dict[str, Any], source: SourceMap) -> tuple[Policy | None, list[Diagnostic]]:
-    """Build the model from schema-valid data; the policy is None when anything failed."""
+def parse_policy(
+    data: dict[str, Any], source: SourceMap, calendar: BusinessCalendar | None = None
+) -> tuple[Policy | None, list[Diagnostic]]:
+    """Build the model from schema-valid data; the policy is None when anything failed.
+
+    `calendar` is the business-day calendar the loader read from `metadata.calendar`.
+    """
     parser = _Parser(source)
-    metadata = parser.metadata(data["metadata"])
+    metadata = parser.metadata(data["metadata"], calendar)
     facts = tuple(parser.fact(name, raw) for name, raw in data["facts"].items())
     parser.fact_types = {fact.name: fact for fact in facts}
     rules = [parser.rule(raw, i) for i, raw in enumerate(data["rules"])]

@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from .calendars import CALENDAR_SUFFIX
 from .canonical import policy_sha256
 from .compile import CompiledPolicy, compile_policy
 from .decide import Decision, decide, to_instant
@@ -194,12 +195,15 @@ class PolicyRegistry:
 
 
 def policy_files(paths: Iterable[str | os.PathLike[str]]) -> Iterable[Path]:
-    """Policy files named directly, or every `*.yaml`/`*.yml` below a folder (tests excluded)."""
+    """Policy files named directly, or every `*.yaml`/`*.yml` below a folder (tests and
+    business-day calendars excluded)."""
     for name in paths:
         path = Path(name)
         if path.is_dir():
             for found in sorted(path.rglob("*.y*ml")):
-                if found.suffix in (".yaml", ".yml") and not found.name.endswith(TESTS_SUFFIX):
+                if found.suffix in (".yaml", ".yml") and not found.name.endswith(
+                    (TESTS_SUFFIX, CALENDAR_SUFFIX)
+                ):
                     yield found
         else:
             yield path

@@ -342,3 +342,80 @@ def test_diff_cli_formats() -> None:
     md = run_cli("diff", str(SHIPPED_V1), str(SHIPPED_V2), "--format", "md").stdout
     assert md.startswith("# credit-line-closure: 1.0.0 → 1.1.0")
     assert "## Adverse (4)" in md
+
+
+def test_backtest_from_an_audit_log(tmp_path: Path) -> None:
+    accounts = tmp_path / "a.jsonl"
+    accounts.write_text(
+        "".join(json.dumps(a) + "\n" for a in sample_accounts(load_policy(SHIPPED_V1), 300, seed=4))
+    )
+    db = tmp_path / "audit.db"
+    decided = run_cli(
+        "decide",
+        "--policy",
+        str(SHIPPED_V1),
+        "--as-of",
+        "2026-06-01",
+        str(accounts),
+        "--audit",
+        str(db),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+    )
+    assert decided.returncode == 0, decided.stderr
+    from_audit = run_cli(
+        "backtest",
+        "--from",
+        str(SHIPPED_V1),
+        "--to",
+        str(SHIPPED_V2),
+        "--audit",
+        str(db),
+        "--format",
+        "json",
+    )
+    from_file = run_cli(
+        "backtest",
+        "--from",
+        str(SHIPPED_V1),
+        "--to",
+        str(SHIPPED_V2),
+        "--facts",
+        str(accounts),
+        "--format",
+        "json",
+    )
+    assert from_audit.returncode == 0, from_audit.stderr
+    assert (
+        json.loads(from_audit.stdout)["transitions"] == json.loads(from_file.stdout)["transitions"]
+    )
+    assert json.loads(from_audit.stdout)["accounts"] == 300
+    both = run_cli("backtest", "--from", str(SHIPPED_V1), "--to", str(SHIPPED_V2))
+    assert both.returncode == 2
+
+
+def test_backtest_rejects_redacted_inputs_instead_of_guessing(tmp_path: Path) -> None:
+    policy_path = tmp_path / "p.yaml"
+    data = copy.deepcopy(BASE)
+    data["facts"]["tier"]["redact"] = True
+    policy_path.write_text(json.dumps(data))
+    db = tmp_path / "audit.db"
+    line = json.dumps({"account_id": "A1", "facts": {"dpd": 3, "score": 600, "tier": "b"}})
+    assert (
+        run_cli(
+            "decide",
+            "--policy",
+            str(policy_path),
+            "--as-of",
+            "2026-06-01",
+            "--audit",
+            str(db),
+            stdin=line,
+        ).returncode
+        == 0
+    )
+    result = run_cli(
+        "backtest", "--from", str(policy_path), "--to", str(policy_path), "--audit", str(db)
+    )
+    assert result.returncode == 1
+    assert "rejected A1: record 1 stores tier only as salted hashes" in result.stderr

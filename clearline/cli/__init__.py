@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import click
@@ -10,6 +11,7 @@ import click
 from clearline.engine import ENGINE_VERSION, ClearlineError
 
 from .audit_commands import audit
+from .case_commands import case
 from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
@@ -22,7 +24,17 @@ def cli() -> None:
     """Clearline: decide, explain and disclose credit-line policies from one source."""
 
 
-for command in (check, test_command, decide_command, sample, diff, backtest_command, demo, audit):
+for command in (
+    check,
+    test_command,
+    decide_command,
+    sample,
+    diff,
+    backtest_command,
+    demo,
+    audit,
+    case,
+):
     cli.add_command(command)
 
 
@@ -32,6 +44,12 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except ClearlineError as exc:
         click.echo(f"clearline: error: {exc}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as exc:  # a locked, corrupt or foreign database file: input, not a bug
+        click.echo(f"clearline: error[A100]: database: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"clearline: error[E009]: {exc.strerror or exc}: {exc.filename or ''}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("clearline: interrupted", err=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from clearline.engine.audit import AuditError, AuditLog, AuditRecord
+from clearline.engine.audit import KIND_DECISION, AuditError, AuditLog, AuditRecord
 from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.replay import REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -134,6 +134,15 @@ def _find(log: AuditLog, record_id: str) -> AuditRecord:
         raise Failed()
     else:
         matches = log.get(record_id)
+        # A case's transitions carry its decision's id: show the decision, mention the rest.
+        decisions = [r for r in matches if r.kind == KIND_DECISION]
+        if decisions and len(decisions) < len(matches):
+            click.echo(
+                f"note: {len(matches) - len(decisions)} more records carry this id "
+                f"({', '.join(sorted({r.kind for r in matches} - {KIND_DECISION}))})",
+                err=True,
+            )
+            matches = decisions
     if not matches:
         error(f"no record `{record_id}` in {log.path}", code="A002")
         raise Failed()

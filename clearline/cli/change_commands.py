@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
-from clearline.engine.backtest import Account, backtest, render_table
+from clearline.engine import CompiledPolicy
+from clearline.engine.backtest import Account, BacktestReport, backtest, render_table
 from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.diff import diff_policies, render_markdown, render_text
 
@@ -45,17 +47,28 @@ def diff(old_path: str, new_path: str, fmt: str) -> None:
     help="Accounts as JSONL (as `clearline decide` reads them).",
 )
 @click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(),
+    help="Or: the inputs of every decision recorded in this audit log.",
+)
+@click.option(
     "--as-of", help="Decision moment for both versions (default: the new version's effective_from)."
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 def backtest_command(
-    old_path: str, new_path: str, facts_path: str | None, as_of: str | None, fmt: str
+    old_path: str,
+    new_path: str,
+    facts_path: str | None,
+    audit_path: str | None,
+    as_of: str | None,
+    fmt: str,
 ) -> None:
     """Re-decide the same accounts under both versions; count who changes action, and why."""
-    if not facts_path:
-        raise click.UsageError("give the accounts with --facts FILE.jsonl")
+    if bool(facts_path) == bool(audit_path):
+        raise click.UsageError("give the accounts with either --facts FILE.jsonl or --audit DB")
     old = load_compiled(old_path)
     new = load_compiled(new_path)
     try:
@@ -66,38 +79,30 @@ def backtest_command(
         )
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
-    where = "<stdin>" if facts_path == "-" else facts_path
     problems: list[InputProblem] = []
-    try:
-        stream = click.open_file(facts_path, "r", encoding="utf-8")
-    except OSError as exc:
-        error(f"cannot read {where}: {exc.strerror}", code="E009")
-        raise Failed() from None
+    if audit_path:
+        where = audit_path
+        report = _run(old, new, _audit_accounts(audit_path), moment, progress=progress_wanted())
+    else:
+        assert facts_path is not None
+        where = "<stdin>" if facts_path == "-" else facts_path
+        try:
+            stream = click.open_file(facts_path, "r", encoding="utf-8")
+        except OSError as exc:
+            error(f"cannot read {where}: {exc.strerror}", code="E009")
+            raise Failed() from None
 
-    def accounts() -> Iterator[Account]:
-        for item in read_requests(stream):
-            if isinstance(item, InputProblem):
-                problems.append(item)
-                continue
-            yield Account(item.account_id, item.facts, item.as_of)
+        def accounts() -> Iterator[Account]:
+            for item in read_requests(stream):
+                if isinstance(item, InputProblem):
+                    problems.append(item)
+                    continue
+                yield Account(item.account_id, item.facts, item.as_of)
 
-    with stream:
-        items = accounts()
-        if progress_wanted() and facts_path != "-":
-            from rich.progress import Progress
-
-            with Progress(transient=True) as progress:
-                task = progress.add_task("backtest", total=None)
-
-                def counted() -> Iterator[Account]:
-                    for n, account in enumerate(items, 1):
-                        if n % 10_000 == 0:
-                            progress.update(task, completed=n)
-                        yield account
-
-                report = backtest(old, new, counted(), moment)
-        else:
-            report = backtest(old, new, items, moment)
+        with stream:
+            report = _run(
+                old, new, accounts(), moment, progress=progress_wanted() and facts_path != "-"
+            )
     for problem in problems:
         click.echo(f"{where}:{problem.line}:1: error[{problem.code}]: {problem}", err=True)
     for rejection in report.rejections:
@@ -110,3 +115,54 @@ def backtest_command(
         click.echo(render_table(report), nl=False)
     if problems or report.rejected:
         raise Failed()
+
+
+def _run(
+    old: CompiledPolicy,
+    new: CompiledPolicy,
+    accounts: Iterator[Account],
+    moment: dt.datetime,
+    *,
+    progress: bool,
+) -> BacktestReport:
+    if not progress:
+        return backtest(old, new, accounts, moment)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("backtest", total=None)
+
+        def counted() -> Iterator[Account]:
+            for n, account in enumerate(accounts, 1):
+                if n % 10_000 == 0:
+                    bar.update(task, completed=n)
+                yield account
+
+        return backtest(old, new, counted(), moment)
+
+
+def _audit_accounts(path: str) -> Iterator[Account]:
+    """The inputs of every decision in an audit log, one account state per record.
+
+    Every record is decided at the backtest's moment, not at its own: the question is what the
+    two versions would decide today for the states the portfolio has been seen in.
+    """
+    from clearline.engine.audit import AuditError, AuditLog
+
+    if not Path(path).exists():
+        error(f"no audit log at {path}", code="E009")
+        raise Failed()
+    try:
+        log = AuditLog(path)
+    except AuditError as exc:
+        error(str(exc), code="A000")
+        raise Failed() from None
+    with log:
+        for record in log.records(kind="decision"):
+            redacted = record.redacted_facts
+            if redacted:
+                # Stored only as salted hashes: deciding on them would be a silent guess.
+                why = f"record {record.seq} stores {', '.join(redacted)} only as salted hashes"
+                yield Account(record.account_id, {}, unusable=why)
+                continue
+            yield Account(record.account_id, record.facts())

@@ -123,6 +123,16 @@ def decide_request(
     return decide(compiled, request.facts, as_of, account_id=request.account_id, trace=trace)
 
 
+def open_input(input_path: str) -> tuple[IO[str], str]:
+    """The input file (or stdin for `-`) and its name for messages, or exit 1 if unreadable."""
+    where = "<stdin>" if input_path == "-" else input_path
+    try:
+        return click.open_file(input_path, "r", encoding="utf-8"), where
+    except OSError as exc:
+        error(f"cannot read {where}: {exc.strerror}", code="E009")
+        raise Failed() from None
+
+
 @click.command(name="decide")
 @click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy file.")
 @click.argument("input_path", default="-", type=click.Path(allow_dash=True))
@@ -161,13 +171,8 @@ def decide_command(
         )
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
-    where = "<stdin>" if input_path == "-" else input_path
-    try:
-        stream = click.open_file(input_path, "r", encoding="utf-8")
-    except OSError as exc:
-        error(f"cannot read {where}: {exc.strerror}", code="E009")
-        raise Failed() from None
-    log = _open_audit(audit_path) if audit_path else None
+    stream, where = open_input(input_path)
+    log = open_audit(audit_path) if audit_path else None
     failures = 0
     decisions: list[Decision] = []
     with stream, click.open_file(output, "w", encoding="utf-8") as out:
@@ -213,7 +218,8 @@ def decide_command(
         raise Failed()
 
 
-def _open_audit(path: str) -> AuditLog:
+def open_audit(path: str) -> AuditLog:
+    """The audit log at `path`, or exit 1 with the reason it cannot be used."""
     try:
         return AuditLog(path)
     except AuditError as exc:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
-from clearline.engine import Decision, compile_policy, decide, sample_accounts
+from clearline.engine import CompiledPolicy, Decision, compile_policy, decide, sample_accounts
 from clearline.engine.audit import BATCH_SIZE, AuditLog
+from clearline.engine.case_store import DEFAULT_CASE_STORE, KIND_CASE_TRANSITION, CaseStore
+from clearline.engine.cases import CaseError, CaseEvent, case_event
 from clearline.engine.load import analyse_policy
+from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
 from clearline.engine.replay import SAME, replay
 from clearline.engine.versions import PolicyRegistry
 
@@ -73,6 +78,7 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
     for rule, n in reasons.most_common(8):
         click.echo(f"     {rule:<26} {n:>6}")
     record_and_verify(decisions, Path(audit_path), policy_path)
+    _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
@@ -104,3 +110,87 @@ def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: 
     if same != total:
         raise Failed()
     click.echo(f"   see one: clearline audit show {audit_path} #1")
+
+
+GRACE_DAYS = 60
+
+
+def _cases(
+    compiled: CompiledPolicy,
+    decisions: list[Decision],
+    policy_path: str,
+    decided_on: dt.date,
+    seed: int,
+    audit_path: Path,
+) -> None:
+    """Open a case per adverse decision, play a seeded mix of customer events, advance; every
+    transition also goes to the audit log beside the case store."""
+    adverse = [d for d in decisions if d.action in ADVERSE_ACTIONS]
+    clean = [d.inputs() for d in decisions if d.action is ActionKind.NONE]
+    until = decided_on + dt.timedelta(days=GRACE_DAYS)
+    store_path = audit_path.parent / DEFAULT_CASE_STORE
+    click.echo(f"7. open {len(adverse)} grace-period cases in {store_path} (fresh)")
+    for suffix in ("", "-journal"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    recorded = rejected = 0
+    with AuditLog(audit_path) as log, CaseStore(store_path, audit=log) as store:
+        with store.batch():
+            for decision in adverse:
+                case = store.open(compiled, decision, policy_path)
+                for event in _customer_events(compiled, decision, clean, decided_on, rng):
+                    try:
+                        store.record(case.case_id, event, compiled)
+                        recorded += 1
+                    except CaseError:
+                        rejected += 1  # e.g. an appeal after its window closed
+        click.echo(
+            f"   customers act: {recorded} events recorded, {rejected} refused as not allowed"
+        )
+        click.echo(f"8. advance every case to {until} (the daily batch job)")
+        store.advance(until.isoformat(), compiled)
+        states = store.states()
+        elapsed = time.perf_counter() - started
+        transitions = sum(1 for _ in log.records(kind=KIND_CASE_TRANSITION))
+        verified = log.verify()
+    click.echo(f"   in {elapsed:.2f}s; states on {until}:")
+    for state, n in states.items():
+        click.echo(f"     {state.value:<15} {n:>6}")
+    chain = "ok" if verified.problem is None else f"FAILED at record {verified.problem.seq}"
+    click.echo(f"   {transitions} transitions in the audit log; hash chain {chain}")
+    if verified.problem is not None:
+        raise Failed()
+
+
+def _customer_events(
+    compiled: CompiledPolicy,
+    decision: Decision,
+    clean: list[dict[str, Any]],
+    decided_on: dt.date,
+    rng: random.Random,
+) -> list[CaseEvent]:
+    """A plausible, seeded story: notice goes out; some customers cure, some appeal."""
+    tz = compiled.policy.metadata.timezone
+
+    def on(days: int, kind: str, **extra: Any) -> CaseEvent:
+        return case_event(kind, decided_on + dt.timedelta(days=days), tz=tz, **extra)
+
+    notice = 0 if rng.random() < 0.95 else 2
+    events = [on(notice, "notice_sent")]
+    roll = rng.random()
+    if roll < 0.35 and clean:
+        # The customer changes what the deciding rule looks at, as a customer in good standing
+        # has it; whether that cures, and in time, is the engine's call.
+        rule = compiled.policy.rule(decision.reasons[0].rule)
+        model = rng.choice(clean)
+        facts = {k: model[k] for k in condition_facts(rule.when) if k in model} if rule else {}
+        if facts:
+            events.append(on(notice + rng.randint(1, 20), "reevaluated", facts=facts))
+    elif roll < 0.55:
+        filed = notice + rng.randint(1, 35)
+        events.append(on(filed, "appeal_filed"))
+        if rng.random() < 0.6:
+            outcome = "overturned" if rng.random() < 0.35 else "upheld"
+            events.append(on(filed + rng.randint(2, 12), "review_decided", outcome=outcome))
+    return events
