@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from .model import Comparison, Fact, FactRef, FactType, Operator
@@ -72,7 +73,7 @@ def _cells(fact: Fact, thresholds: list[Any], sites: Sequence[Comparison]) -> li
                 continue
             if integer and point != int(point):
                 continue
-            sample = point
+            sample = Fraction(point)
         else:
             below: Any = thresholds[index // 2 - 1] if index else None
             above: Any = thresholds[index // 2] if index < 2 * n else None
@@ -80,14 +81,16 @@ def _cells(fact: Fact, thresholds: list[Any], sites: Sequence[Comparison]) -> li
                 continue
             if below is not None and high is not None and below >= high:
                 continue
+            # Every value of an open interval gives the same results; the sample is an exact
+            # rational inside it (a float midpoint could round onto a threshold).
             if below is None:
-                sample = above - 1
+                sample = Fraction(above) - 1
             elif above is None:
-                sample = below + 1
+                sample = Fraction(below) + 1
             elif integer and math.floor(below) + 1 >= above:
                 continue  # no integer lies strictly between the two thresholds
             else:
-                sample = (below + above) / 2
+                sample = (Fraction(below) + Fraction(above)) / 2
         results = tuple(_TESTS[cmp.op](sample, cmp.operand) for cmp in sites)
         if merged and merged[-1].results == results:
             merged[-1] = _Cell(merged[-1].first, index, results)

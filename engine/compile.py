@@ -3,16 +3,18 @@
 The compiler writes Python source from the checked model, as fastjsonschema does, and runs it
 once per policy version. No character of policy text reaches that source: facts become the
 generated locals `v0, v1, ...`, every literal (fact names included) is a generated constant
-`K0, L0, ...` bound in the namespace, and rules are referred to by index. A test compiles a
-hostile policy (quotes, newlines, dunder-like names) and checks the source is identical to the
-source of a bland policy of the same shape.
+`K0, L0, ...` bound in the namespace (and, for speed, as the functions' default arguments),
+and rules are referred to by index. A test compiles a hostile policy (quotes, newlines,
+dunder-like names) and checks the source is identical to the source of a bland policy of the
+same shape.
 
 Three functions are generated per policy:
 - `fast(facts)`: two-valued, short-circuiting, returns the fired rule indices in rank order,
   or None when any fact is absent, null, mistyped or out of range (the caller then takes the
   checked path, which reports errors or applies missing-fact semantics);
 - `traced(facts)`: the same prologue, then every comparison evaluated (no short-circuit) so the
-  trace is complete; returns (comparison results, rule results, fired);
+  trace is complete, a numeric fact's comparisons at once by locating its value among their
+  thresholds (`cells`); returns (comparison results, rule results, fired);
 - `traced3(values)`: three-valued (Kleene) logic over checked values where missing facts are
   unknown: a comparison on a missing fact is None, `not None` is None, and a rule fires only
   when its condition is True.

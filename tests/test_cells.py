@@ -32,7 +32,11 @@ def direct(op: Operator, value: Any, operand: Any) -> bool:
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[Fact, list[Comparison], list[Any]]:
     integer = draw(st.booleans())
-    literal = st.integers(-5, 15) if integer else st.sampled_from([-1, 0, 0.5, 1, 2.5, 3, 7.25])
+    literal = (
+        st.one_of(st.integers(-5, 15), st.sampled_from([2**60, 2**60 + 3]))
+        if integer
+        else st.sampled_from([-1, 0, 0.5, 1, 2.5, 3, 7.25, 1e300, 1.7e308])
+    )
     minimum = draw(st.one_of(st.none(), st.integers(-3, 3)))
     maximum = draw(st.one_of(st.none(), st.integers(8, 12)))
     fact = Fact(
@@ -52,6 +56,9 @@ def cases(draw: st.DrawFn) -> tuple[Fact, list[Comparison], list[Any]]:
     low = -10 if minimum is None else minimum
     high = 20 if maximum is None else maximum
     values = st.integers(low, high) if integer else st.floats(low, high, allow_nan=False)
+    if maximum is None:  # values beyond float precision, near the huge thresholds
+        huge = [2**60 + d for d in range(-1, 5)] if integer else [1e300, 1.7e308, 1.79e308]
+        values = st.one_of(values, st.sampled_from(huge))
     return fact, comparisons, draw(st.lists(values, min_size=1, max_size=20))
 
 
@@ -76,3 +83,19 @@ def test_located_results_equal_direct_comparisons(
     for value in values:
         expected = tuple(direct(cmp.op, value, cmp.operand) for cmp in comparisons)
         assert namespace["resolve"](value) == expected, (value, source)
+
+
+def test_thresholds_beyond_float_precision_are_located_exactly() -> None:
+    fact = Fact("x", FactType.INTEGER, Text(), minimum=0)
+    big = 2**60  # (big + big + 3) / 2 in floats rounds back onto `big`
+    comparisons = [Comparison("x", Operator.GT, big), Comparison("x", Operator.GE, big + 3)]
+    namespace: dict[str, Any] = {}
+
+    def constant(value: Any) -> str:
+        namespace[f"L{len(namespace)}"] = value
+        return f"L{len(namespace) - 1}"
+
+    lines = locate(fact, "v", [(f"c{i}", c) for i, c in enumerate(comparisons)], constant)
+    exec("def resolve(v):\n" + "\n".join(lines) + "\n    return c0, c1\n", namespace)
+    for value in range(big - 1, big + 5):
+        assert namespace["resolve"](value) == (value > big, value >= big + 3)
