@@ -282,6 +282,7 @@ def summarise(
                 "engine": engine.name,
                 "label": engine.label,
                 "us_per_decision": round(seconds * 1e6, 3),
+                "us_best_pass": round(min(passes[engine.name]) * 1e6, 3),
                 "decisions_per_s": round(1 / seconds),
                 "passes": len(passes[engine.name]),
                 "vs_floor": round(seconds / median["floor"], 2),
