@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick schema clean
+.PHONY: demo test lint typecheck pytest bench bench-quick schema clean golden screenshot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearline needs Python 3.11 or newer")'
@@ -35,6 +35,14 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Rewrite tests/golden/ from the shipped policy; read `git diff tests/golden` before committing.
+golden: $(STAMP)
+	$(BIN)/python -m tests.regenerate_golden
+
+# Render the golden HTML pages in headless Debian chromium to out/screenshots/ (not part of `make test`).
+screenshot: $(STAMP)
+	scripts/screenshot.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

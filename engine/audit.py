@@ -307,12 +307,27 @@ class AuditLog:
             raise AuditError(f"{self.path}: no such audit log")
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._open()
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
+        try:
+            self._open(create)
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
+        except AuditError:
+            self._db.close()
+            raise
 
-    def _open(self) -> None:
+    def _open(self, create: bool) -> None:
         db = self._db
+        # Look before touching anything: never turn another application's database into one.
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and not {"meta", "records"} <= tables:
+            raise AuditError(f"{self.path}: not a Clearline audit log (it holds other tables)")
+        if not tables and not create:
+            raise AuditError(f"{self.path}: not a Clearline audit log (an empty database)")
         # Large pages keep a traced decision (a few KB) on one page: several times faster
         # appends than the 4 KB default. Only takes effect when the file is created.
         db.execute("PRAGMA page_size = 65536")
@@ -322,6 +337,9 @@ class AuditLog:
         # FULL: a batch is on disk when append returns, even if the power fails right after.
         # NORMAL (durable=False) keeps batches whole after a crash but may lose the last ones.
         db.execute(f"PRAGMA synchronous = {self._synchronous}")
+        # A page cache large enough for the indexes' pages touched by a batch (random decision
+        # ids); memory is taken only as pages are used.
+        db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";"):

@@ -28,6 +28,7 @@ from .model import (
     condition_facts,
 )
 from .source import Path, SourceMap
+from .text_numbers import text_number_problems
 
 MISSING_FACTS_REASON = "missing-facts"
 
@@ -171,6 +172,8 @@ class _Checker:
                 (rule.advice, (*rule.path, "advice")),
             ):
                 self.texts(part, path, required=False)
+            for where, code, message in text_number_problems(policy, rule):
+                self.error(where, code, message)
             for lang in langs:
                 if rule.reason.get(lang) is None:
                     unlabelled = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 from .calendars import calendar_for
@@ -12,7 +12,7 @@ from .errors import Diagnostic, PolicyError
 from .model import Policy, PolicyTest
 from .parse import parse_policy, parse_tests
 from .schema import schema_diagnostics, tests_schema_diagnostics
-from .source import Document, read_yaml
+from .source import Document, SourceMap, read_yaml
 
 TESTS_SUFFIX = ".tests.yaml"
 
@@ -23,6 +23,7 @@ class LoadResult:
 
     policy: Policy | None
     diagnostics: tuple[Diagnostic, ...]
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -82,7 +83,7 @@ def analyse_policy_text(
     diagnostics = check_policy(policy, document.source)
     if any(d.severity == "error" for d in diagnostics):
         return LoadResult(None, tuple(diagnostics))
-    return LoadResult(policy, tuple(diagnostics))
+    return LoadResult(policy, tuple(diagnostics), document.source)
 
 
 def analyse_policy(path: str | os.PathLike[str]) -> LoadResult:

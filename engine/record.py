@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from .canonical import canonical_json, to_json_value
 from .compile import CompiledPolicy
-from .model import FactRef, FactType
+from .model import Comparison, FactRef, FactType
 
 T = TypeVar("T")
 
@@ -113,11 +113,19 @@ class RecordLayout:
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         policy = compiled.policy
-        # No reference to `compiled` itself: it keys the weak table of layouts.
-        self._rules = policy.rules
-        self._rule_sites = compiled.rule_sites
-        self._sites = compiled.sites
-        # Facts in canonical (sorted) order: the order of the inputs object.
+        # The static text of every rule and comparison, rendered once; a skeleton for a new
+        # pattern of results is then only concatenation.
+        self._rule_text = tuple(
+            (
+                ('{"action":"' + rule.action.kind.value + '","checks":['),
+                ',"rule":' + encode_basestring(rule.id) + "}",
+                tuple(
+                    _site_text(compiled.sites[index].comparison) for index in compiled.rule_sites[r]
+                ),
+                compiled.rule_sites[r],
+            )
+            for r, rule in enumerate(policy.rules)
+        )
         self.names = tuple(sorted(fact.name for fact in policy.facts))
         position = {name: i for i, name in enumerate(self.names)}
         types = {fact.name: fact.type for fact in policy.facts}
@@ -221,27 +229,37 @@ class RecordLayout:
         """The static chunks of the trace between its observed values, for one result pattern."""
         chunks: list[str] = []
         text = "["
-        for r, rule in enumerate(self._rules):
-            text += ("," if r else "") + '{"action":"' + rule.action.kind.value + '","checks":['
-            for n, index in enumerate(self._rule_sites[r]):
-                cmp = self._sites[index].comparison
-                absent = [name for name in cmp.facts() if name in missing]
-                text += ("," if n else "") + '{"fact":' + encode_basestring(cmp.fact)
+        for r, (head, tail, sites, indices) in enumerate(self._rule_text):
+            text += ("," if r else "") + head
+            for n, (fact, facts, op, threshold, fact_ref) in enumerate(sites):
+                text += ("," if n else "") + fact
+                absent = [name for name in facts if name in missing]
                 if absent:
                     text += ',"missing":' + canonical_json(absent)
-                text += ',"op":"' + cmp.op.value + '","result":' + BOOL_JSON[checks[index]]
-                if isinstance(cmp.operand, FactRef):
-                    text += ',"threshold":{"fact":' + encode_basestring(cmp.operand.fact)
-                    chunks.append(text + ',"value":')
+                text += op + BOOL_JSON[checks[indices[n]]] + threshold
+                if fact_ref:
+                    chunks.append(text)
                     text = "}"
-                else:
-                    text += ',"threshold":' + canonical_json(to_json_value(cmp.operand))
                 chunks.append(text + ',"value":')
                 text = "}"
-            text += '],"matched":' + BOOL_JSON[matches[r]]
-            text += ',"rule":' + encode_basestring(rule.id) + "}"
+            text += '],"matched":' + BOOL_JSON[matches[r]] + tail
         chunks.append(text + "]")
         return tuple(chunks)
+
+
+def _site_text(cmp: Comparison) -> tuple[str, tuple[str, ...], str, str, bool]:
+    """The static parts of one comparison of the trace, in canonical key order."""
+    if isinstance(cmp.operand, FactRef):
+        threshold = ',"threshold":{"fact":' + encode_basestring(cmp.operand.fact) + ',"value":'
+    else:
+        threshold = ',"threshold":' + canonical_json(to_json_value(cmp.operand))
+    return (
+        '{"fact":' + encode_basestring(cmp.fact),
+        tuple(cmp.facts()),
+        ',"op":"' + cmp.op.value + '","result":',
+        threshold,
+        isinstance(cmp.operand, FactRef),
+    )
 
 
 def layout_for(compiled: CompiledPolicy) -> RecordLayout:

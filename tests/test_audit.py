@@ -177,6 +177,18 @@ def test_not_an_audit_log(tmp_path: Path) -> None:
         AuditLog(path)
     with pytest.raises(AuditError):
         AuditLog(tmp_path / "missing.db", create=False)
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE customers (id TEXT)")
+    db.close()
+    with pytest.raises(AuditError, match="other tables"):
+        AuditLog(other)
+    db = sqlite3.connect(other)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["customers"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    db.close()
+    run = run_cli("audit", "verify", str(other))
+    assert run.returncode == 1 and "not a Clearline audit log" in run.stderr
 
 
 # -- verify: tampering is detected and located ------------------------------------------------
@@ -523,28 +535,37 @@ def _accounts_jsonl(n: int) -> str:
     return "".join(json.dumps(a) + "\n" for a in sample_accounts(policy, n, seed=5))
 
 
-def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Path) -> None:
-    folder = tmp_path / "policies"
-    shutil.copytree(SHIPPED, folder)
-    db = tmp_path / "a.db"
-    run = run_cli(
+def decide_into(
+    db: Path, accounts: int, policy: Path = SHIPPED / "1.1.0.yaml"
+) -> subprocess.CompletedProcess[str]:
+    """`clearline decide --audit DB` on sampled accounts; decisions go to DB's `.jsonl` beside it."""
+    return run_cli(
         "decide",
         "--policy",
-        str(folder / "1.1.0.yaml"),
+        str(policy),
         "--as-of",
         "2027-02-01",
         "--audit",
         str(db),
         "-o",
-        str(tmp_path / "out.jsonl"),
-        stdin=_accounts_jsonl(50),
+        str(db.with_suffix(".jsonl")),
+        stdin=_accounts_jsonl(accounts),
     )
+
+
+def test_replay_after_editing_a_policy_file_names_the_hash_mismatch(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    shutil.copytree(SHIPPED, folder)
+    db = tmp_path / "a.db"
+    run = decide_into(db, 50, folder / "1.1.0.yaml")
     assert run.returncode == 0, run.stderr
     assert run_cli("audit", "replay", str(db), "--policies", str(folder)).returncode == 0
     before = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     policy_file = folder / "1.1.0.yaml"
     policy_file.write_text(
-        policy_file.read_text(encoding="utf-8").replace("lt: 500", "lt: 501"), encoding="utf-8"
+        # a rule without its own text: a threshold named in a text must change with it (C123)
+        policy_file.read_text(encoding="utf-8").replace("between: [31, 90]", "between: [31, 89]"),
+        encoding="utf-8",
     )
     after = PolicyRegistry.load(folder).get("credit-line-closure", "1.1.0")
     assert before is not None and after is not None and before.sha256 != after.sha256
@@ -576,24 +597,13 @@ def test_replay_without_the_version_is_an_error(tmp_path: Path, decisions: list[
 def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("cli")
     db = folder / "audit.db"
-    run = run_cli(
-        "decide",
-        "--policy",
-        str(SHIPPED / "1.1.0.yaml"),
-        "--as-of",
-        "2027-02-01",
-        "--audit",
-        str(db),
-        "-o",
-        str(folder / "out.jsonl"),
-        stdin=_accounts_jsonl(300),
-    )
+    run = decide_into(db, 300)
     assert run.returncode == 0, run.stderr
     yield db
 
 
 def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
-    out = (cli_log.parent / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    out = cli_log.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
     with AuditLog(cli_log) as log:
         assert [r.body for r in log.records()] == out
     run = run_cli("audit", "verify", str(cli_log))
@@ -646,6 +656,12 @@ def test_cli_show(cli_log: Path) -> None:
     assert shown["record"] == record.data() and shown["seq"] == record.seq
     run = run_cli("audit", "show", str(cli_log), "0" * 16)
     assert run.returncode == 1 and "no record" in run.stderr
+
+
+def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:
+    run = decide_into(tmp_path / "no" / "such" / "a.db", 2)
+    assert run.returncode == 1 and "cannot open the audit log" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_cli_on_a_missing_log(tmp_path: Path) -> None:

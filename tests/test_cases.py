@@ -304,7 +304,7 @@ rules:
   - id: late
     action: suspend
     when: {fact: days_past_due, gt: 30}
-    reason: {code: D1, text: {en: You are late.}}
+    reason: {code: D1, text: {en: You are more than 30 days late.}}
     grace: repay
 grace:
   repay:

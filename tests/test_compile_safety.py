@@ -34,7 +34,8 @@ def policy_document(n: dict[str, str]) -> dict[str, Any]:
                 "id": n["r1"],
                 "action": "suspend",
                 "grace": n["g1"],
-                "reason": {"code": "A1", "text": {"en": n["text"]}},
+                # a rule's own text must mention its thresholds (check C123)
+                "reason": {"code": "A1", "text": {"en": n["text"] + " (more than 5)"}},
                 "when": {
                     "all": [
                         {"fact": n["f1"], "gt": 5},

@@ -150,7 +150,8 @@ def test_refuses_overlapping_ranges(tmp_path: Path) -> None:
 
 
 def test_refuses_same_version_with_different_content(tmp_path: Path) -> None:
-    changed = V110.replace("{fact: credit_score, lt: 500}", "{fact: credit_score, lt: 510}")
+    # a rule without its own text: a threshold named in a text must change with it (C123)
+    changed = V110.replace("between: [31, 90]", "between: [31, 89]")
     assert changed != V110
     _, rendered = _refused(tmp_path, "V002", a=V110, b=changed)
     assert any("different content" in r for r in rendered)
@@ -234,7 +235,7 @@ def _rules(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 MUTATIONS = [
-    ("threshold", lambda d: _rules(d)[3]["when"].update({"lt": 499})),
+    ("threshold", lambda d: _rules(d)[6]["when"].update({"between": [31, 89]})),
     ("reason code", lambda d: _rules(d)[0]["reason"].update({"code": "F99"})),
     ("customer text", lambda d: _rules(d)[0]["reason"]["text"].update({"en": "Changed."})),
     ("rule order", lambda d: _rules(d).insert(0, _rules(d).pop(1))),

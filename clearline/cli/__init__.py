@@ -15,6 +15,7 @@ from .case_commands import case
 from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
+from .disclose_command import disclose, notice
 from .policy_commands import check, test_command
 
 
@@ -31,6 +32,8 @@ for command in (
     sample,
     diff,
     backtest_command,
+    disclose,
+    notice,
     demo,
     audit,
     case,

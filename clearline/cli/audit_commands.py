@@ -118,14 +118,15 @@ def show(db: str, record_id: str, fmt: str) -> None:
     RECORD_ID is a decision id or a unique prefix of one (8 characters or more), or `#SEQ`.
     """
     with open_log(db) as log:
-        found = _find(log, record_id)
+        found = find_record(log, record_id)
     if fmt == "json":
         click.echo(json.dumps(_as_json(found), ensure_ascii=False, indent=2, sort_keys=True))
     else:
         click.echo(render_record(found))
 
 
-def _find(log: AuditLog, record_id: str) -> AuditRecord:
+def find_record(log: AuditLog, record_id: str) -> AuditRecord:
+    """The record of a decision id, a unique prefix (8+ characters) or `#SEQ`, or exit 1."""
     if record_id.startswith("#") and record_id[1:].isdigit():
         found = log.at(int(record_id[1:]))
         matches = [found] if found is not None else []

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from clearline.engine import CompiledPolicy, Decision, compile_policy, decide, sample_accounts
+from clearline.engine import (
+    CompiledPolicy,
+    Decision,
+    compile_policy,
+    decide,
+    sample_accounts,
+)
 from clearline.engine.audit import BATCH_SIZE, AuditLog
 from clearline.engine.case_store import DEFAULT_CASE_STORE, KIND_CASE_TRANSITION, CaseStore
 from clearline.engine.cases import CaseError, CaseEvent, case_event
@@ -25,6 +31,7 @@ from .common import Failed, report
 DEMO_POLICY = Path("policies/credit-line-closure/1.1.0.yaml")
 DEMO_ACCOUNTS = 10_000
 DEMO_AUDIT = Path("clearline-audit.db")
+DEMO_OUT = Path("out")
 
 
 @click.command()
@@ -79,6 +86,15 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
         click.echo(f"     {rule:<26} {n:>6}")
     record_and_verify(decisions, Path(audit_path), policy_path)
     _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
+    click.echo(f"9. write the policy disclosure and two decision notices to {DEMO_OUT}/")
+    for path in write_documents(compiled, decisions, DEMO_OUT):
+        click.echo(f"   {path}")
+    closed = next((d for d in decisions if d.action is ActionKind.CLOSE), None)
+    if closed is not None:
+        click.echo(
+            f"   the same notice from the audit log: clearline notice --audit {audit_path} "
+            f"--id {closed.decision_id[:12]} --lang en"
+        )
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
@@ -194,3 +210,38 @@ def _customer_events(
             outcome = "overturned" if rng.random() < 0.35 else "upheld"
             events.append(on(filed + rng.randint(2, 12), "review_decided", outcome=outcome))
     return events
+
+
+def write_documents(
+    compiled: CompiledPolicy, decisions: list[Decision], folder: Path
+) -> list[Path]:
+    """The disclosure in every language (md, html) and notices of one closed and one suspended
+    account; returns the files written."""
+    from clearline.disclosures import decision_notice, markdown_to_html, policy_disclosure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = compiled.policy.metadata
+    written: list[Path] = []
+
+    def write(name: str, markdown: str, lang: str) -> None:
+        for suffix, text in (("md", markdown), ("html", markdown_to_html(markdown, lang))):
+            path = folder / f"{name}.{lang}.{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+
+    for lang in meta.languages:
+        write(f"disclosure-{meta.id}-{meta.version}", policy_disclosure(compiled, lang), lang)
+    for action in (ActionKind.CLOSE, ActionKind.SUSPEND):
+        chosen = next((d for d in decisions if d.action is action), None)
+        if chosen is None:
+            continue
+        record = folder / f"decision-{action.value}.json"
+        record.write_text(chosen.to_json() + "\n", encoding="utf-8")
+        written.append(record)
+        for lang in meta.languages:
+            write(
+                f"notice-{action.value}-{chosen.account_id}",
+                decision_notice(compiled, chosen, lang),
+                lang,
+            )
+    return written

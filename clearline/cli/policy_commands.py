@@ -13,6 +13,7 @@ from clearline.engine.policy_tests import run_tests
 from clearline.engine.versions import version_diagnostics
 
 from .common import Failed, policy_files, report
+from .disclose_command import text_diagnostics
 
 
 @click.command()
@@ -27,6 +28,7 @@ def check(paths: tuple[str, ...]) -> None:
         found = report(result.diagnostics)
         errors += found
         warnings += len(result.diagnostics) - found
+        errors += report(text_diagnostics(result))
         tests_path = tests_file_for(path)
         if result.policy is not None:
             loaded.append(result.policy)
