@@ -1,1 +1,1 @@
-"""Benchmarks of Clearline (run as modules, e.g. `python -m benchmarks.monitor`)."""
+"""Benchmarks, each run as `python -m benchmarks.<name>`; `run` sets Clearline beside peer engines."""

@@ -3,16 +3,18 @@
 The compiler writes Python source from the checked model, as fastjsonschema does, and runs it
 once per policy version. No character of policy text reaches that source: facts become the
 generated locals `v0, v1, ...`, every literal (fact names included) is a generated constant
-`K0, L0, ...` bound in the namespace, and rules are referred to by index. A test compiles a
-hostile policy (quotes, newlines, dunder-like names) and checks the source is identical to the
-source of a bland policy of the same shape.
+`K0, L0, ...` bound in the namespace (and, for speed, as the functions' default arguments),
+and rules are referred to by index. A test compiles a hostile policy (quotes, newlines,
+dunder-like names) and checks the source is identical to the source of a bland policy of the
+same shape.
 
 Three functions are generated per policy:
 - `fast(facts)`: two-valued, short-circuiting, returns the fired rule indices in rank order,
   or None when any fact is absent, null, mistyped or out of range (the caller then takes the
   checked path, which reports errors or applies missing-fact semantics);
 - `traced(facts)`: the same prologue, then every comparison evaluated (no short-circuit) so the
-  trace is complete; returns (comparison results, rule results, fired);
+  trace is complete, a numeric fact's comparisons at once by locating its value among their
+  thresholds (`cells`); returns (comparison results, rule results, fired);
 - `traced3(values)`: three-valued (Kleene) logic over checked values where missing facts are
   unknown: a comparison on a missing fact is None, `not None` is None, and a rule fires only
   when its condition is True.
@@ -22,11 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .canonical import policy_sha256
+from .cells import locate, resolvable
 from .model import (
     ActionKind,
     AllOf,
@@ -57,7 +62,8 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-_PY_OPS = {
+# How each comparison operator is spelled in Python (Zen and Rego spell the ordering ones alike).
+PYTHON_OPERATORS = {
     Operator.EQ: "==",
     Operator.NE: "!=",
     Operator.LT: "<",
@@ -67,6 +73,9 @@ _PY_OPS = {
     Operator.IN: "in",
     Operator.NOT_IN: "not in",
 }
+
+
+_EQUALITY = (Operator.EQ, Operator.NE)
 
 
 def _k_all(values: tuple[bool | None, ...]) -> bool | None:
@@ -116,10 +125,13 @@ class _Emitter:
             "K_ANY": _k_any,
             "K_NOT": _k_not,
             "INF": math.inf,
+            "NINF": -math.inf,
         }
         self._constants: dict[tuple[type, Any], str] = {}
         for i, fact in enumerate(policy.facts):
             self.namespace[f"K{i}"] = fact.name
+        # One C call reads every fact (a tuple for several keys, the value for one key).
+        self.namespace["FACTS"] = operator.itemgetter(*(fact.name for fact in policy.facts))
 
     def const(self, value: Any) -> str:
         key = (type(value), value)
@@ -135,13 +147,25 @@ class _Emitter:
 
     def prologue(self) -> list[str]:
         """Read every fact from the dict and bail out (None) unless it is present and valid."""
-        n = len(self.policy.facts)
-        lines = [f"    if len(facts) != {n}:", "        return None", "    get = facts.get"]
-        for fact in self.policy.facts:
-            v = self.var(fact.name)
-            lines.append(f"    {v} = get(K{self.fact_index[fact.name]})")
-            lines.append(f"    if {self.type_guard(fact, v)}:")
-            lines.append("        return None")
+        facts = self.policy.facts
+        n = len(facts)
+        lines = [f"    if len(facts) != {n}:", "        return None"]
+        if n == 0:
+            return lines
+        names = ", ".join(self.var(fact.name) for fact in facts)
+        lines += [
+            "    try:",
+            f"        {names}{',' if n == 1 else ''} = {'(FACTS(facts),)' if n == 1 else 'FACTS(facts)'}",
+            "    except KeyError:",
+            "        return None",
+            "    if (",
+        ]
+        guards = [f"({self.type_guard(fact, self.var(fact.name))})" for fact in facts]
+        lines += [
+            f"        {guard}" if i == 0 else f"        or {guard}"
+            for i, guard in enumerate(guards)
+        ]
+        lines += ["    ):", "        return None"]
         return lines
 
     def type_guard(self, fact: Fact, v: str) -> str:
@@ -160,20 +184,72 @@ class _Emitter:
         elif t is FactType.INTEGER:
             guard = f"type({v}) is not int"
         else:
-            guard = f"(type({v}) is not float and type({v}) is not int)"
-            low = "-INF" if fact.minimum is None else self.const(fact.minimum)
-            high = "INF" if fact.maximum is None else self.const(fact.maximum)
-            # The chained comparison also rejects NaN and, when unbounded, infinities.
-            low_op = "<" if fact.minimum is None else "<="
-            high_op = "<" if fact.maximum is None else "<="
-            return f"{guard} or not ({low} {low_op} {v} {high_op} {high})"
-        if fact.minimum is not None and fact.maximum is not None:
-            guard += f" or not ({self.const(fact.minimum)} <= {v} <= {self.const(fact.maximum)})"
-        elif fact.minimum is not None:
+            # `not v >= low` (rather than `v < low`) also rejects NaN; unbounded sides reject
+            # the infinities.
+            low = (
+                f"not {v} > NINF"
+                if fact.minimum is None
+                else f"not {v} >= {self.number(fact.minimum)}"
+            )
+            high = (
+                f"not {v} < INF"
+                if fact.maximum is None
+                else f"not {v} <= {self.number(fact.maximum)}"
+            )
+            return f"(type({v}) is not float and type({v}) is not int) or {low} or {high}"
+        # Two plain comparisons are cheaper than a chained one.
+        if fact.minimum is not None:
             guard += f" or {v} < {self.const(fact.minimum)}"
-        elif fact.maximum is not None:
+        if fact.maximum is not None:
             guard += f" or {v} > {self.const(fact.maximum)}"
         return guard
+
+    def number(self, value: Any) -> str:
+        """A literal compared with a `number` fact: a float when exact, so that comparisons with
+        float values take CPython's float-float fast path (int-float comparison is exact anyway)."""
+        if type(value) is int and abs(value) <= 2**53 and float(value) == value:
+            return self.const(float(value))
+        return self.const(value)
+
+    def resolve_all(self, sites: Sequence[CheckSite]) -> list[str]:
+        """Lines assigning every comparison's result to `c<i>`, for a traced function.
+
+        A numeric fact compared with two or more literals is resolved by locating its value
+        among them (see `cells`); any other comparison is evaluated on its own.
+        """
+        by_fact: dict[str, list[tuple[str, Comparison]]] = {}
+        for site in sites:
+            fact = self.policy.fact(site.comparison.fact)
+            if fact is not None and resolvable(fact, site.comparison):
+                by_fact.setdefault(fact.name, []).append((f"c{site.index}", site.comparison))
+        lines: list[str] = []
+        done: set[str] = set()
+        for name, group in by_fact.items():
+            fact = self.policy.fact(name)
+            assert fact is not None
+            number = fact.type is FactType.NUMBER
+            located = locate(fact, self.var(name), group, self.number if number else self.const)
+            if len(group) > 1 and located:
+                lines += located
+                done.update(local for local, _ in group)
+        for site in sites:
+            if f"c{site.index}" not in done:
+                # A comparison feeding a jump has CPython's specialised int and float forms;
+                # one whose value is stored does not, so it is spelled as a conditional.
+                test = self.comparison(site.comparison, False)
+                lines.append(f"    c{site.index} = True if {test} else False")
+        return lines
+
+    def is_boolean(self, name: str) -> bool:
+        fact = self.policy.fact(name)
+        return fact is not None and fact.type is FactType.BOOLEAN
+
+    def literal(self, cmp: Comparison, value: Any) -> str:
+        """The constant a comparison tests against."""
+        fact = self.policy.fact(cmp.fact)
+        if fact is not None and fact.type is FactType.NUMBER:
+            return self.number(value)
+        return self.const(value)
 
     def comparison(self, cmp: Comparison, three_valued: bool) -> str:
         left = self.var(cmp.fact)
@@ -182,15 +258,19 @@ class _Emitter:
         if isinstance(operand, FactRef):
             right = self.var(operand.fact)
             guards.append(right)
-            expr = f"{left} {_PY_OPS[cmp.op]} {right}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {right}"
         elif cmp.op is Operator.BETWEEN:
             assert isinstance(operand, tuple)
-            expr = f"{self.const(operand[0])} <= {left} <= {self.const(operand[1])}"
+            low, high = self.literal(cmp, operand[0]), self.literal(cmp, operand[1])
+            expr = f"{left} >= {low} and {left} <= {high}"
         elif cmp.op in (Operator.IN, Operator.NOT_IN):
             assert isinstance(operand, tuple)
-            expr = f"{left} {_PY_OPS[cmp.op]} {self.const(frozenset(operand))}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {self.const(frozenset(operand))}"
+        elif self.is_boolean(cmp.fact) and type(operand) is bool and cmp.op in _EQUALITY:
+            # Checked booleans are the singletons True and False: identity is exact and cheap.
+            expr = f"{left} {'is' if cmp.op is Operator.EQ else 'is not'} {self.const(operand)}"
         else:
-            expr = f"{left} {_PY_OPS[cmp.op]} {self.const(operand)}"
+            expr = f"{left} {PYTHON_OPERATORS[cmp.op]} {self.literal(cmp, operand)}"
         if not three_valued:
             return f"({expr})"
         missing = " or ".join(f"{g} is M" for g in guards)
@@ -291,56 +371,80 @@ def generate_source(policy: Policy) -> tuple[str, dict[str, Any], tuple[CheckSit
             site_of[id(cmp)] = len(sites)
             sites.append(CheckSite(len(sites), r, cmp))
 
-    out: list[str] = []
+    def match_names(body: list[str], kleene: bool) -> list[str]:
+        """Per rule, the local holding its result; a one-comparison rule reuses `c<i>`."""
+        names = []
+        for r, rule in enumerate(rules):
+            cond = emitter.condition(rule.when, lambda c: f"c{site_of[id(c)]}", kleene)
+            if _LOCAL.match(cond):
+                names.append(cond)
+            else:
+                body.append(f"    m{r} = {cond}")
+                names.append(f"m{r}")
+        return names
+
+    functions: list[str] = []
     # fast: short-circuit, two-valued
-    out.append("def fast(facts):")
-    out += emitter.prologue()
-    out.append("    fired = []")
-    out.append("    push = fired.append")
+    body = emitter.prologue()
+    body.append("    fired = []")
     for r in ranked:
         cond = emitter.condition(rules[r].when, lambda c: emitter.comparison(c, False), False)
-        out.append(f"    if {cond}:")
-        out.append(f"        push({r})")
-    out.append("    return fired")
-    out.append("")
+        body.append(f"    if {cond}:")
+        body.append(f"        fired.append({r})")
+    body.append("    return fired")
+    functions.append(_function("fast", "facts", body, emitter.namespace))
     # traced: every comparison evaluated and kept
-    out.append("def traced(facts):")
-    out += emitter.prologue()
-    for site in sites:
-        out.append(f"    c{site.index} = {emitter.comparison(site.comparison, False)}")
-    for r, rule in enumerate(rules):
-        cond = emitter.condition(rule.when, lambda c: f"c{site_of[id(c)]}", False)
-        out.append(f"    m{r} = {cond}")
-    out.append("    fired = []")
-    out.append("    push = fired.append")
+    body = emitter.prologue()
+    body += emitter.resolve_all(sites)
+    matches = match_names(body, kleene=False)
+    body.append("    fired = []")
     for r in ranked:
-        out.append(f"    if m{r}:")
-        out.append(f"        push({r})")
-    out.append(f"    return {_tuple('c', len(sites))}, {_tuple('m', len(rules))}, fired")
-    out.append("")
+        body.append(f"    if {matches[r]}:")
+        body.append(f"        fired.append({r})")
+    body.append(
+        f"    return {_tuple([f'c{site.index}' for site in sites])}, {_tuple(matches)}, fired"
+    )
+    functions.append(_function("traced", "facts", body, emitter.namespace))
     # traced3: Kleene logic over checked values, missing facts are M
-    out.append("def traced3(values):")
-    out.append("    get = values.get")
+    body = ["    get = values.get"]
     for i in range(len(policy.facts)):
-        out.append(f"    v{i} = get(K{i}, M)")
+        body.append(f"    v{i} = get(K{i}, M)")
     for site in sites:
-        out.append(f"    c{site.index} = {emitter.comparison(site.comparison, True)}")
-    for r, rule in enumerate(rules):
-        cond = emitter.condition(rule.when, lambda c: f"c{site_of[id(c)]}", True)
-        out.append(f"    m{r} = {cond}")
-    out.append("    fired = []")
-    out.append("    push = fired.append")
+        body.append(f"    c{site.index} = {emitter.comparison(site.comparison, True)}")
+    matches = match_names(body, kleene=True)
+    body.append("    fired = []")
     for r in ranked:
-        out.append(f"    if m{r} is True:")
-        out.append(f"        push({r})")
-    out.append(f"    return {_tuple('c', len(sites))}, {_tuple('m', len(rules))}, fired")
-    return "\n".join(out) + "\n", emitter.namespace, tuple(sites)
+        body.append(f"    if {matches[r]} is True:")
+        body.append(f"        fired.append({r})")
+    body.append(
+        f"    return {_tuple([f'c{site.index}' for site in sites])}, {_tuple(matches)}, fired"
+    )
+    functions.append(_function("traced3", "values", body, emitter.namespace))
+    return "\n".join(functions), emitter.namespace, tuple(sites)
 
 
-def _tuple(prefix: str, n: int) -> str:
-    if n == 0:
+_LOCAL = re.compile(r"[cm][0-9]+\Z")
+_GLOBAL = re.compile(r"\b(?:[KL][0-9]+|N?INF|M|FACTS|K_ALL|K_ANY|K_NOT|type|len|int|float|str)\b")
+
+
+def _function(name: str, parameter: str, body: list[str], namespace: dict[str, Any]) -> str:
+    """A generated function whose constants are bound as positional defaults.
+
+    Defaults are read as locals (LOAD_FAST), cheaper than globals on every comparison; they
+    are positional because CPython fills keyword-only defaults with a dict lookup per call.
+    The functions are internal: callers pass the facts only. The names come from the
+    generated text, never from policy text.
+    """
+    used = sorted(set(_GLOBAL.findall("\n".join(body))), key=lambda n: (n[0], len(n), n))
+    defaults = "".join(f", {n}={n}" for n in used)
+    header = f"def {name}({parameter}{defaults}):"
+    return "\n".join([header, *body, ""]) + "\n"
+
+
+def _tuple(names: list[str]) -> str:
+    if not names:
         return "()"
-    return "(" + ", ".join(f"{prefix}{i}" for i in range(n)) + ",)"
+    return "(" + ", ".join(names) + ",)"
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from json.encoder import encode_basestring
+from types import MappingProxyType
 from typing import Any
 
 from .canonical import canonical_json, sha256_hex, to_json_value
@@ -392,6 +393,13 @@ class Decision:
         return text
 
 
+_new_decision = object.__new__
+_DATETIME = dt.datetime
+_DICT = dict
+_NONE = ActionKind.NONE
+_NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
+
+
 def decide(
     compiled: CompiledPolicy,
     facts: Mapping[str, Any],
@@ -401,45 +409,60 @@ def decide(
     trace: bool = True,
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema."""
-    instant = as_of if type(as_of) is dt.datetime and as_of.tzinfo is not None else None
-    if instant is None:
+    # The common case (an aware date-time and a dict holding every fact, valid) is written out
+    # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
+    # layers costing as much as evaluating the rules.
+    if type(as_of) is _DATETIME and as_of.tzinfo is not None:
+        instant = as_of
+    else:
         instant = to_instant(as_of, compiled.policy.metadata.timezone)
     checks: tuple[bool | None, ...] | None = None
     matches: tuple[bool | None, ...] | None = None
-    missing: tuple[str, ...] = ()
-    review_missing: tuple[str, ...] = ()
     fired: list[int] | None = None
-    values: dict[str, Any]
-    if type(facts) is dict:
+    if type(facts) is _DICT:
         if trace:
             result = compiled.traced(facts)
             if result is not None:
                 checks, matches, fired = result
         else:
             fired = compiled.fast(facts)
-    if fired is not None:
-        values = dict(facts)
-    else:
-        values, missing = normalise_facts(compiled.policy, facts)
-        checks, matches, fired = compiled.traced3(values)
-        if not trace:
-            checks = matches = None
-        if missing and compiled.review_missing:
-            review_missing = tuple(name for name in missing if name in compiled.review_missing)
-    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
-    if compiled.exemptions:
-        for r in fired:
-            options = compiled.exemptions.get(r)
-            if options:
-                applied = _exemptions(compiled, r, options, values)
-                if applied is not None:
-                    adjust[r] = applied
-        if adjust:
-            fired.sort(
-                key=lambda r: compiled.rank_key(
-                    r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
-                )
+        if fired is not None:
+            decision: Decision = _new_decision(Decision)
+            decision.compiled = compiled
+            decision.account_id = account_id
+            decision.as_of = instant
+            decision.facts = facts.copy()  # type: ignore[attr-defined]
+            decision.missing_facts = ()
+            decision.review_missing = ()
+            decision._checks = checks
+            decision._matches = matches
+            if not fired:
+                decision.fired = ()
+                decision._adjust = _NO_ADJUST
+                decision.action = _NONE
+                return decision
+            adjust = _NO_ADJUST
+            exemptions = compiled.exemptions
+            for r in fired:
+                if r in exemptions:
+                    adjust = _adjustments(compiled, fired, facts)
+                    break
+            first = fired[0]
+            decision.fired = tuple(fired)
+            decision._adjust = adjust
+            decision.action = (
+                adjust[first][0] if first in adjust else compiled.policy.rules[first].action.kind
             )
+            return decision
+    # The checked path: facts missing, to convert (e.g. ISO date strings) or invalid.
+    values, missing = normalise_facts(compiled.policy, facts)
+    checks, matches, fired = compiled.traced3(values)
+    if not trace:
+        checks = matches = None
+    review_missing: tuple[str, ...] = ()
+    if missing and compiled.review_missing:
+        review_missing = tuple(name for name in missing if name in compiled.review_missing)
+    adjust = _adjustments(compiled, fired, values) if fired and compiled.exemptions else {}
     return Decision(
         compiled,
         account_id,
@@ -454,6 +477,32 @@ def decide(
     )
 
 
+def _adjustments(
+    compiled: CompiledPolicy, fired: list[int], values: Mapping[str, Any]
+) -> Mapping[int, tuple[ActionKind, int, tuple[str, ...]]]:
+    """The exemptions that apply to the fired rules; re-ranks `fired` when one lightens an
+    action."""
+    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
+    exemptions = compiled.exemptions
+    for r in fired:
+        options = exemptions.get(r)
+        if options is not None:
+            for _, condition in options:
+                if condition(values) is True:  # most accounts stop here: none applies
+                    applied = _exemptions(compiled, r, options, values)
+                    if applied is not None:
+                        adjust[r] = applied
+                    break
+    if not adjust:
+        return _NO_ADJUST
+    fired.sort(
+        key=lambda r: compiled.rank_key(
+            r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
+        )
+    )
+    return adjust
+
+
 def _exemptions(
     compiled: CompiledPolicy,
     rule_index: int,
@@ -461,15 +510,14 @@ def _exemptions(
     values: Mapping[str, Any],
 ) -> tuple[ActionKind, int, tuple[str, ...]] | None:
     """Apply every exemption of a fired rule's grace rule whose condition holds."""
+    applied = [exemption for exemption, condition in options if condition(values) is True]
+    if not applied:
+        return None  # the usual case, kept to the conditions alone
+    rank = compiled.policy.outcome.rank
     action = compiled.policy.rules[rule_index].action.kind
     extra = 0
-    applied: list[str] = []
-    for exemption, condition in options:
-        if condition(values) is True:
-            applied.append(exemption.id)
-            extra = max(extra, exemption.extend_notice_days)
-            if exemption.downgrade_to is not None and compiled.policy.outcome.rank(
-                exemption.downgrade_to
-            ) > compiled.policy.outcome.rank(action):
-                action = exemption.downgrade_to
-    return (action, extra, tuple(applied)) if applied else None
+    for exemption in applied:
+        extra = max(extra, exemption.extend_notice_days)
+        if exemption.downgrade_to is not None and rank(exemption.downgrade_to) > rank(action):
+            action = exemption.downgrade_to
+    return action, extra, tuple(exemption.id for exemption in applied)

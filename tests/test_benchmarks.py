@@ -1,0 +1,112 @@
+"""The benchmark runner: peers' generated encodings decide like Clearline, and the agreement
+check stops a run whose engines disagree. No timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import peers
+from benchmarks.floor import floor
+from benchmarks.run import (
+    Engine,
+    build_engines,
+    check_agreement,
+    complete_accounts,
+    floor_engine,
+    main,
+)
+from clearline.engine import load_policy, load_policy_text
+
+from .conftest import ROOT, SHIPPED_V2, small_policy
+
+pytest.importorskip("zen")
+pytest.importorskip("regopy")
+
+# Every operator and connective, nested, facts against facts: the generic paths of each encoder.
+MIXED_RULES = """\
+- {id: late, action: suspend, grace: standard, reason: {code: A}, when: {fact: dpd, between: [31, 90]}}
+- {id: either, action: notify, reason: {code: B}, when: {any: [{fact: score, lt: 560}, {fact: tier, eq: bronze}]}}
+- {id: neither, action: review, reason: {code: C}, when: {not: {any: [{fact: ratio, ge: 0.8}, {fact: flagged, eq: true}]}}}
+- {id: outside, action: notify, reason: {code: D}, when: {all: [{fact: tier, not_in: [gold]}, {not: {fact: dpd, between: [1, 30]}}]}}
+- {id: relative, action: notify, reason: {code: E}, when: {fact: dpd, gt: {fact: ratio}}}
+- {id: flagged, action: close, grace: standard, reason: {code: F}, when: {all: [{fact: flagged, ne: false}, {fact: score, ge: 300}]}}
+"""
+
+
+def test_peers_and_floor_fire_what_clearline_fires_on_the_shipped_policy() -> None:
+    policy = load_policy(SHIPPED_V2)
+    accounts, _ = complete_accounts(policy, 300, seed=11)
+    engines = build_engines(policy)
+    assert [e.name for e in engines if e.peer] == ["durable-rules", "zen", "rego"]
+    assert check_agreement(engines[0], engines[1:], accounts) == []
+    # The sample is worth comparing: most rules fire on some account.
+    fired = set().union(*(engines[0].fired(facts) for facts in accounts))
+    assert len(fired) >= 10
+
+
+def test_generated_encodings_cover_any_not_and_fact_references() -> None:
+    policy = load_policy_text(small_policy(rules=MIXED_RULES), "mixed.yaml")
+    accounts, _ = complete_accounts(policy, 400, seed=3)
+    clearline, *others = [
+        e for e in build_engines(policy) if e.name not in ("floor", "clearline-record")
+    ]
+    assert check_agreement(clearline, others, accounts) == []
+    fired = set().union(*(clearline.fired(facts) for facts in accounts))
+    assert fired == {rule.id for rule in policy.rules}
+
+
+def test_a_disagreeing_engine_is_caught() -> None:
+    policy = load_policy(SHIPPED_V2)
+    accounts, _ = complete_accounts(policy, 300, seed=11)
+    reference = build_engines(policy, ["clearline"])[0]
+
+    def wrong_floor(facts: dict[str, object]) -> frozenset[str]:
+        return frozenset(floor(facts)) - {"early-late-payment"}  # forgets one rule
+
+    wrong = Engine("wrong-floor", "a floor that forgets a rule", wrong_floor, lambda _: None)
+    found = check_agreement(reference, [floor_engine(), wrong], accounts)
+    assert found, "the sample must contain an early late payment"
+    assert {d.engine for d in found} == {"wrong-floor"}
+    assert all(d.expected - d.got == {"early-late-payment"} for d in found)
+    assert "wrong-floor disagrees on account" in str(found[0])
+
+
+def test_rego_spells_between_as_two_tests_and_not_as_a_helper_rule() -> None:
+    policy = load_policy_text(small_policy(rules=MIXED_RULES), "mixed.yaml")
+    module = peers.rego_module(policy)
+    assert 'input["dpd"] >= 31; input["dpd"] <= 90' in module
+    assert 'fired contains "neither" if { c' in module
+
+
+def test_the_runner_writes_its_results(tmp_path: Path) -> None:
+    output = tmp_path / "latest.json"
+    command = [sys.executable, "-m", "benchmarks.run", "--accounts", "60", "--repeats", "1"]
+    command += ["--no-memory", "--output", str(output)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "| Clearline, full trace |" in done.stdout
+    result = json.loads(output.read_text())
+    assert [row["engine"] for row in result["engines"]] == [
+        "clearline",
+        "clearline-no-trace",
+        "clearline-record",
+        "floor",
+        "durable-rules",
+        "zen",
+        "rego",
+    ]
+    assert {row["vs_floor"] for row in result["engines"] if row["engine"] == "floor"} == {1.0}
+    assert len(result["targets"]) == 3
+    assert result["machine"]["python"].startswith("CPython")
+
+
+def test_memory_is_measured_in_a_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--memory-of", "floor", "--accounts", "50"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["peak_rss_mib"] > 0
+    assert figures["rss_growth_mib"] >= 0
