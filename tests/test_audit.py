@@ -4,6 +4,7 @@ concurrent writers, redaction, replay and the `clearline audit` commands."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import shutil
@@ -150,6 +151,25 @@ def test_a_batch_is_one_transaction(tmp_path: Path, decisions: list[Decision]) -
             log.append_entries([good, good._replace(kind=None)])  # type: ignore[arg-type]
         assert len(log) == 5
         assert log.verify().ok
+
+
+def test_append_leaves_the_cycle_collector_as_it_found_it(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        assert gc.isenabled()
+        log.append(decisions[:5])
+        assert gc.isenabled()
+        with pytest.raises(AttributeError):  # not a decision: nothing written
+            log.append([decisions[5], None])  # type: ignore[list-item]
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            log.append(decisions[5:10])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        assert len(log) == 10 and log.verify().ok
 
 
 def test_other_kinds_share_the_chain(tmp_path: Path, decisions: list[Decision]) -> None:
