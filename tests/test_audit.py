@@ -4,6 +4,7 @@ concurrent writers, redaction, replay and the `clearline audit` commands."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import shutil
@@ -26,6 +27,9 @@ from clearline.engine.audit import (
     Entry,
     chain_hash,
     content_digest,
+    content_digests,
+    decision_entries,
+    decision_entry,
 )
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -147,6 +151,25 @@ def test_a_batch_is_one_transaction(tmp_path: Path, decisions: list[Decision]) -
             log.append_entries([good, good._replace(kind=None)])  # type: ignore[arg-type]
         assert len(log) == 5
         assert log.verify().ok
+
+
+def test_append_leaves_the_cycle_collector_as_it_found_it(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        assert gc.isenabled()
+        log.append(decisions[:5])
+        assert gc.isenabled()
+        with pytest.raises(AttributeError):  # not a decision: nothing written
+            log.append([decisions[5], None])  # type: ignore[list-item]
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            log.append(decisions[5:10])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        assert len(log) == 10 and log.verify().ok
 
 
 def test_other_kinds_share_the_chain(tmp_path: Path, decisions: list[Decision]) -> None:
@@ -493,6 +516,27 @@ def test_redacted_facts_are_hashed_in_inputs_and_trace(tmp_path: Path) -> None:
     registry = PolicyRegistry.load(_write(tmp_path / "p", _redacting_policy()))
     outcome = next(replay([first], registry))
     assert outcome.status == REDACTED and "credit_score" in outcome.message
+
+
+def test_batch_entries_and_digests_match_one_at_a_time(decisions: list[Decision]) -> None:
+    """The batch paths of append give what the one-record functions give, for mixed policies,
+    redacted facts, missing facts, other kinds and unusual text."""
+    compiled = compile_policy(load_policy_text(_redacting_policy()))
+    redacted = [
+        decide(compiled, account["facts"], AS_OF, account_id=account["account_id"])
+        for account in sample_accounts(compiled.policy, 20, seed=5)
+    ]
+    mixed = decisions[:40] + redacted + decisions[-40:]
+    entries = decision_entries(mixed, "salt")
+    assert entries == [decision_entry(decision, "salt") for decision in mixed]
+    entries += [
+        Entry("case-transition", "c\u00e9-1", 'S\u4e2d"1', None, None, None, None, None, "{}"),
+        Entry(None, "x", None, None, None, None, None, None, "{}", "{}"),  # type: ignore[arg-type]
+    ]
+    for recorded_at in ("2027-02-01T03:00:00Z", "2027-02-01T03:00:00.5Z"):
+        assert content_digests(entries, recorded_at) == [
+            content_digest(entry, recorded_at) for entry in entries
+        ]
 
 
 def _write(folder: Path, text: str, name: str = "policy.yaml") -> Path:
