@@ -36,6 +36,10 @@ def floor(facts: Mapping[str, Any]) -> list[str]:
         fired.append("credit-seeking-spree")
     if outflow >= 3:
         fired.append("large-abnormal-outflow")
+    if facts["high_apr_after_loan"]:
+        fired.append("high-apr-after-loan")
+    if facts["large_transfers_out_30d"] >= 200000:
+        fired.append("large-transfers-out")
     if 31 <= days_past_due <= 90:
         fired.append("serious-delinquency")
     if facts["credit_score_drop_90d"] >= 100:
