@@ -32,6 +32,7 @@ from clearline.engine.model import (
 from .locale import Locale
 from .render import render_markdown
 from .sentences import describe, sentence
+from .signals import event_context, signal_context, signals_read, watched_events
 from .texts import advice_text, condition_text, reason_text
 
 
@@ -234,11 +235,14 @@ def disclosure_context(compiled: CompiledPolicy, lang: str) -> dict[str, Any]:
     examples = [example_context(compiled, test, baseline, locale) for test in policy.tests]
     for number, example in enumerate(examples, 1):
         example["number"] = number
+    signals = signals_read(policy, (fact.name for fact in used_facts(policy)))
     return {
         **lender_context(policy, lang),
         "rules": [rule_context(policy, i, rule, locale) for i, rule in enumerate(policy.rules)],
         "grace": [grace_context(policy, grace, locale) for grace in policy.grace],
         "facts": [fact_context(fact, locale) for fact in used_facts(policy)],
+        "signals": [signal_context(signal, locale) for signal in signals],
+        "events": [event_context(event, locale) for event in watched_events(policy, signals)],
         "examples": examples,
         "missing_reason": policy.outcome.missing_facts.review_reason.get(lang),
         "missing_code": policy.outcome.missing_facts.review_code,

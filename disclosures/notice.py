@@ -26,6 +26,7 @@ from .disclosure import action_text, exemption_texts, lender_context
 from .locale import Locale
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
+from .signals import signal_context, signals_read
 from .texts import advice_text, condition_text, reason_text
 
 PRINCIPAL_REASONS = 4  # Reg B 1002.9(b)(2): at most four principal reasons
@@ -178,6 +179,7 @@ def reason_context(
                 labels=locale.phrase("join", "values", "sep").join(labels)
             ),
             "seen": [_seen(label, locale.phrase("missing_value")) for label in labels],
+            "signals": [],
             "check": None,
             "changes": [
                 sentence(
@@ -204,10 +206,12 @@ def reason_context(
             )
             seen.append(_seen(locale.label(fact), shown, _scale(fact, locale)))
     exemptions = exemption_texts(policy, rule.id, reason.get("exemptions", ()), locale)
+    signals = signals_read(policy, condition_facts(rule.when))
     return {
         **base,
         "text": reason_text(rule, locale),
         "seen": seen,
+        "signals": [signal_context(signal, locale) for signal in signals],
         "check": condition_text(rule, locale),
         "changes": [
             sentence(describe(cf.region, locale, Mood.COUNTERFACTUAL), locale, "counterfactual")

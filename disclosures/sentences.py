@@ -19,6 +19,7 @@ from clearline.engine.model import (
     AnyOf,
     Comparison,
     Condition,
+    EventType,
     Fact,
     FactRef,
     FactType,
@@ -76,22 +77,33 @@ def negate(condition: Condition) -> Condition:
 
 @dataclass(frozen=True)
 class Phrasing:
-    """What a sentence rule needs: the locale (labels, formats, phrases) and the mood."""
+    """What a sentence rule needs: the locale (labels, formats, phrases) and the mood.
+
+    With `event`, a comparison names a field of that event type (a signal's event condition)
+    instead of a fact.
+    """
 
     locale: Locale
     mood: Mood
+    event: EventType | None = None
 
     def fact(self, name: str) -> Fact:
-        """The declared fact, or a CatalogueError naming it."""
-        fact = self.locale.policy.fact(name)
+        """The declared fact (or event field), or a CatalogueError naming it."""
+        fact = (
+            self.event.field_named(name)
+            if self.event is not None
+            else self.locale.policy.fact(name)
+        )
         if fact is None:
-            raise CatalogueError(f"unknown fact `{name}`")
+            raise CatalogueError(f"unknown {'field' if self.event else 'fact'} `{name}`")
         return fact
 
     def subject(self, fact: Fact) -> str:
         """How a fact is named as the subject of a sentence ("the number of days past due")."""
         locale = self.locale
         label = locale.label(fact)
+        if self.event is not None:
+            return locale.phrase("signals", "field").format(label=label).strip()
         unit = fact.unit or "default"
         pattern = locale.phrase("subject", unit if locale.has("subject", unit) else "default")
         mine = locale.phrase("your")
@@ -200,9 +212,14 @@ def comparison_sentence(cmp: Comparison, phrasing: Phrasing) -> str:
     raise CatalogueError(f"no sentence rule for `{cmp.fact} {cmp.op}`")  # pragma: no cover
 
 
-def describe(condition: Condition, locale: Locale, mood: Mood = Mood.STATEMENT) -> str:
-    """A condition as one clause (no capital, no full stop)."""
-    return _clause(condition, Phrasing(locale, mood), nested=False)
+def describe(
+    condition: Condition,
+    locale: Locale,
+    mood: Mood = Mood.STATEMENT,
+    event: EventType | None = None,
+) -> str:
+    """A condition as one clause (no capital, no full stop); with `event`, on its fields."""
+    return _clause(condition, Phrasing(locale, mood, event), nested=False)
 
 
 def _clause(condition: Condition, phrasing: Phrasing, nested: bool) -> str:

@@ -26,6 +26,7 @@ from .disclosure import used_facts
 from .locale import Locale
 from .notice import PRINCIPAL_REASONS, check_record, decision_day, notice_context, record_of
 from .render import _markdown_env
+from .signals import signal_numbers, signal_text, signals_read
 from .texts import condition_text, reason_text
 
 
@@ -90,7 +91,7 @@ def policy_numbers(policy: Policy, extra: Iterable[Any] = ()) -> set[Decimal]:
         add(meta.effective_until.date())
     for n in range(1, max(len(policy.rules), len(policy.tests), 12) + 1):
         add(n)
-    for value in extra:
+    for value in [*signal_numbers(policy), *extra]:
         add(value)
     return found
 
@@ -140,6 +141,11 @@ def disclosure_problems(compiled: CompiledPolicy, markdown: str, lang: str) -> l
     for fact in used_facts(policy):
         if locale.label(fact) not in flat:
             problems.append(f"fact `{fact.name}` is not in the {lang} disclosure")
+    for signal in signals_read(policy, (fact.name for fact in used_facts(policy))):
+        if " ".join(signal_text(signal, locale).split()) not in flat:
+            problems.append(
+                f"signal `{signal.name}`: how it is worked out is not in the {lang} disclosure"
+            )
     allowed = policy_numbers(policy) | template_numbers(f"disclosure.{lang}.md.j2")
     for number in stray_numbers(markdown, allowed):
         problems.append(f"the {lang} disclosure shows {number}, which is not in the policy")
@@ -159,7 +165,8 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
     if [r["rule"] for r in reasons] != [r["rule"] for r in fired]:
         problems.append("the notice's reasons are not the decision's fired rules")
     for reason in reasons:
-        for text in [reason["text"], *reason["changes"]]:
+        how = [signal["how"] for signal in reason["signals"]]
+        for text in [reason["text"], *reason["changes"], *how]:
             if " ".join(text.split()) not in flat:
                 problems.append(f"reason `{reason['rule']}`: `{text}` is not in the notice")
     timeline = record.get("timeline") or {}
