@@ -10,6 +10,7 @@ from clearline.engine.source import Path
 from .locale import CatalogueError, Locale, languages
 from .render import missing_templates
 from .sentences import Mood, describe, negate, sentence
+from .signals import signal_text
 
 
 def reason_text(rule: Rule, locale: Locale) -> str:
@@ -42,8 +43,9 @@ def text_problems(policy: Policy) -> Iterator[tuple[Path, str, str]]:
     """(path, code, message) for every text the disclosures need and cannot produce.
 
     Run by `clearline check` and `clearline disclose --check`: a policy language without a
-    phrase catalogue, or a rule whose text is missing and cannot be generated (a fact without a
-    label in that language, a catalogue without the phrase a comparison needs).
+    phrase catalogue, a rule whose text is missing and cannot be generated (a fact without a
+    label in that language, a catalogue without the phrase a comparison needs), or a signal
+    whose description cannot be generated (an event type or field without a label).
     """
     shipped = languages()
     for i, lang in enumerate(policy.metadata.languages):
@@ -76,3 +78,12 @@ def text_problems(policy: Policy) -> Iterator[tuple[Path, str, str]]:
                         "D101",
                         f"rule `{rule.id}` has no {lang} {what} and it cannot be generated: {exc}",
                     )
+        for signal in policy.signals:
+            try:
+                signal_text(signal, locale)
+            except (CatalogueError, KeyError, IndexError) as exc:
+                yield (
+                    signal.path,
+                    "D101",
+                    f"signal `{signal.name}` cannot be described in {lang}: {exc}",
+                )

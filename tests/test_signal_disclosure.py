@@ -135,8 +135,8 @@ rules:
 
 KIND_SENTENCES = {
     "en": {
-        "app_payment": "This is on record if there was a payment where the channel is the app "
-        "in the last 12 hours.",
+        "app_payment": "This is on record if in the last 12 hours there was a payment where the "
+        "channel is the app.",
         "login_then_payment": "This is on record if there was a new-device login, then a payment "
         "where the amount is more than 500, all within 30 minutes. It counts for 2 days.",
         "payments_1d": "We count how many times in the last 1 day there was a payment.",
