@@ -17,16 +17,7 @@ from collections.abc import Iterable, Iterator
 from .diff import diff_policies
 from .errors import Diagnostic
 from .model import Policy
-from .source import read_yaml
-
-
-def _locate(policy: Policy, key: str) -> tuple[int, int]:
-    try:
-        with open(policy.source, "rb") as handle:
-            source = read_yaml(handle.read(), policy.source).source
-    except OSError:
-        return (1, 1)
-    return source.locate(("metadata", key))
+from .source import diagnostic_at
 
 
 def earliest_effective(old: Policy, new: Policy) -> dt.date:
@@ -53,7 +44,6 @@ def notice_period_diagnostics(policies: Iterable[Policy]) -> Iterator[Diagnostic
             effective = new.metadata.effective_from.astimezone(tz).date()
             if effective >= earliest:
                 continue
-            line, column = _locate(new, "effective_from")
             first = diff.adverse[0]
             days = old.metadata.adverse_change_notice_days
             since = (
@@ -61,10 +51,9 @@ def notice_period_diagnostics(policies: Iterable[Policy]) -> Iterator[Diagnostic
                 if new.metadata.announced_on
                 else f"{old.metadata.version} took effect"
             )
-            yield Diagnostic(
+            yield diagnostic_at(
                 new.source,
-                line,
-                column,
+                ("metadata", "effective_from"),
                 "C150",
                 f"{new.metadata.version} has {len(diff.adverse)} adverse change(s) "
                 f"(first: {first.kind} at {first.where}) and needs {days} days' notice "

@@ -237,3 +237,13 @@ def read_yaml(text: str | bytes, file: str) -> Document:
         mark = exc.node.start_mark
         return fail(mark.line + 1, mark.column + 1, exc.code, str(exc))
     return Document(data, source, tuple(builder.diagnostics))
+
+
+def diagnostic_at(file: str, path: Path, code: str, message: str) -> Diagnostic:
+    """A diagnostic at a node of a file already loaded (read again only to find the line)."""
+    try:
+        with open(file, "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return Diagnostic(file, 1, 1, code, message)
+    return read_yaml(text, file).source.diagnostic(path, code, message)

@@ -26,8 +26,7 @@ from .decide import Decision, decide, to_instant
 from .errors import ClearlineError, Diagnostic, PolicyError
 from .load import TESTS_SUFFIX, analyse_policy, display_path
 from .model import Policy
-from .source import Path as NodePath
-from .source import read_yaml
+from .source import diagnostic_at
 
 
 class NotInForce(ClearlineError):
@@ -80,15 +79,6 @@ class PolicyVersion:
         if not self._compiled:
             self._compiled.append(compile_policy(self.policy))
         return self._compiled[0]
-
-
-def _locate(policy: Policy, file: str, path: NodePath, code: str, message: str) -> Diagnostic:
-    """A diagnostic at a metadata node of a policy file (read again only to find the line)."""
-    try:
-        text = Path(file).read_bytes()
-    except OSError:
-        return Diagnostic(file, 1, 1, code, message)
-    return read_yaml(text, file).source.diagnostic(path, code, message)
 
 
 def _iso(moment: dt.datetime | None) -> str:
@@ -230,8 +220,7 @@ def _versions(
             if unique and unique[-1][0].metadata.version == policy.metadata.version:
                 _, first_file, first_sha = unique[-1]
                 if first_sha == sha:
-                    duplicate = _locate(
-                        policy,
+                    duplicate = diagnostic_at(
                         file,
                         ("metadata", "version"),
                         "V001",
@@ -241,8 +230,7 @@ def _versions(
                     problems.append(replace(duplicate, severity="warning"))
                 else:
                     problems.append(
-                        _locate(
-                            policy,
+                        diagnostic_at(
                             file,
                             ("metadata", "version"),
                             "V002",
@@ -257,8 +245,7 @@ def _versions(
             prev_meta, meta = prev.metadata, policy.metadata
             if meta.effective_from <= prev_meta.effective_from:
                 problems.append(
-                    _locate(
-                        policy,
+                    diagnostic_at(
                         file,
                         ("metadata", "effective_from"),
                         "V003",
@@ -273,8 +260,7 @@ def _versions(
                 and prev_meta.effective_until > meta.effective_from
             ):
                 problems.append(
-                    _locate(
-                        policy,
+                    diagnostic_at(
                         file,
                         ("metadata", "effective_from"),
                         "V004",

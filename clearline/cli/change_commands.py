@@ -22,19 +22,53 @@ from .decide_command import InputProblem, read_requests
 @click.argument("old_path", type=click.Path())
 @click.argument("new_path", type=click.Path())
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "md", "html"]),
+    default=None,
+    help="Report: text (default), json or md. With --notice: md (default) or html.",
 )
-def diff(old_path: str, new_path: str, fmt: str) -> None:
+@click.option(
+    "--notice", is_flag=True, help="The customer notice of the change instead of the report."
+)
+@click.option("--lang", help="Language of the notice (default: the new version's first).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default="-")
+def diff(
+    old_path: str, new_path: str, fmt: str | None, notice: bool, lang: str | None, output: str
+) -> None:
     """Semantic diff of two policy versions, each change classified adverse/favourable/neutral."""
     old = load_compiled(old_path).policy
     new = load_compiled(new_path).policy
     result = diff_policies(old, new)
-    if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
-    elif fmt == "md":
-        click.echo(render_markdown(result), nl=False)
+    if notice:
+        fmt = fmt or "md"
+        if fmt not in ("md", "html"):
+            raise click.UsageError("a change notice is md or html")
+        language = lang or new.metadata.languages[0]
+        if language not in new.metadata.languages:
+            raise click.BadParameter(
+                f"{language} is not one of {', '.join(new.metadata.languages)}", param_hint="--lang"
+            )
+        from clearline.disclosures import markdown_to_html
+        from clearline.disclosures.change_notice import change_notice
+
+        text = change_notice(result, language)
+        if fmt == "html":
+            text = markdown_to_html(text, language)
     else:
-        click.echo(render_text(result), nl=False)
+        fmt = fmt or "text"
+        if lang:
+            raise click.UsageError("--lang is for --notice")
+        if fmt == "html":
+            raise click.UsageError("html is for --notice; the report is text, json or md")
+        if fmt == "json":
+            text = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        elif fmt == "md":
+            text = render_markdown(result)
+        else:
+            text = render_text(result)
+    with click.open_file(output, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 @click.command(name="backtest")

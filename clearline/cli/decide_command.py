@@ -174,10 +174,23 @@ def decide_command(
     stream, where = open_input(input_path)
     log = open_audit(audit_path) if audit_path else None
     failures = 0
-    decisions: list[Decision] = []
+    count = 0
+    pending: list[Decision] = []
+    batch = BATCH_SIZE if log is not None else 1
     with stream, click.open_file(output, "w", encoding="utf-8") as out:
-        single: Decision | None = None
-        count = 0
+
+        def flush(final: bool) -> None:
+            # A decision is printed only once its batch is in the audit log, so a crash can
+            # lose unprinted decisions but never print one the log does not hold.
+            if log is not None and pending:
+                log.append(pending)
+            line_format = "jsonl" if fmt == "auto" else fmt
+            if final and fmt == "auto" and count == 1:
+                line_format = "json"  # a single account gives one indented document
+            for decision in pending:
+                _write(out, decision, line_format)
+            pending.clear()
+
         try:
             for item in _with_progress(read_requests(stream), input_path):
                 if isinstance(item, InputProblem):
@@ -192,26 +205,15 @@ def decide_command(
                     failures += 1
                     continue
                 count += 1
-                if log is not None:
-                    decisions.append(decision)
-                    if len(decisions) >= BATCH_SIZE:
-                        log.append(decisions)
-                        decisions = []
-                if fmt == "auto" and count == 1:
-                    single = decision  # hold back: json if it stays the only one
-                    continue
-                if single is not None:
-                    _write(out, single, "jsonl")
-                    single = None
-                _write(out, decision, "jsonl" if fmt == "auto" else fmt)
+                pending.append(decision)
+                # Without a log, stream; the first is held back until we know it is not alone.
+                if len(pending) >= batch and not (fmt == "auto" and count == 1):
+                    flush(final=False)
         except UnicodeDecodeError as exc:
             error(f"{where}: input is not UTF-8 text ({exc.reason})", code="E000")
             failures += 1
-        if single is not None:
-            _write(out, single, "json")
+        flush(final=True)
     if log is not None:
-        if decisions:
-            log.append(decisions)
         log.close()
     if failures:
         click.echo(f"clearline: {failures} input{'s' * (failures != 1)} rejected", err=True)

@@ -26,7 +26,7 @@ from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
 from clearline.engine.replay import SAME, replay
 from clearline.engine.versions import PolicyRegistry
 
-from .common import Failed, report
+from .common import Failed, load_compiled, report
 from .demo_watch import watch_demo
 
 DEMO_POLICY = Path("policies/credit-line-closure/1.1.0.yaml")
@@ -97,6 +97,7 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
             f"   the same notice from the audit log: clearline notice --audit {audit_path} "
             f"--id {closed.decision_id[:12]} --lang en"
         )
+    _policy_change(policy_path, DEMO_OUT)
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
@@ -247,3 +248,32 @@ def write_documents(
                 lang,
             )
     return written
+
+
+DEMO_PREVIOUS = Path("policies/credit-line-closure/1.0.0.yaml")
+
+
+def _policy_change(policy_path: str, folder: Path) -> None:
+    """The shipped policy's previous version against this one: the diff and its change notice."""
+    from clearline.disclosures import markdown_to_html
+    from clearline.disclosures.change_notice import change_notice
+    from clearline.engine.diff import diff_policies
+
+    if Path(policy_path) != DEMO_POLICY:
+        return  # the change step is about the shipped pair only
+    old = load_compiled(str(DEMO_PREVIOUS)).policy
+    new = load_compiled(policy_path).policy
+    change = diff_policies(old, new)
+    click.echo(
+        f"11. what changes from {old.metadata.version} to {new.metadata.version}: "
+        f"{len(change.adverse)} adverse, {len(change.favourable)} favourable, "
+        f"{len(change.changes) - len(change.adverse) - len(change.favourable)} neutral"
+    )
+    for item in change.adverse:
+        click.echo(f"   adverse: {item.where}: {item.old} -> {item.new} ({item.why})")
+    for lang in new.metadata.languages:
+        markdown = change_notice(change, lang)
+        for suffix, text in (("md", markdown), ("html", markdown_to_html(markdown, lang))):
+            path = folder / f"change-{old.metadata.version}-{new.metadata.version}.{lang}.{suffix}"
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"   {path}")

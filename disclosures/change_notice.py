@@ -1,0 +1,188 @@
+"""The notice of a policy change: what gets worse or better for a customer, and from when.
+
+It is generated from the semantic diff (`clearline.engine.diff`), which compares the two typed
+models; each rule that changed is shown as it was and as it will be, in the words the policy
+disclosure uses for it. Wording changes only are not listed one by one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from typing import Any
+
+from clearline.engine.diff import Change, Impact, PolicyDiff
+from clearline.engine.model import GraceRule, Policy, Rule
+
+from .disclosure import action_text, lender_context
+from .locale import Locale
+from .render import render_markdown
+from .texts import condition_text
+
+_RULE_KINDS = frozenset(
+    {
+        "threshold",
+        "operator",
+        "added",
+        "removed",
+        "rewritten",
+        "action",
+        "limit_factor",
+        "grace",
+        "rule_added",
+        "rule_removed",
+    }
+)
+
+
+def _day(policy: Policy, moment: dt.datetime | None, locale: Locale) -> str | None:
+    if moment is None:
+        return None
+    return locale.date(moment.astimezone(zoneinfo.ZoneInfo(policy.metadata.timezone)).date())
+
+
+def _rule_side(policy: Policy, rule: Rule | None, locale: Locale) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    grace = policy.grace_rule(rule.grace)
+    return {
+        "watch": condition_text(rule, locale),
+        "action": action_text(locale, rule.action.kind, rule.action.limit_factor),
+        "notice": _notice(grace, locale),
+    }
+
+
+def _notice(grace: GraceRule | None, locale: Locale) -> str | None:
+    if grace is None or grace.immediate:
+        return None
+    return locale.days(grace.notice_days)
+
+
+def _worst(changes: list[Change]) -> Impact:
+    impacts = {change.impact for change in changes}
+    for impact in (Impact.ADVERSE, Impact.FAVOURABLE):
+        if impact in impacts:
+            return impact
+    return Impact.NEUTRAL
+
+
+def _grace_item(diff: PolicyDiff, name: str, changes: list[Change], lang: str) -> dict[str, Any]:
+    old_locale, new_locale = Locale(diff.old, lang), Locale(diff.new, lang)
+    before = diff.old.grace_rule(name)
+    after = diff.new.grace_rule(name)
+
+    def terms(grace: GraceRule | None, locale: Locale) -> dict[str, Any]:
+        if grace is None:
+            return {}
+        return {
+            "notice": _notice(grace, locale),
+            "immediate": grace.immediate,
+            "cure": locale.days(grace.cure.days) if grace.cure else None,
+            "appeal": locale.days(grace.appeal.days) if grace.appeal else None,
+            "paused": bool(grace.appeal and grace.appeal.pauses_action),
+            "exemptions": [e.id for e in grace.exemptions],
+        }
+
+    users = [r for r in diff.new.rules if r.grace == name]
+    return {
+        "type": "grace",
+        "impact": _worst(changes).value,
+        "rules": [action_text(new_locale, r.action.kind, r.action.limit_factor) for r in users],
+        "watches": [condition_text(r, new_locale) for r in users],
+        "before": terms(before, old_locale),
+        "after": terms(after, new_locale),
+        "what": sorted({change.kind for change in changes}),
+    }
+
+
+def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
+    """Everything the change-notice template shows, as plain data."""
+    old, new = diff.old, diff.new
+    old_locale, new_locale = Locale(old, lang), Locale(new, lang)
+    by_rule: dict[str, list[Change]] = defaultdict(list)
+    by_grace: dict[str, list[Change]] = defaultdict(list)
+    other: list[Change] = []
+    for change in diff.changes:
+        if change.rule is not None and change.kind in _RULE_KINDS:
+            by_rule[change.rule].append(change)
+        elif change.kind.startswith("grace_") and change.kind not in (
+            "grace_added",
+            "grace_removed",
+        ):
+            by_grace[change.subject].append(change)
+        elif change.impact is not Impact.NEUTRAL:
+            other.append(change)
+    rules = []
+    for rule_id, changes in by_rule.items():
+        impact = _worst(changes)
+        if impact is Impact.NEUTRAL:
+            continue
+        rules.append(
+            {
+                "type": "rule",
+                "impact": impact.value,
+                "before": _rule_side(old, old.rule(rule_id), old_locale),
+                "after": _rule_side(new, new.rule(rule_id), new_locale),
+            }
+        )
+    grace = [
+        _grace_item(diff, name, changes, lang)
+        for name, changes in by_grace.items()
+        if _worst(changes) is not Impact.NEUTRAL
+    ]
+    others = [
+        {
+            "type": "other",
+            "impact": change.impact.value,
+            "kind": new_locale.phrase("change_kinds", change.kind)
+            if new_locale.has("change_kinds", change.kind)
+            else change.kind,
+            "before": _plain(change.kind, change.old, old_locale),
+            "after": _plain(change.kind, change.new, new_locale),
+        }
+        for change in other
+    ]
+    neutral = sum(change.impact is Impact.NEUTRAL for change in diff.changes)
+    return {
+        **lender_context(new, lang),
+        "old_version": old.metadata.version,
+        "new_version": new.metadata.version,
+        "effective": _day(new, new.metadata.effective_from, new_locale),
+        "announced": _day(new, new.metadata.announced_on, new_locale),
+        "sections": [
+            {
+                "impact": impact.value,
+                "items": [i for i in rules + grace + others if i["impact"] == impact.value],
+            }
+            for impact in (Impact.ADVERSE, Impact.FAVOURABLE)
+        ],
+        "adverse": bool(diff.adverse),
+        "favourable": bool(diff.favourable),
+        "neutral_count": neutral,
+        "notice_days": new_locale.days(old.metadata.adverse_change_notice_days)
+        if old.metadata.adverse_change_notice_days
+        else None,
+        "old_sha256": _sha(old),
+        "new_sha256": _sha(new),
+    }
+
+
+def _plain(kind: str, value: Any, locale: Locale) -> str:
+    """A changed value in words: precedence as action names, notice periods as days."""
+    if kind == "precedence" and isinstance(value, list):
+        return " > ".join(locale.phrase("action_names", action) for action in value)
+    if kind == "change_notice_days" and isinstance(value, int):
+        return locale.days(value)
+    return str(value)
+
+
+def _sha(policy: Policy) -> str:
+    from clearline.engine.canonical import policy_sha256
+
+    return policy_sha256(policy)
+
+
+def change_notice(diff: PolicyDiff, lang: str) -> str:
+    """The change notice in Markdown, in one of the new version's languages."""
+    return render_markdown(f"change.{lang}.md.j2", change_context(diff, lang))
