@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from clearline.engine.model import Policy, Rule
 from clearline.engine.source import Path
@@ -45,7 +46,7 @@ def text_problems(policy: Policy) -> Iterator[tuple[Path, str, str]]:
     Run by `clearline check` and `clearline disclose --check`: a policy language without a
     phrase catalogue, a rule whose text is missing and cannot be generated (a fact without a
     label in that language, a catalogue without the phrase a comparison needs), or a signal
-    whose description cannot be generated (an event type or field without a label).
+    whose description cannot be generated (a catalogue without the `signals` phrases).
     """
     shipped = languages()
     for i, lang in enumerate(policy.metadata.languages):
@@ -64,26 +65,29 @@ def text_problems(policy: Policy) -> Iterator[tuple[Path, str, str]]:
                 f"no template `{template}`, so the {lang} documents cannot be generated",
             )
         locale = Locale(policy, lang)
-        for rule in policy.rules:
+        attempts: list[tuple[Path, str, Callable[[], str]]] = [
+            (
+                rule.path,
+                f"rule `{rule.id}` has no {lang} {what} and it cannot be generated",
+                partial(make, rule, locale),
+            )
+            for rule in policy.rules
             for what, make in (
                 ("reason text", reason_text),
                 ("advice", advice_text),
                 ("condition", condition_text),
-            ):
-                try:
-                    make(rule, locale)
-                except (CatalogueError, KeyError, IndexError) as exc:
-                    yield (
-                        rule.path,
-                        "D101",
-                        f"rule `{rule.id}` has no {lang} {what} and it cannot be generated: {exc}",
-                    )
-        for signal in policy.signals:
+            )
+        ]
+        attempts += [
+            (
+                signal.path,
+                f"signal `{signal.name}` cannot be described in {lang}",
+                partial(signal_text, signal, locale),
+            )
+            for signal in policy.signals
+        ]
+        for path, what, generate in attempts:
             try:
-                signal_text(signal, locale)
+                generate()
             except (CatalogueError, KeyError, IndexError) as exc:
-                yield (
-                    signal.path,
-                    "D101",
-                    f"signal `{signal.name}` cannot be described in {lang}: {exc}",
-                )
+                yield (path, "D101", f"{what}: {exc}")
