@@ -26,6 +26,7 @@ from typing import Any
 
 from clearline.engine.compile import PYTHON_OPERATORS
 from clearline.engine.model import (
+    NEGATED_OPERATORS,
     SET_OPERATORS,
     AllOf,
     AnyOf,
@@ -41,16 +42,6 @@ from clearline.engine.model import (
 FiredFn = Callable[[Mapping[str, Any]], frozenset[str]]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_NEGATED = {
-    Operator.EQ: Operator.NE,
-    Operator.NE: Operator.EQ,
-    Operator.LT: Operator.GE,
-    Operator.GE: Operator.LT,
-    Operator.GT: Operator.LE,
-    Operator.LE: Operator.GT,
-    Operator.IN: Operator.NOT_IN,
-    Operator.NOT_IN: Operator.IN,
-}
 # Zen, Rego and Python spell equality and ordering alike.
 _SYMBOL = {op: text for op, text in PYTHON_OPERATORS.items() if op not in SET_OPERATORS}
 
@@ -294,7 +285,7 @@ def _durable_test(cmp: Comparison, negate: bool) -> Any:
             return (left < low) | (left > high)
         return (left >= low) & (left <= high)
     if negate:
-        op = _NEGATED[op]
+        op = NEGATED_OPERATORS[op]
     if op in (Operator.IN, Operator.NOT_IN):
         members = _members(operand)
         tests = [(left == item) if op is Operator.IN else (left != item) for item in members]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from clearline.engine.model import (
+    NEGATED_OPERATORS,
     AllOf,
     AnyOf,
     Comparison,
@@ -35,18 +36,6 @@ class Mood(StrEnum):
 
     STATEMENT = "statement"
     COUNTERFACTUAL = "counterfactual"
-
-
-_OPPOSITE = {
-    Operator.EQ: Operator.NE,
-    Operator.NE: Operator.EQ,
-    Operator.LT: Operator.GE,
-    Operator.GE: Operator.LT,
-    Operator.LE: Operator.GT,
-    Operator.GT: Operator.LE,
-    Operator.IN: Operator.NOT_IN,
-    Operator.NOT_IN: Operator.IN,
-}
 
 
 def negate(condition: Condition) -> Condition:
@@ -72,7 +61,7 @@ def negate(condition: Condition) -> Condition:
         # A present boolean is true or false, so "not true" reads better as "false".
         flipped = not cmp.operand if cmp.op is Operator.EQ else cmp.operand
         return Comparison(cmp.fact, Operator.EQ, flipped, cmp.path)
-    return Comparison(cmp.fact, _OPPOSITE[cmp.op], cmp.operand, cmp.path)
+    return Comparison(cmp.fact, NEGATED_OPERATORS[cmp.op], cmp.operand, cmp.path)
 
 
 @dataclass(frozen=True)

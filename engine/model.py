@@ -64,6 +64,17 @@ ORDERING_OPERATORS = frozenset(
     {Operator.LT, Operator.LE, Operator.GT, Operator.GE, Operator.BETWEEN}
 )
 SET_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
+# `not (x op v)` is `x negated-op v` for two-valued values (between has no single opposite).
+NEGATED_OPERATORS = {
+    Operator.EQ: Operator.NE,
+    Operator.NE: Operator.EQ,
+    Operator.LT: Operator.GE,
+    Operator.GE: Operator.LT,
+    Operator.GT: Operator.LE,
+    Operator.LE: Operator.GT,
+    Operator.IN: Operator.NOT_IN,
+    Operator.NOT_IN: Operator.IN,
+}
 
 
 class MissingMode(StrEnum):

@@ -41,6 +41,7 @@ import durable_rules_engine as _dre  # type: ignore[import-not-found]  # C core 
 
 from .canonical import canonical_json, sha256_hex
 from .model import (
+    NEGATED_OPERATORS,
     AllOf,
     AnyOf,
     Comparison,
@@ -56,16 +57,6 @@ from .model import (
 
 SCRATCH_SID = "scratch"
 
-_NEGATED = {
-    Operator.EQ: Operator.NE,
-    Operator.NE: Operator.EQ,
-    Operator.LT: Operator.GE,
-    Operator.GE: Operator.LT,
-    Operator.GT: Operator.LE,
-    Operator.LE: Operator.GT,
-    Operator.IN: Operator.NOT_IN,
-    Operator.NOT_IN: Operator.IN,
-}
 _DURABLE_OPS = {
     Operator.NE: "$neq",
     Operator.LT: "$lt",
@@ -91,7 +82,7 @@ Branch = list[Any]  # a conjunction of plain durable_rules tests
 
 def _atoms(cmp: Comparison, keys: Mapping[str, str], negate: bool) -> list[Branch]:
     """One comparison (negated or not) as alternatives of plain tests."""
-    op = _NEGATED[cmp.op] if negate and cmp.op in _NEGATED else cmp.op
+    op = NEGATED_OPERATORS[cmp.op] if negate and cmp.op in NEGATED_OPERATORS else cmp.op
     key = keys[cmp.fact]
     operand = cmp.operand
     if op is Operator.BETWEEN:

@@ -17,6 +17,8 @@ from clearline.engine.audit import AuditLog
 from clearline.engine.case_store import KIND_CASE_TRANSITION, CaseStore
 from clearline.engine.cases import CaseError, CaseState, case_event
 
+from .conftest import run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
 COMPILED = compile_policy(load_policy(POLICY))
@@ -250,3 +252,18 @@ def test_a_failed_audit_append_leaves_the_store_unchanged(tmp_path: Path) -> Non
             store.record(case.case_id, case_event("notice_sent", "2027-03-01", tz=TZ))
         assert store.events(case.case_id) == []
         assert store.case(case.case_id).state is CaseState.PENDING_NOTICE
+
+
+def test_audit_list_shows_decisions_unless_asked_for_other_kinds(tmp_path: Path) -> None:
+    from clearline.engine.audit import AuditLog, Entry
+
+    db = tmp_path / "audit.db"
+    with AuditLog(db) as log:
+        log.append_entries(
+            [Entry("case_transition", "case-1", "A1", None, None, None, None, None, "{}")]
+        )
+    plain = run_cli("audit", "list", str(db))
+    assert plain.returncode == 0 and plain.stdout == ""
+    assert "0 records" in plain.stderr
+    every = run_cli("audit", "list", str(db), "--kind", "all")
+    assert "case_transition" in every.stdout and "case-1" in every.stdout

@@ -264,6 +264,12 @@ def _moment(value: str | None, option: str) -> dt.datetime | None:
 @click.option("--since", help="Decisions as of this moment or later (ISO; a date is 00:00 UTC).")
 @click.option("--until", help="Decisions as of before this moment (ISO; a date is 00:00 UTC).")
 @click.option(
+    "--kind",
+    default="decision",
+    show_default=True,
+    help="Record kind: decision, case_transition, monitor, or `all`.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
 )
 def list_command(
@@ -274,14 +280,16 @@ def list_command(
     policy_version: str | None,
     since: str | None,
     until: str | None,
+    kind: str,
     fmt: str,
 ) -> None:
-    """List recorded decisions, filtered by account, action, policy version and time."""
+    """List recorded decisions (or other records), filtered by account, action, version, time."""
     start = _moment(since, "--since")
     end = _moment(until, "--until")
     count = 0
     with open_log(db) as log:
         for record in log.records(
+            kind=None if kind == "all" else kind,
             account_id=account,
             action=action,
             policy_id=policy_id,
@@ -293,8 +301,9 @@ def list_command(
             if fmt == "jsonl":
                 click.echo(json.dumps(_summary(record), ensure_ascii=False, sort_keys=True))
             else:
+                shown_kind = "" if kind == "decision" else f"{record.kind:<16}  "
                 click.echo(
-                    f"{record.seq:>7}  {record.as_of or '-':<20}  {record.record_id}  "
+                    f"{record.seq:>7}  {shown_kind}{record.as_of or '-':<20}  {record.record_id}  "
                     f"{record.account_id or '-':<14}  {record.action or '-':<12}  "
                     f"{record.policy_id}@{record.policy_version}"
                 )
