@@ -180,7 +180,7 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("case", "show", "nope"), "no case `nope`"),
+        (("case", "show", "nope"), "no case store at clearline-cases.db"),
         (("case", "event", "nope", "notice_sent", "--at", "2027-03-01"), "no case `nope`"),
         (("case", "advance", "--as-of", "soon"), "not an ISO date"),
     ],
@@ -192,6 +192,8 @@ def test_cli_errors_are_one_line_without_traceback(
     assert result.returncode in (1, 2)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    if args[1] == "show":
+        assert not (tmp_path / "clearline-cases.db").exists()  # reading creates nothing
 
 
 def test_demo_opens_cases_and_advances_them_sixty_days(tmp_path: Path) -> None:

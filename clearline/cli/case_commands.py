@@ -211,6 +211,13 @@ def show_command(
     case_id: str | None, as_json: bool, store_path: str, policy_path: str | None
 ) -> None:
     """Show one case and its history, or list every case with its state."""
+    if not Path(store_path).exists():
+        # Reading must not create an empty store where none was meant to be.
+        error(
+            f"no case store at {store_path} (cases are opened with `clearline case open`)",
+            code="E300",
+        )
+        raise Failed()
     compiled = _compiled(policy_path)
     with _store(store_path) as store:
         try:
