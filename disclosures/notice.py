@@ -27,7 +27,7 @@ from .locale import Locale
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
 from .signals import signal_context, signals_read
-from .texts import advice_text, condition_text, reason_text
+from .texts import condition_text, reason_text
 
 PRINCIPAL_REASONS = 4  # Reg B 1002.9(b)(2): at most four principal reasons
 
@@ -217,7 +217,9 @@ def reason_context(
             sentence(describe(cf.region, locale, Mood.COUNTERFACTUAL), locale, "counterfactual")
             for cf in counterfactuals(compiled, rule, values)
         ],
-        "advice": advice_text(rule, locale),
+        # Only the policy's own advice: a negated condition would repeat the counterfactuals
+        # above, and for a `between` it would also offer the way out that leads to a harsher rule.
+        "advice": rule.advice.get(locale.lang),
         "exemptions": exemptions,
     }
 
