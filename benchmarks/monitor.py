@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from clearline.engine import compile_policy, load_policy, sample_accounts
-from clearline.engine.canonical import canonical_json
 from clearline.engine.event_sample import sample_events
 from clearline.engine.monitor import Monitor
 
@@ -60,7 +59,7 @@ def run(
         with path.open(encoding="utf-8") as handle:
             for line, text in enumerate(handle, start=1):
                 for made in monitor.feed(json.loads(text), line):
-                    sink.write(canonical_json(made.to_dict()))
+                    sink.write(made.to_json())
                     decisions += 1
                 if sink.tell() > 1 << 24:  # keep the buffer small: its size is not the monitor's
                     sink = io.StringIO()

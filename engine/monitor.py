@@ -86,6 +86,17 @@ class MonitorDecision:
         data["monitor"] = self.context()
         return data
 
+    def to_json(self) -> str:
+        """Canonical JSON of `to_dict()`, built from the decision's fast record.
+
+        Keys are sorted, so `monitor` goes right before the top-level `policy` key; a JSON string
+        cannot hold a bare `"policy":` (its quotes would be escaped), so the first one found is
+        that key.
+        """
+        record = self.decision.to_json()
+        at = record.index(',"policy":')
+        return f'{record[:at]},"monitor":{canonical_json(self.context())}{record[at:]}'
+
     def audit_entries(self, salt: str) -> list[Entry]:
         """Two audit records: the decision (replayable as any other) and, chained right after
         it, a `monitor` record naming the decision and the event or window that caused it."""

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
+from clearline.engine.canonical import canonical_json
 from clearline.engine.compile import CompiledPolicy
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
 from clearline.engine.monitor import Event, EventError, Monitor
@@ -224,6 +225,7 @@ def test_signals_and_decisions_match_the_reference(
             assert account is not None
             assert made.previous_action.value == actions.get(account, "none")
             assert made.decision.action.value != made.previous_action.value
+            assert made.to_json() == canonical_json(made.to_dict())  # fast line, same bytes
             actions[account] = made.decision.action.value
         if event.type == "facts":
             facts.setdefault(event.account_id, {}).update(event.fields)

@@ -16,7 +16,6 @@ import click
 
 from clearline.engine import AuditLog, ClearlineError, FactError
 from clearline.engine.audit import BATCH_SIZE, Entry
-from clearline.engine.canonical import canonical_json
 from clearline.engine.load import display_path
 from clearline.engine.monitor import EventError, Monitor, MonitorDecision
 
@@ -320,7 +319,7 @@ def _one(
     except EventError as exc:  # applied, but an account could not be decided (E207)
         return exc
     for decision in decisions:
-        out.write(canonical_json(decision.to_dict()) + "\n")
+        out.write(decision.to_json() + "\n")
     if decisions and audit is not None:
         audit.add(decisions)
     return len(decisions)
