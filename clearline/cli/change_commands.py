@@ -14,7 +14,7 @@ from clearline.engine.backtest import Account, BacktestReport, backtest, render_
 from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.diff import diff_policies, render_markdown, render_text
 
-from .common import Failed, error, load_compiled, progress_wanted
+from .common import Failed, error, load_compiled, progress_wanted, with_progress
 from .decide_command import InputProblem, read_requests
 
 
@@ -159,20 +159,8 @@ def _run(
     *,
     progress: bool,
 ) -> BacktestReport:
-    if not progress:
-        return backtest(old, new, accounts, moment)
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("backtest", total=None)
-
-        def counted() -> Iterator[Account]:
-            for n, account in enumerate(accounts, 1):
-                if n % 10_000 == 0:
-                    bar.update(task, completed=n)
-                yield account
-
-        return backtest(old, new, counted(), moment)
+    counted = with_progress(accounts, "backtest", enabled=progress, every=10_000)
+    return backtest(old, new, counted, moment)
 
 
 def _audit_accounts(path: str) -> Iterator[Account]:

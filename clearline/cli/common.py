@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import click
 
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
 from clearline.engine.load import analyse_policy
 from clearline.engine.versions import policy_files as policy_files  # the commands import it here
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -50,3 +53,20 @@ def load_compiled(path: str | os.PathLike[str]) -> CompiledPolicy:
 def progress_wanted() -> bool:
     """A progress bar only on an interactive terminal: batch output piped stays clean."""
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def with_progress(
+    items: Iterable[T], label: str, *, enabled: bool, every: int = 1000
+) -> Iterator[T]:
+    """Pass items through, showing a count on a terminal; nothing at all when not enabled."""
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        for n, item in enumerate(items, 1):
+            if n % every == 0:
+                bar.update(task, completed=n)
+            yield item

@@ -15,7 +15,7 @@ from clearline.engine.canonical import canonical_json
 from clearline.engine.decide import AsOfError, Decision, to_instant
 from clearline.engine.sample import sample_accounts
 
-from .common import Failed, error, load_compiled, progress_wanted
+from .common import Failed, error, load_compiled, progress_wanted, with_progress
 
 RESERVED = ("account_id", "facts", "as_of")
 _RESERVED_KEYS = frozenset(RESERVED)
@@ -192,7 +192,9 @@ def decide_command(
             pending.clear()
 
         try:
-            for item in _with_progress(read_requests(stream), input_path):
+            for item in with_progress(
+                read_requests(stream), "deciding", enabled=input_path != "-" and progress_wanted()
+            ):
                 if isinstance(item, InputProblem):
                     click.echo(f"{where}:{item.line}:1: error[{item.code}]: {item}", err=True)
                     failures += 1
@@ -241,20 +243,6 @@ def _write(out: IO[str], decision: Decision, fmt: str) -> None:
         out.write("\n")
     else:
         out.write(decision.to_json() + "\n")
-
-
-def _with_progress(items: Iterator[Any], input_path: str) -> Iterator[Any]:
-    if input_path == "-" or not progress_wanted():
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task("deciding", total=None)
-        for n, item in enumerate(items, 1):
-            if n % 1000 == 0:
-                progress.update(task, completed=n)
-            yield item
 
 
 @click.command()
