@@ -389,7 +389,6 @@ class Metadata:
     owner: Lender | None = None
     adverse_change_notice_days: int = 0
     announced_on: dt.datetime | None = None
-    redact_salt_id: str | None = None
     calendar: BusinessCalendar | None = None
 
 
