@@ -79,7 +79,7 @@ def run(
         "peak_rss_mb": round(_peak_rss_mb()),
         "rss_before_stream_mb": round(rss_before),
         "accounts_with_live_signals": monitor.live_accounts(),
-        "pending_expiries": len(monitor.signals.expiries),
+        "pending_expiries": monitor.signals.pending_expiries(),
         "durable_rules_facts_between_events": monitor.signals.durable_facts(),
     }
 

@@ -287,8 +287,7 @@ class Monitor:
         self.seq = event.seq
         self.clock = event.ts
         result: list[MonitorDecision] = []
-        expiries = self.signals.expiries
-        if expiries and expiries[0][0] <= event.ts:
+        if self.signals.next_expiry <= event.ts:
             for at, accounts in self.signals.advance(event.ts):
                 for account in accounts:
                     self._decide(account, at, None, result)

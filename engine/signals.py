@@ -163,9 +163,11 @@ class _Compiler:
 
     def rulesets(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Two rulesets. Single events: `m<k>` matches the event pattern of signal k, `s<k>_<i>`
-        an event that may be step i of sequence k (kept until `within` passes). Sequences:
-        `s<k>` completes sequence k. Apart, an event's own matches need no pending facts beside
-        it, and the pending facts do not match their single patterns again on every event."""
+        an event that may be step i of sequence k (kept until `within` passes), `c<k>` an event
+        that may be the last step of sequence k. Sequences: `s<k>` completes sequence k. Apart,
+        an event's own matches need no pending facts beside it, the pending facts do not match
+        their single patterns again on every event, and only an event that fired `c<k>` is
+        matched again with the pending facts of its account."""
         single: dict[str, Any] = {}
         sequences: dict[str, Any] = {}
         for k, signal in enumerate(self.policy.signals):
@@ -183,6 +185,8 @@ class _Compiler:
                 steps.append({f"e{i}": self.pattern(signal, i, extra)})
                 if i < len(signal.patterns) - 1:
                     single[f"s{k}_{i}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
+                else:  # the last step alone, without its joins: only such an event can close k
+                    single[f"c{k}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
             sequences[f"s{k}"] = {"all": steps}
         return single, sequences
 
@@ -227,6 +231,12 @@ class AccountSignals:
         return not self.windows and not self.pending
 
 
+Expiry = tuple[int, int, str, int]  # (time, order, account, signal index or -1: pending steps)
+
+# What a single-event rule found (the first letter of its generated name says it too).
+_WINDOW, _PENDING, _CLOSING = 0, 1, 2
+
+
 class SignalEngine:
     """Signal values per account from a stream of events in time order."""
 
@@ -239,14 +249,37 @@ class SignalEngine:
         self.single, self.sequences = compiler.rulesets()
         self.handle = _ruleset_handle(self.single) if self.single else None
         self.sequence_handle = _ruleset_handle(self.sequences) if self.sequences else None
-        # Event types that can end a sequence: only they need the pending facts beside them.
-        self.closing = frozenset(
-            p.event for s in self.signals if s.kind is SignalKind.SEQUENCE for p in s.patterns[1:]
-        )
         # Which event types any rule looks at: the others never reach durable_rules.
         self.watched = frozenset(p.event for s in self.signals for p in s.patterns)
+        # How a watched event becomes a fact: its type index and (field, generated key) pairs.
+        self.layouts = {
+            name: (self.type_index[name], tuple(self.keys[name].items()))
+            for name in self.watched
+            if self.handle is not None
+        }
         self.accounts: dict[str, AccountSignals] = {}
-        self.expiries: list[tuple[int, int, str, int]] = []  # (time, order, account, signal|-1)
+        # Every expiry is an event's time plus a fixed duration (a window, or `within` + 1 for
+        # pending steps) and events come in time order, so the expiries of one duration arrive
+        # sorted: a FIFO queue per duration instead of one heap (an append and a popleft, no
+        # sifting through hundreds of thousands of entries). Merging the few queues by (time,
+        # order) takes them out in exactly the order one heap would.
+        self.restored: deque[Expiry] = deque()  # pending-step expiries from a checkpoint
+        self.queues: dict[int, deque[Expiry]] = {}
+        # What each rule name means: (what, signal index, its expiry's duration and queue).
+        self.meaning: dict[str, tuple[int, int, int, deque[Expiry]]] = {}
+        for k, signal in enumerate(self.signals):
+            window = self.queues.setdefault(signal.window, deque())
+            self.meaning[f"m{k}"] = self.meaning[f"s{k}"] = (_WINDOW, k, signal.window, window)
+            self.meaning[f"c{k}"] = (_CLOSING, k, 0, window)
+            if signal.kind is SignalKind.SEQUENCE:
+                # a pending step can match until `within` has passed: it is dropped after that
+                wait = (signal.within or 0) + 1
+                queue = self.queues.setdefault(wait, deque())
+                for i in range(len(signal.patterns) - 1):
+                    self.meaning[f"s{k}_{i}"] = (_PENDING, k, wait, queue)
+        self.closing = frozenset(name for name, m in self.meaning.items() if m[0] == _CLOSING)
+        self._sources: list[deque[Expiry]] = [self.restored, *self.queues.values()]
+        self.next_expiry: float = math.inf  # the earliest time in any queue
         self._order = itertools.count()
         self.defaults = {s.name: default_value(s) for s in self.signals}
 
@@ -273,6 +306,18 @@ class SignalEngine:
 
     # -- time -----------------------------------------------------------------------------------
 
+    def _first(self) -> deque[Expiry] | None:
+        """The queue holding the next expiry (lowest time, then order), None when all are empty."""
+        best: deque[Expiry] | None = None
+        for queue in self._sources:
+            if queue and (best is None or queue[0] < best[0]):
+                best = queue
+        return best
+
+    def pending_expiries(self) -> int:
+        """Expiries still waiting (windows to close, pending steps to drop)."""
+        return sum(len(queue) for queue in self._sources)
+
     def advance(self, now: int) -> Iterator[tuple[int, list[str]]]:
         """Expire what stops counting at or before `now`, one moment at a time, in time order.
 
@@ -280,12 +325,13 @@ class SignalEngine:
         decides those accounts before later moments are expired, so each decision sees the
         values of its own moment.
         """
-        heap = self.expiries
-        while heap and heap[0][0] <= now:
-            at = heap[0][0]
+        while self.next_expiry <= now:
+            at = int(self.next_expiry)
             changed: dict[str, None] = {}
-            while heap and heap[0][0] == at:
-                _, _, account, k = heapq.heappop(heap)
+            queue = self._first()
+            while queue is not None and queue[0][0] == at:
+                _, _, account, k = queue.popleft()
+                queue = self._first()
                 state = self.accounts.get(account)
                 if state is None:
                     continue
@@ -303,6 +349,7 @@ class SignalEngine:
                         del state.windows[k]
                 if state.empty():
                     del self.accounts[account]
+            self.next_expiry = queue[0][0] if queue is not None else math.inf
             if changed:
                 yield at, list(changed)
 
@@ -317,50 +364,60 @@ class SignalEngine:
         self, account: str, event_type: str, ts: int, seq: int, fields: Mapping[str, Any]
     ) -> bool:
         """Match one event (already checked against its type); True when a value changed."""
-        if event_type not in self.watched or self.handle is None:
+        layout = self.layouts.get(event_type)
+        if layout is None:  # no rule looks at this type
             return False
         # The fact's JSON is written directly (it is asserted and retracted once per event and
         # kept as text while pending): keys are generated, values are checked field values.
-        parts = [
-            f'{{"sid":"{SCRATCH_SID}","id":{seq},"q":{seq},"t":{self.type_index[event_type]},"ts":{ts}'
-        ]
-        for name, key in self.keys[event_type].items():
-            parts.append(f',"{key}":{_json_scalar(fields[name])}')
-        parts.append("}")
-        fact = "".join(parts)
+        index, columns = layout
+        fact = f'{{"sid":"{SCRATCH_SID}","id":{seq},"q":{seq},"t":{index},"ts":{ts}'
+        for name, key in columns:
+            fact += f',"{key}":{_json_scalar(fields[name])}'
+        fact += "}"
         fired = self._match_alone(fact)
-        state = self.accounts.get(account)
-        if state is not None and state.pending and event_type in self.closing:
-            fired |= self._match(f"[{','.join(state.pending)},{fact}]", seq)
         if not fired:
             return False
+        state = self.accounts.get(account)
+        if state is not None and state.pending and not self.closing.isdisjoint(fired):
+            fired |= self._match(f"[{','.join(state.pending)},{fact}]", seq)
         if state is None:
             state = self.accounts[account] = AccountSignals()
+        meaning = self.meaning
+        windows = state.windows
+        order = self._order
         changed = False
-        until = -1
+        drop: tuple[int, deque[Expiry]] | None = None  # when a pending step goes, and its queue
         for name in fired:
-            if name[0] == "s" and "_" in name:
-                k = int(name[1 : name.index("_")])
-                within = self.signals[k].within or 0
-                until = max(until, ts + within)
+            what, k, duration, queue = meaning[name]
+            at = ts + duration
+            if what == _PENDING:
+                if drop is None or at > drop[0]:
+                    drop = (at, queue)
                 continue
-            k = int(name[1:])
+            if what == _CLOSING:
+                continue
             signal = self.signals[k]
-            value = 1.0
+            window = windows.get(k)
+            if window is None:
+                window = windows[k] = deque()
             if signal.kind is SignalKind.SUM:
                 assert signal.summed is not None
-                value = fields[signal.summed]
-            window = state.windows.get(k)
-            before = self._value(k, window) if window else self.defaults[signal.name]
-            if window is None:
-                window = state.windows[k] = deque()
-            window.append((ts, value))
-            heapq.heappush(self.expiries, (ts + signal.window, next(self._order), account, k))
-            changed = changed or self._value(k, window) != before
-        if until >= 0:
+                before = self._value(k, window)
+                window.append((ts, fields[signal.summed]))
+                changed = changed or self._value(k, window) != before
+            else:  # a count grows, a match changes only from none
+                changed = changed or signal.kind is SignalKind.COUNT or len(window) == 0
+                window.append((ts, 1.0))
+            queue.append((at, next(order), account, k))
+            if at < self.next_expiry:
+                self.next_expiry = at
+        if drop is not None:
+            at, queue = drop
             state.pending.append(fact)
-            state.pending_until.append(until)
-            heapq.heappush(self.expiries, (until + 1, next(self._order), account, -1))
+            state.pending_until.append(at - 1)  # the last second the step can still match
+            queue.append((at, next(order), account, -1))
+            if at < self.next_expiry:
+                self.next_expiry = at
         if state.empty():
             del self.accounts[account]
         return changed
@@ -368,7 +425,7 @@ class SignalEngine:
     def _match_alone(self, fact: str) -> set[str]:
         """Single-event rules that fire for one fact alone in the scratch session."""
         handle = self.handle
-        assert handle is not None  # observe() returns early without single-event rules
+        assert handle is not None  # no layouts without single-event rules
         result = _dre.assert_fact(handle, fact)
         try:
             # The only fact in the session is this one: the rule name is all we need, the
@@ -419,7 +476,7 @@ class SignalEngine:
                 }
                 for account, s in self.accounts.items()
             },
-            "expiries": [list(item) for item in self.expiries],
+            "expiries": [list(item) for item in heapq.merge(*self._sources)],
         }
 
     def load_data(self, data: Mapping[str, Any]) -> None:
@@ -435,9 +492,17 @@ class SignalEngine:
             )
             for account, raw in data["accounts"].items()
         }
-        self.expiries = [(int(a), int(b), str(c), int(d)) for a, b, c, d in data["expiries"]]
-        heapq.heapify(self.expiries)
-        start = max((item[1] for item in self.expiries), default=-1) + 1
+        entries = sorted((int(a), int(b), str(c), int(d)) for a, b, c, d in data["expiries"])
+        for source in self._sources:
+            source.clear()
+        for entry in entries:
+            k = entry[3]
+            # a window's expiry goes back to its queue (all of it is older than what comes);
+            # pending steps may wait for different lengths: they keep a sorted queue of their own
+            queue = self.restored if k < 0 else self.queues[self.signals[k].window]
+            queue.append(entry)
+        self.next_expiry = entries[0][0] if entries else math.inf
+        start = max((entry[1] for entry in entries), default=-1) + 1
         self._order = itertools.count(start)
 
 
@@ -455,6 +520,9 @@ def _results(handle: int, result: tuple[int, int]) -> Iterator[str]:
 
 def _json_scalar(value: Any) -> str:
     """JSON for a checked field value (finite number, bool or string)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return repr(value)
     if value is True:
         return "true"
     if value is False:

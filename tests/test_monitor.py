@@ -241,7 +241,7 @@ def test_signals_and_decisions_match_the_reference(
 
 def test_ruleset_is_json_data_with_generated_keys(compiled: CompiledPolicy) -> None:
     single, definition = ruleset_definitions(compiled.policy)
-    assert sorted(single) == ["m0", "m1", "m2", "s3_0", "s3_1", "s4_0"]
+    assert sorted(single) == ["c3", "c4", "m0", "m1", "m2", "s3_0", "s3_1", "s4_0"]
     assert sorted(definition) == ["s3", "s4"]
     text = repr((single, definition))
     for name in ("seen_p", "busy", "x", "y", "'k'", "pattern"):
@@ -359,7 +359,7 @@ def test_state_of_100000_accounts_is_deleted_once_nothing_can_match(
     assert monitor.signals.durable_facts() == 0  # one scratch session, empty between events
     made = monitor.advance(START + 3 * 86400)
     assert monitor.live_accounts() == 0
-    assert not monitor.signals.expiries
+    assert monitor.signals.pending_expiries() == 0
     assert monitor.actions == {}  # every account is back to no action, and forgotten
     assert {m.decision.action.value for m in made} == {"none"}
 
