@@ -219,7 +219,7 @@ def _ruleset_handle(definition: dict[str, Any]) -> int:
 # -- running it --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountSignals:
     """What one account still needs for its signals: window contents and pending steps."""
 
