@@ -175,6 +175,7 @@ class _Compiler:
                 single[f"m{k}"] = {"all": [{"m": self.pattern(signal, 0, [])}]}
                 continue
             steps = []
+            last = len(signal.patterns) - 1
             for i in range(len(signal.patterns)):
                 extra: list[Any] = []
                 if i:
@@ -182,6 +183,8 @@ class _Compiler:
                         {"$gt": {"q": {f"e{i - 1}": "q"}}},
                         {"$lte": {"ts": {"$add": {"$l": {"e0": "ts"}, "$r": signal.within}}}},
                     ]
+                if i == last:  # only the new event (marked `n`) ends a match, not pending ones
+                    extra.append({"n": 1})
                 steps.append({f"e{i}": self.pattern(signal, i, extra)})
                 if i < len(signal.patterns) - 1:
                     single[f"s{k}_{i}"] = {"all": [{"m": self.pattern(signal, i, [])}]}
@@ -379,7 +382,7 @@ class SignalEngine:
             return False
         state = self.accounts.get(account)
         if state is not None and state.pending and not self.closing.isdisjoint(fired):
-            fired |= self._match(f"[{','.join(state.pending)},{fact}]", seq)
+            fired |= self._match(f'[{",".join(state.pending)},{fact[:-1]},"n":1}}]')
         if state is None:
             state = self.accounts[account] = AccountSignals()
         meaning = self.meaning
@@ -434,18 +437,13 @@ class SignalEngine:
         finally:
             _dre.retract_fact(handle, fact)
 
-    def _match(self, text: str, seq: int) -> set[str]:
-        """Sequence rules that complete with the event `seq` as their last step."""
+    def _match(self, text: str) -> set[str]:
+        """Sequence rules that complete with the new event (the one marked `n`) as last step."""
         handle = self.sequence_handle
         assert handle is not None  # only events that can close a sequence come here
         result = _dre.assert_facts(handle, text)
         try:
-            return {
-                name
-                for found in _results(handle, result)
-                for name, match in json.loads(found).items()
-                if _last_seq(match) == seq
-            }
+            return {found[2 : found.index('"', 2)] for found in _results(handle, result)}
         finally:
             _dre.retract_facts(handle, text)
 
@@ -530,11 +528,6 @@ def _json_scalar(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(value, ensure_ascii=False)
-
-
-def _last_seq(match: Mapping[str, Any]) -> int:
-    """The stream position of the last event of a match (the highest of its steps `e<i>`)."""
-    return max(int(item["q"]) for item in match.values())
 
 
 def signal_names(policy: Policy) -> Iterator[str]:
