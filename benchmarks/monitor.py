@@ -26,7 +26,7 @@ from typing import Any
 
 from clearline.engine import compile_policy, load_policy, sample_accounts
 from clearline.engine.event_sample import sample_events
-from clearline.engine.monitor import Monitor
+from clearline.engine.monitor import Monitor, stream_gc
 
 POLICY = Path(__file__).resolve().parent.parent / "policies/credit-line-closure/1.1.0.yaml"
 
@@ -56,7 +56,7 @@ def run(
         sink = io.StringIO()
         decisions = 0
         wall, cpu = time.perf_counter(), time.process_time()
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8") as handle, stream_gc():  # as `clearline watch` does
             for line, text in enumerate(handle, start=1):
                 for made in monitor.feed(json.loads(text), line):
                     sink.write(made.to_json())

@@ -10,9 +10,11 @@ replay gives the same decisions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +112,25 @@ class MonitorDecision:
             inputs="{}",
         )
         return [entry, cause]
+
+
+@contextlib.contextmanager
+def stream_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector, tuned for a long stream of events while inside.
+
+    The monitor keeps hundreds of thousands of long-lived containers (each account's windows
+    and facts) and the stream itself makes next to no reference cycles. With the default
+    thresholds the collector walks that whole state again and again: about a tenth of the run
+    time at 100,000 accounts. Here the youngest generation is collected every 100,000
+    allocations instead of 700 (still catching the few young cycles, e.g. of a refused event's
+    exception), and the older ones far less often. The thresholds are restored on exit.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(100_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:

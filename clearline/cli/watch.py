@@ -17,7 +17,7 @@ import click
 from clearline.engine import AuditLog, ClearlineError, FactError
 from clearline.engine.audit import BATCH_SIZE, Entry
 from clearline.engine.load import display_path
-from clearline.engine.monitor import EventError, Monitor, MonitorDecision
+from clearline.engine.monitor import EventError, Monitor, MonitorDecision, stream_gc
 
 from .common import EXIT_INVALID, Failed, error, load_compiled
 
@@ -249,7 +249,7 @@ def watch(
     stopper = _Stopper()
     lines = errors = decisions_now = 0
     try:
-        with stopper.installed():
+        with stopper.installed(), stream_gc():
             try:
                 for text in source:
                     stopper.busy = True
