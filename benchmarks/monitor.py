@@ -6,7 +6,7 @@
 The shipped policy (1.1.0) with its three signals; a snapshot of synthetic accounts
 (`sample_accounts`) and a synthetic event stream (`sample_events`, seeded) written to a
 temporary JSONL file first. The timed part is what `clearline watch` does per line: parse the
-JSON, check and apply the event (durable_rules matching, windows, re-decisions), and write each
+JSON (its reader, NaN refused), check and apply the event (durable_rules matching, windows, re-decisions), and write each
 decision whose action changed as canonical JSON (to a discarded buffer). Reported: events per
 second of wall time and of CPU time (the machine may be shared), peak resident memory, and the
 signal state still in memory at the end.
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clearline.cli.watch import event_json
 from clearline.engine import compile_policy, load_policy, sample_accounts
 from clearline.engine.event_sample import sample_events
 from clearline.engine.monitor import Monitor, stream_gc
@@ -58,7 +59,7 @@ def run(
         wall, cpu = time.perf_counter(), time.process_time()
         with path.open(encoding="utf-8") as handle, stream_gc():  # as `clearline watch` does
             for line, text in enumerate(handle, start=1):
-                for made in monitor.feed(json.loads(text), line):
+                for made in monitor.feed(event_json(text), line):
                     sink.write(made.to_json())
                     decisions += 1
                 if sink.tell() > 1 << 24:  # keep the buffer small: its size is not the monitor's

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -18,6 +19,15 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+
+
+def reject_constant(name: str) -> Any:
+    """Refuse NaN and Infinity: JSON has no such numbers (Python's reader accepts them)."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+# One decoder for every line: `json.loads` with an option builds a new decoder per call.
+parse_json = json.JSONDecoder(parse_constant=reject_constant).decode
 
 
 class Failed(click.exceptions.Exit):

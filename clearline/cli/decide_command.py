@@ -15,7 +15,7 @@ from clearline.engine.canonical import canonical_json
 from clearline.engine.decide import AsOfError, Decision, to_instant
 from clearline.engine.sample import sample_accounts
 
-from .common import Failed, error, load_compiled, progress_wanted, with_progress
+from .common import Failed, error, load_compiled, parse_json, progress_wanted, with_progress
 
 RESERVED = ("account_id", "facts", "as_of")
 _RESERVED_KEYS = frozenset(RESERVED)
@@ -37,14 +37,6 @@ class InputProblem(Exception):
         super().__init__(message)
         self.line = line
         self.code = code
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-# One decoder for every line: `json.loads` with an option builds a new decoder per call.
-_parse_json = json.JSONDecoder(parse_constant=_reject_constant).decode
 
 
 def parse_request(obj: Any, line: int) -> Request:
@@ -77,14 +69,14 @@ def read_requests(stream: IO[str]) -> Iterator[Request | InputProblem]:
     if not first:
         return
     try:
-        yield parse_request(_parse_json(first), 1)
+        yield parse_request(parse_json(first), 1)
         number = 1
         for raw in stream:
             number += 1
             if not raw.strip():
                 continue
             try:
-                obj = _parse_json(raw)
+                obj = parse_json(raw)
             except ValueError as exc:
                 yield InputProblem(number, "F005", f"invalid JSON: {exc}")
                 continue
@@ -101,7 +93,7 @@ def read_requests(stream: IO[str]) -> Iterator[Request | InputProblem]:
     # Not JSONL: the whole input is one JSON document (an object, pretty-printed).
     text = first + stream.read()
     try:
-        obj = _parse_json(text)
+        obj = parse_json(text)
     except ValueError as exc:
         yield InputProblem(getattr(exc, "lineno", 1), "F005", f"invalid JSON: {exc}")
         return

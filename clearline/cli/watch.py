@@ -19,7 +19,7 @@ from clearline.engine.audit import BATCH_SIZE, Entry
 from clearline.engine.load import display_path
 from clearline.engine.monitor import EventError, Monitor, MonitorDecision, stream_gc
 
-from .common import EXIT_INVALID, Failed, error, load_compiled
+from .common import EXIT_INVALID, Failed, error, load_compiled, parse_json
 
 CHECKPOINT_KEYS = ("monitor", "lines_read", "decisions_written", "out_bytes")
 
@@ -52,8 +52,12 @@ class _Stopper:
                 signal.signal(sig, handler)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+def event_json(text: str) -> Any:
+    """A line as `json.loads` reads it (a byte order mark refused alike), with NaN and Infinity
+    refused, through one decoder for all lines."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return parse_json(text)
 
 
 def _read_snapshot(path: str, monitor: Monitor) -> None:
@@ -70,7 +74,7 @@ def _read_snapshot(path: str, monitor: Monitor) -> None:
             if not text.strip():
                 continue
             try:
-                record = json.loads(text, parse_constant=_reject_constant)
+                record = event_json(text)
             except ValueError as exc:
                 click.echo(f"{shown}:{number}:1: error[E200]: not valid JSON: {exc}", err=True)
                 problems += 1
@@ -307,7 +311,7 @@ def _one(
 ) -> int | EventError:
     """Read, check and apply one line; write its decisions. An EventError is returned, not raised."""
     try:
-        raw = json.loads(text, parse_constant=_reject_constant)
+        raw = event_json(text)
     except ValueError as exc:
         return EventError("E200", f"not valid JSON: {exc}")
     try:
