@@ -268,18 +268,24 @@ class SignalEngine:
         # order) takes them out in exactly the order one heap would.
         self.restored: deque[Expiry] = deque()  # pending-step expiries from a checkpoint
         self.queues: dict[int, deque[Expiry]] = {}
-        # What each rule name means: (what, signal index, its expiry's duration and queue).
-        self.meaning: dict[str, tuple[int, int, int, deque[Expiry]]] = {}
+        # What each rule name means: (what, signal index, its expiry's duration and queue, the
+        # summed field of a `sum` signal).
+        self.meaning: dict[str, tuple[int, int, int, deque[Expiry], str | None]] = {}
         for k, signal in enumerate(self.signals):
             window = self.queues.setdefault(signal.window, deque())
-            self.meaning[f"m{k}"] = self.meaning[f"s{k}"] = (_WINDOW, k, signal.window, window)
-            self.meaning[f"c{k}"] = (_CLOSING, k, 0, window)
+            summed = signal.summed if signal.kind is SignalKind.SUM else None
+            self.meaning[f"m{k}"] = (_WINDOW, k, signal.window, window, summed)
+            self.meaning[f"s{k}"] = self.meaning[f"m{k}"]
+            self.meaning[f"c{k}"] = (_CLOSING, k, 0, window, None)
             if signal.kind is SignalKind.SEQUENCE:
                 # a pending step can match until `within` has passed: it is dropped after that
                 wait = (signal.within or 0) + 1
                 queue = self.queues.setdefault(wait, deque())
                 for i in range(len(signal.patterns) - 1):
-                    self.meaning[f"s{k}_{i}"] = (_PENDING, k, wait, queue)
+                    self.meaning[f"s{k}_{i}"] = (_PENDING, k, wait, queue, None)
+        self.counts = frozenset(
+            k for k, signal in enumerate(self.signals) if signal.kind is SignalKind.COUNT
+        )
         self.closing = frozenset(name for name, m in self.meaning.items() if m[0] == _CLOSING)
         self._sources: list[deque[Expiry]] = [self.restored, *self.queues.values()]
         self.next_expiry: float = math.inf  # the earliest time in any queue
@@ -391,26 +397,25 @@ class SignalEngine:
         changed = False
         drop: tuple[int, deque[Expiry]] | None = None  # when a pending step goes, and its queue
         for name in fired:
-            what, k, duration, queue = meaning[name]
+            what, k, duration, queue, summed = meaning[name]
             at = ts + duration
-            if what == _PENDING:
+            if what == _WINDOW:
+                window = windows.get(k)
+                if window is None:
+                    window = windows[k] = deque()
+                if summed is not None:
+                    before = math.fsum(value for _, value in window)
+                    window.append((ts, fields[summed]))
+                    changed = changed or math.fsum(value for _, value in window) != before
+                else:  # a count grows, a match changes only from none
+                    changed = changed or k in self.counts or len(window) == 0
+                    window.append((ts, 1.0))
+            elif what == _PENDING:
                 if drop is None or at > drop[0]:
                     drop = (at, queue)
                 continue
-            if what == _CLOSING:
+            else:  # _CLOSING: nothing to keep
                 continue
-            signal = self.signals[k]
-            window = windows.get(k)
-            if window is None:
-                window = windows[k] = deque()
-            if signal.kind is SignalKind.SUM:
-                assert signal.summed is not None
-                before = self._value(k, window)
-                window.append((ts, fields[signal.summed]))
-                changed = changed or self._value(k, window) != before
-            else:  # a count grows, a match changes only from none
-                changed = changed or signal.kind is SignalKind.COUNT or len(window) == 0
-                window.append((ts, 1.0))
             queue.append((at, next(order), account, k))
             if at < self.next_expiry:
                 self.next_expiry = at
@@ -431,9 +436,7 @@ class SignalEngine:
         assert handle is not None  # no layouts without single-event rules
         result = _dre.assert_fact(handle, fact)
         try:
-            # The only fact in the session is this one: the rule name is all we need, the
-            # first key of each result `{"<rule>": {...}}` (our own generated names).
-            return {text[2 : text.index('"', 2)] for text in _results(handle, result)}
+            return _fired(handle, result[1]) if result[0] == 0 else set()  # 1: nothing matched
         finally:
             _dre.retract_fact(handle, fact)
 
@@ -443,7 +446,8 @@ class SignalEngine:
         assert handle is not None  # only events that can close a sequence come here
         result = _dre.assert_facts(handle, text)
         try:
-            return {found[2 : found.index('"', 2)] for found in _results(handle, result)}
+            # the code of several facts tells of the last one only: read the actions anyway
+            return _fired(handle, result[1])
         finally:
             _dre.retract_facts(handle, text)
 
@@ -504,16 +508,20 @@ class SignalEngine:
         self._order = itertools.count(start)
 
 
-def _results(handle: int, result: tuple[int, int]) -> Iterator[str]:
-    """The results of the actions an assertion queued, each completed before the next."""
-    if result[0] != 0:  # 1: no rule matched
-        return
-    state = result[1]
+def _fired(handle: int, state: int) -> set[str]:
+    """The rules whose actions an assertion queued, each action completed before the next.
+
+    Only the rule name is read: the first key of each result `{"<rule>": {...}}` (our own
+    generated names, so no quote inside). Both rulesets tell all they need by it: a single
+    event is alone in its session, and a sequence can only end on the new event.
+    """
+    fired: set[str] = set()
     action = _dre.start_action_for_state(handle, state)
-    while action:
-        yield action[1]
-        following = _dre.complete_and_start_action(handle, state)
-        action = (None, following) if following else None
+    text = action[1] if action else None
+    while text:
+        fired.add(text[2 : text.index('"', 2)])
+        text = _dre.complete_and_start_action(handle, state)
+    return fired
 
 
 def _json_scalar(value: Any) -> str:
