@@ -16,6 +16,7 @@ import gc
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from .audit import Entry, decision_entry
@@ -97,7 +98,26 @@ class MonitorDecision:
         """
         record = self.decision.to_json()
         at = record.index(',"policy":')
-        return f'{record[:at]},"monitor":{canonical_json(self.context())}{record[at:]}'
+        return f'{record[:at]},"monitor":{self._context_json()}{record[at:]}'
+
+    def _context_json(self) -> str:
+        """`canonical_json(self.context())` written out: sorted keys, no spaces (tested)."""
+        cause = self.cause
+        if cause is None:
+            at = _iso(int(self.decision.as_of.timestamp()))
+            cause_json = f'{{"at":"{at}","kind":"window"}}'
+        else:
+            line = "" if cause.line is None else f',"line":{cause.line}'
+            cause_json = (
+                f'{{"kind":"event"{line},"seq":{cause.seq},"ts":"{_iso(cause.ts)}",'
+                f'"type":{encode_basestring(cause.type)}}}'
+            )
+        signals = ",".join(
+            f"{encode_basestring(name)}:{_scalar_json(value)}"
+            for name, value in sorted(self.signals.items())
+        )
+        previous = encode_basestring(self.previous_action.value)
+        return f'{{"cause":{cause_json},"previous_action":{previous},"signals":{{{signals}}}}}'
 
     def audit_entries(self, salt: str) -> list[Entry]:
         """Two audit records: the decision (replayable as any other) and, chained right after
@@ -141,6 +161,15 @@ def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:
     elif item.type is FactType.INTEGER:
         kinds = (int,)
     return item, kinds, item.minimum, item.maximum
+
+
+def _scalar_json(value: bool | int | float) -> str:
+    """A signal value as canonical JSON writes it (finite: counts and exact sums)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return repr(value)
 
 
 def _iso(ts: int) -> str:
