@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
+import json
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,7 +19,7 @@ from clearline.engine import compile_policy, decide, load_policy, load_policy_te
 from clearline.engine.canonical import canonical_json
 from clearline.engine.compile import CompiledPolicy
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
-from clearline.engine.monitor import Event, EventError, Monitor
+from clearline.engine.monitor import Event, EventError, Monitor, stream_gc
 from clearline.engine.signals import default_value, ruleset_definitions
 
 POLICY = """
@@ -392,3 +394,39 @@ def test_defaults_are_typed_like_their_facts(compiled: CompiledPolicy) -> None:
     for signal in compiled.policy.signals:
         value = default_value(signal)
         assert decide(compiled, {signal.name: value}, "2027-02-01").facts[signal.name] == value
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=STREAMS, cut=st.integers(0, 30))
+def test_a_checkpoint_at_any_point_resumes_to_the_same_lines(
+    compiled: CompiledPolicy, items: list[tuple[int, str, dict[str, Any]]], cut: int
+) -> None:
+    """Windows and pending steps go through checkpoint data (as JSON) and come back in the same
+    expiry order; decision lines are canonical JSON of their records, lines and windows alike."""
+    stream = _raw_stream(items)
+    whole = Monitor(compiled)
+    expected = []
+    for line, raw in enumerate(stream, start=1):
+        for made in whole.feed(raw, line):
+            text = made.to_json()
+            assert text == canonical_json(made.to_dict())
+            expected.append(text)
+    expected += [made.to_json() for made in whole.advance(START + 40 * 86400)]
+    first = Monitor(compiled)
+    cut = min(cut, len(stream))
+    got = [m.to_json() for line, raw in enumerate(stream[:cut], 1) for m in first.feed(raw, line)]
+    data = json.loads(json.dumps(first.to_data()))
+    resumed = Monitor.from_data(compiled, data)
+    assert resumed.to_data() == data
+    for line, raw in enumerate(stream[cut:], start=cut + 1):
+        got += [made.to_json() for made in resumed.feed(raw, line)]
+    got += [made.to_json() for made in resumed.advance(START + 40 * 86400)]
+    assert got == expected
+    assert resumed.signals.pending_expiries() == 0 and resumed.live_accounts() == 0
+
+
+def test_stream_gc_restores_the_thresholds() -> None:
+    before = gc.get_threshold()
+    with stream_gc():
+        assert gc.get_threshold()[0] > before[0]
+    assert gc.get_threshold() == before
