@@ -371,7 +371,8 @@ class Monitor:
 
     def account_facts(self, account: str) -> dict[str, Any]:
         """The facts an account is decided on now: snapshot, updates and signals."""
-        return {**self.facts.get(account, {}), **self.signals.values(account)}
+        facts = self.facts.get(account)
+        return self.signals.add_values(account, {} if facts is None else facts.copy())
 
     def action(self, account: str) -> ActionKind:
         """The account's current action."""

@@ -296,13 +296,16 @@ class SignalEngine:
 
     def values(self, account: str) -> dict[str, bool | int | float]:
         """Every signal's current value for an account."""
+        return self.add_values(account, {})
+
+    def add_values(self, account: str, facts: dict[str, Any]) -> dict[str, Any]:
+        """`facts` with every signal's current value for an account set in it."""
+        facts.update(self.defaults)
         state = self.accounts.get(account)
-        result = dict(self.defaults)
-        if state is None:
-            return result
-        for k, window in state.windows.items():
-            result[self.signals[k].name] = self._value(k, window)
-        return result
+        if state is not None:
+            for k, window in state.windows.items():
+                facts[self.signals[k].name] = self._value(k, window)
+        return facts
 
     def _value(self, k: int, window: deque[tuple[int, float]]) -> bool | int | float:
         kind = self.signals[k].kind
