@@ -286,6 +286,9 @@ class SignalEngine:
         self.counts = frozenset(
             k for k, signal in enumerate(self.signals) if signal.kind is SignalKind.COUNT
         )
+        self.sums = frozenset(
+            k for k, signal in enumerate(self.signals) if signal.kind is SignalKind.SUM
+        )
         self.closing = frozenset(name for name, m in self.meaning.items() if m[0] == _CLOSING)
         self._sources: list[deque[Expiry]] = [self.restored, *self.queues.values()]
         self.next_expiry: float = math.inf  # the earliest time in any queue
@@ -349,16 +352,26 @@ class SignalEngine:
                     continue
                 if k < 0:
                     self._expire_pending(state, at)
-                elif k in state.windows:
-                    window = state.windows[k]
-                    before = self._value(k, window)
-                    limit = at - self.signals[k].window
+                    if state.empty():
+                        del self.accounts[account]
+                    continue
+                window = state.windows.get(k)  # never empty: deleted when it is
+                limit = at - self.signals[k].window
+                if window is None or window[0][0] > limit:
+                    continue  # already expired with an earlier event of the same second
+                if k in self.sums:
+                    before = math.fsum(value for _, value in window)
                     while window and window[0][0] <= limit:
                         window.popleft()
-                    if self._value(k, window) != before:  # empty gives the default value
+                    if math.fsum(value for _, value in window) != before:
                         changed[account] = None
-                    if not window:
-                        del state.windows[k]
+                else:  # a count drops; a match (or sequence) ends when its window empties
+                    while window and window[0][0] <= limit:
+                        window.popleft()
+                    if k in self.counts or not window:
+                        changed[account] = None
+                if not window:
+                    del state.windows[k]
                 if state.empty():
                     del self.accounts[account]
             self.next_expiry = queue[0][0] if queue is not None else math.inf
