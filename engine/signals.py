@@ -9,15 +9,17 @@ Who does what, and why:
   wall clock), so a replay gives the same matches.
 - Plain code keeps the sliding windows: durable_rules has no aggregate over a time window and
   no expiry of facts by event time (its timers run on the wall clock), so counts, sums and the
-  life of a completed sequence are deques of (ts, value) per account, expired through one heap
-  ordered by event time.
+  life of a completed sequence are deques of (ts, value) per account, expired in event time
+  through one FIFO queue per duration (see `SignalEngine.__init__`).
 - Memory: durable_rules 2.0.28 keeps about 120 KB of tables per session and raises MemoryError
   at about a thousand live sessions per ruleset, so one session per account cannot hold
   100,000 accounts. The per-account state that can still match (the earlier steps of a
-  sequence, until `within` has passed) therefore lives here as compact dicts, and each event
-  is matched in one scratch session: its account's pending steps plus the event are asserted
-  as facts, the rules that fired with the event are read, and the facts are retracted. The
-  session is empty between events and the ruleset holds one session, whatever the number of
+  sequence, until `within` has passed) therefore lives here as compact JSON text, and each
+  event is matched in a scratch session: the event alone against the single-event rules
+  (which include, as `c<k>`, the last step of each sequence without its joins), and only when
+  such a rule fired and its account has pending steps, those steps plus the event (marked
+  `n`, which the last step requires) against the sequence rules. The fired rules are read and
+  the facts retracted: the sessions are empty between events, whatever the number of
   accounts. State of an account is deleted as soon as nothing of it can match or count.
 
 Events reach durable_rules under generated keys (`t` type index, `f0, f1, ...` fields, `q`
@@ -399,7 +401,16 @@ class SignalEngine:
         for name, key in columns:
             fact += f',"{key}":{_json_scalar(fields[name])}'
         fact += "}"
-        fired = self._match_alone(fact)
+        # One fact alone in the scratch session (inline: this runs once per event)
+        handle = self.handle
+        assert handle is not None  # no layouts without single-event rules
+        result = _dre.assert_fact(handle, fact)
+        try:
+            if result[0] != 0:  # 1: nothing matched
+                return False
+            fired = _fired(handle, result[1])
+        finally:
+            _dre.retract_fact(handle, fact)
         if not fired:
             return False
         state = self.accounts.get(account)
@@ -445,16 +456,6 @@ class SignalEngine:
         if state.empty():
             del self.accounts[account]
         return changed
-
-    def _match_alone(self, fact: str) -> set[str]:
-        """Single-event rules that fire for one fact alone in the scratch session."""
-        handle = self.handle
-        assert handle is not None  # no layouts without single-event rules
-        result = _dre.assert_fact(handle, fact)
-        try:
-            return _fired(handle, result[1]) if result[0] == 0 else set()  # 1: nothing matched
-        finally:
-            _dre.retract_fact(handle, fact)
 
     def _match(self, text: str) -> set[str]:
         """Sequence rules that complete with the new event (the one marked `n`) as last step."""

@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from clearline.cli.watch import event_json
 from clearline.engine import AuditLog, load_policy, sample_accounts
 from clearline.engine.event_sample import sample_events
 
@@ -173,3 +175,40 @@ def test_json_problems_are_worded_as_pythons_reader_words_them(stream: Path) -> 
         "constants.jsonl:2:1: error[E200]: not valid JSON: NaN is not a number JSON allows",
     ]
     assert "3 lines: " in done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}\n',
+        '{"a": 1}',
+        '{"a": 1} \n',
+        '{"a": 1}\r\n',
+        '{"a": 1}\n\n',
+        '{"a": 1}x',
+        '{"a": 1}{"b": 2}',
+        '  {"a": 1}',
+        '{"a": [1,}\n',
+        '{"a" 1}',
+        '{"a": NaN}\n',
+        '{"a": -Infinity}',
+        "\ufeff{}",
+        "",
+        "\n",
+        "[1]",
+        '{"a": "\u00e9"}\n',
+    ],
+)
+def test_event_lines_read_as_json_loads_reads_them(text: str) -> None:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        expected: Any = ("data", json.loads(text, parse_constant=refuse))
+    except ValueError as exc:
+        expected = ("error", type(exc), str(exc))
+    try:
+        got: Any = ("data", event_json(text))
+    except ValueError as exc:
+        got = ("error", type(exc), str(exc))
+    assert got == expected

@@ -27,7 +27,8 @@ def reject_constant(name: str) -> Any:
 
 
 # One decoder for every line: `json.loads` with an option builds a new decoder per call.
-parse_json = json.JSONDecoder(parse_constant=reject_constant).decode
+JSON_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+parse_json = JSON_DECODER.decode
 
 
 class Failed(click.exceptions.Exit):

@@ -19,7 +19,7 @@ from clearline.engine.audit import BATCH_SIZE, Entry
 from clearline.engine.load import display_path
 from clearline.engine.monitor import EventError, Monitor, MonitorDecision, stream_gc
 
-from .common import EXIT_INVALID, Failed, error, load_compiled, parse_json
+from .common import EXIT_INVALID, JSON_DECODER, Failed, error, load_compiled, parse_json
 
 CHECKPOINT_KEYS = ("monitor", "lines_read", "decisions_written", "out_bytes")
 
@@ -52,10 +52,23 @@ class _Stopper:
                 signal.signal(sig, handler)
 
 
+_scan = JSON_DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+
+
 def event_json(text: str) -> Any:
     """A line as `json.loads` reads it (a byte order mark refused alike), with NaN and Infinity
     refused, through one decoder for all lines."""
-    if text.startswith("\ufeff"):
+    if text.startswith("{"):
+        # The usual line, `{...}` and its newline, goes straight to the decoder's scanner (what
+        # `decode` does after skipping white space); anything else is decoded in full, so
+        # errors read exactly as `json.loads` words them.
+        try:
+            data, end = _scan(text, 0)
+        except StopIteration as err:
+            raise json.JSONDecodeError("Expecting value", text, err.value) from None
+        if end == len(text) or text[end:] == "\n":
+            return data
+    elif text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return parse_json(text)
 
