@@ -9,7 +9,7 @@ Who does what, and why:
   wall clock), so a replay gives the same matches.
 - Plain code keeps the sliding windows: durable_rules has no aggregate over a time window and
   no expiry of facts by event time (its timers run on the wall clock), so counts, sums and the
-  life of a completed sequence are deques of (ts, value) per account, expired in event time
+  life of a completed sequence are lists of (ts, value) per account, expired in event time
   through one FIFO queue per duration (see `SignalEngine.__init__`).
 - Memory: durable_rules 2.0.28 keeps about 120 KB of tables per session and raises MemoryError
   at about a thousand live sessions per ruleset, so one session per account cannot hold
@@ -228,7 +228,9 @@ def _ruleset_handle(definition: dict[str, Any]) -> int:
 class AccountSignals:
     """What one account still needs for its signals: window contents and pending steps."""
 
-    windows: dict[int, deque[tuple[int, float]]] = field(default_factory=dict)
+    # short lists (a deque's first block alone takes 600 bytes; there is one per account
+    # and signal with anything in its window, and most hold one to three events)
+    windows: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)  # durable facts as JSON, in time order
     pending_until: list[int] = field(default_factory=list)  # last second each can still match
 
@@ -312,7 +314,7 @@ class SignalEngine:
                 facts[self.signals[k].name] = self._value(k, window)
         return facts
 
-    def _value(self, k: int, window: deque[tuple[int, float]]) -> bool | int | float:
+    def _value(self, k: int, window: list[tuple[int, float]]) -> bool | int | float:
         kind = self.signals[k].kind
         if kind is SignalKind.COUNT:
             return len(window)
@@ -361,15 +363,16 @@ class SignalEngine:
                 limit = at - self.signals[k].window
                 if window is None or window[0][0] > limit:
                     continue  # already expired with an earlier event of the same second
+                gone = 1
+                while gone < len(window) and window[gone][0] <= limit:
+                    gone += 1
                 if k in self.sums:
                     before = math.fsum(value for _, value in window)
-                    while window and window[0][0] <= limit:
-                        window.popleft()
+                    del window[:gone]
                     if math.fsum(value for _, value in window) != before:
                         changed[account] = None
                 else:  # a count drops; a match (or sequence) ends when its window empties
-                    while window and window[0][0] <= limit:
-                        window.popleft()
+                    del window[:gone]
                     if k in self.counts or not window:
                         changed[account] = None
                 if not window:
@@ -429,7 +432,7 @@ class SignalEngine:
             if what == _WINDOW:
                 window = windows.get(k)
                 if window is None:
-                    window = windows[k] = deque()
+                    window = windows[k] = []
                 if summed is not None:
                     before = math.fsum(value for _, value in window)
                     window.append((ts, fields[summed]))
@@ -503,7 +506,7 @@ class SignalEngine:
         self.accounts = {
             account: AccountSignals(
                 windows={
-                    int(k): deque((int(ts), value) for ts, value in items)
+                    int(k): [(int(ts), value) for ts, value in items]
                     for k, items in raw["windows"].items()
                 },
                 pending=list(raw["pending"]),
