@@ -17,10 +17,9 @@ from .errors import ClearlineError
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
-from .record import encode_value, layout_for, lazy
-from .version import ENGINE_VERSION
+from .record import RecordTemplate, encode_value, layout_for, lazy
+from .version import DECISION_SCHEMA, ENGINE_VERSION
 
-DECISION_SCHEMA = "clearline.decision/v1"
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
 _ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)
 
@@ -243,8 +242,13 @@ class Decision:
     @lazy
     def inputs_json(self) -> str:
         """Canonical JSON of the checked inputs (what `input_sha256` hashes)."""
+        layout = layout_for(self.compiled)
+        if "_encoded_facts" not in self.__dict__:
+            text = layout.direct_inputs_json(self.facts)
+            if text is not None:
+                return text
         encoded, missing = self._encoded_facts
-        return layout_for(self.compiled).inputs_json(encoded, missing)
+        return layout.inputs_json(encoded, missing)
 
     @lazy
     def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -350,20 +354,14 @@ class Decision:
             trace = "null"
         else:
             trace = layout.trace_json(self._checks, self._matches, encoded, missing)
-        if self.fired or self.review_missing:
-            reasons, reasons_json = self._reasons_entry
-            timeline_json = self._timeline_entry[1]
-        else:
-            reasons, reasons_json, timeline_json = (), "[]", "null"
-        action = self.action
-        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
+        action, factor, missing_facts, reasons, timeline = self._head()
         account = self.account_id
         text = "".join(
             (
                 '{"account_id":',
                 "null" if account is None else encode_basestring(account),
                 ',"action":"',
-                action.value,
+                action,
                 '","as_of":"',
                 cache.get("as_of_text") or self.as_of_text,
                 '","decision_id":"',
@@ -373,17 +371,17 @@ class Decision:
                 ',"input_sha256":"',
                 self.input_sha256,
                 '","limit_factor":',
-                "null" if factor is None else encode_value(factor),
+                factor,
                 ',"missing_facts":',
-                canonical_json(list(self.missing_facts)) if self.missing_facts else "[]",
+                missing_facts,
                 ',"policy":',
                 layout.policy_json,
                 ',"reasons":',
-                reasons_json,
+                reasons,
                 ',"schema":',
                 _SCHEMA_JSON,
                 ',"timeline":',
-                timeline_json,
+                timeline,
                 ',"trace":',
                 trace,
                 "}",
@@ -391,6 +389,35 @@ class Decision:
         )
         self.__dict__["_json"] = text
         return text
+
+    def _head(self) -> tuple[str, str, str, str, str]:
+        """The record's action, limit factor, missing facts, reasons and timeline as JSON text
+        (the parts a record template holds besides the trace)."""
+        if self.fired or self.review_missing:
+            reasons, reasons_json = self._reasons_entry
+            timeline_json = self._timeline_entry[1]
+        else:
+            reasons, reasons_json, timeline_json = (), "[]", "null"
+        action = self.action
+        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
+        return (
+            action.value,
+            "null" if factor is None else encode_value(factor),
+            canonical_json(list(self.missing_facts)) if self.missing_facts else "[]",
+            reasons_json,
+            timeline_json,
+        )
+
+    def template(self) -> RecordTemplate:
+        """The template of this decision's record: `to_json()` is it rendered with this
+        decision's ids, moment and inputs (see `RecordTemplate`)."""
+        layout = layout_for(self.compiled)
+        facts = self.facts
+        if len(facts) == len(layout.names):
+            missing: tuple[str, ...] = ()
+        else:
+            missing = tuple(name for name in layout.names if name not in facts)
+        return layout.template(self._checks, self._matches, missing, self._head())
 
 
 _new_decision = object.__new__

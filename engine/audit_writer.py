@@ -1,0 +1,260 @@
+"""The writing side of the audit log: content digests, the hash chain, and batch transactions.
+
+Standard library only, on purpose: `AuditLog` runs this file as a separate writer process for
+large batches (`python audit_writer.py`, started in a few hundredths of a second), so that
+hashing, chaining and SQLite run on a second core while the caller builds the next records.
+Small batches use the same `BatchWriter` in the caller's own process.
+
+A row handed to the writer ("wire row") is a plain tuple:
+
+    (kind, record_id, account_id, action, policy_id, policy_version, policy_sha256, as_of,
+     body, inputs, template sha256 or None, input_sha256 or None)
+
+The process speaks in frames on its standard input and output: a 4-byte little-endian length,
+then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
+
+    ("begin", recorded_at) ("rows", [wire rows], [(template sha, text)]) ("commit",)
+    ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
+
+A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
+its input, rolls back and exits, so a batch is never half written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import sqlite3
+import struct
+import sys
+from collections.abc import Sequence
+from json.encoder import encode_basestring
+from typing import IO, Any
+
+COLUMNS = (
+    "seq",
+    "kind",
+    "record_id",
+    "account_id",
+    "action",
+    "policy_id",
+    "policy_version",
+    "policy_sha256",
+    "as_of",
+    "recorded_at",
+    "template",
+    "input_sha256",
+    "body",
+    "inputs",
+    "prev_hash",
+    "hash",
+)
+INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+WireRow = tuple[Any, ...]
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def content_digests(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
+    """Hex sha256 of each row's content (everything but seq and the chain).
+
+    content = canonical JSON of [kind, record_id, account_id, action, policy_id,
+    policy_version, policy_sha256, as_of, recorded_at, template, input_sha256, len(body),
+    len(inputs)] + "\\n" + body + "\\n" + inputs. The header is written by hand (json.dumps cost
+    as much as the rest of the append), and its middle part, which repeats from row to row in a
+    batch, is rendered once per distinct combination.
+    """
+    kinds: dict[str | None, str] = {}
+    middles: dict[tuple[str | None, ...], str] = {}
+    stamp = _text(recorded_at)
+    sha256 = hashlib.sha256
+    digests = []
+    for (
+        kind,
+        record_id,
+        account_id,
+        action,
+        p_id,
+        p_version,
+        p_sha,
+        as_of,
+        body,
+        inputs,
+        template,
+        input_sha256,
+    ) in rows:
+        head = kinds.get(kind)
+        if head is None:
+            head = kinds[kind] = "[" + _text(kind) + ","
+        middle = middles.get((action, p_id, p_version, p_sha, as_of))
+        if middle is None:
+            if len(middles) > 4_096:
+                middles.clear()
+            middle = middles[action, p_id, p_version, p_sha, as_of] = ",".join(
+                ("", *(_text(v) for v in (action, p_id, p_version, p_sha, as_of)), stamp, "")
+            )
+        text = "".join(
+            (
+                head,
+                _text(record_id),
+                ",",
+                "null" if account_id is None else encode_basestring(account_id),
+                middle,
+                "null" if template is None else encode_basestring(template),
+                ",",
+                "null" if input_sha256 is None else encode_basestring(input_sha256),
+                ",",
+                str(len(body)),
+                ",",
+                str(len(inputs)),
+                "]\n",
+                body,
+                "\n",
+                inputs,
+            )
+        )
+        digests.append(sha256(text.encode()).hexdigest())
+    return digests
+
+
+def chain_hash(seq: int, prev_hash: str, content: str) -> str:
+    """The hash of row `seq`: its content digest chained to the previous row's hash."""
+    return hashlib.sha256(f"{seq}\n{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def chain_rows(
+    rows: Sequence[WireRow], digests: list[str], seq: int, prev: str, recorded_at: str
+) -> tuple[list[tuple[Any, ...]], int, str]:
+    """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
+    table: list[tuple[Any, ...]] = []
+    add = table.append
+    sha256 = hashlib.sha256
+    for row, digest in zip(rows, digests, strict=True):
+        seq += 1
+        # chain_hash, inlined: this loop runs while the write lock is held.
+        record_hash = sha256(f"{seq}\n{prev}\n{digest}".encode()).hexdigest()
+        add((seq, *row[:8], recorded_at, row[10], row[11], row[8], row[9], prev, record_hash))
+        prev = record_hash
+    return table, seq, prev
+
+
+class BatchWriter:
+    """Appends batches to an open audit log file, one transaction each."""
+
+    def __init__(self, db: sqlite3.Connection, genesis: str) -> None:
+        self.db = db
+        self.genesis = genesis
+        self.recorded_at = ""
+        self.count = 0
+        self.seq = 0
+        self.prev = genesis
+
+    def begin(self, recorded_at: str) -> None:
+        """Start a batch recorded at `recorded_at`; the write lock is taken with its first rows."""
+        self.recorded_at = recorded_at
+        self.count = 0
+
+    def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
+        """Chain and insert rows of the batch, with the record templates new among them."""
+        # Hash before taking the write lock: concurrent writers wait as little as possible.
+        digests = content_digests(rows, self.recorded_at)
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute(
+                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
+        table, self.seq, self.prev = chain_rows(
+            rows, digests, self.seq, self.prev, self.recorded_at
+        )
+        if templates:
+            # Another writer may have stored the same template: the same text, kept once.
+            self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
+        self.db.executemany(INSERT, table)
+        self.count += len(table)
+
+    def commit(self) -> tuple[int, int, str]:
+        """Record the new head and commit; (rows written, last seq, last hash)."""
+        if self.db.in_transaction:
+            self.db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'head'", (f"{self.seq} {self.prev}",)
+            )
+            self.db.execute("COMMIT")
+        return self.count, self.seq, self.prev
+
+    def rollback(self) -> None:
+        """Drop the batch."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        self.count = 0
+
+
+# -- the writer process -------------------------------------------------------------------------
+
+_LENGTH = struct.Struct("<I")
+
+
+def send(stream: IO[bytes], message: tuple[Any, ...]) -> None:
+    """Write one frame."""
+    data = marshal.dumps(message)
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+
+
+def receive(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    """Read one frame; None at the end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    message = marshal.loads(data)
+    return message if isinstance(message, tuple) else None
+
+
+def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
+    """Write the batches that arrive on standard input until it ends."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+    db.execute("PRAGMA cache_size = -65536")
+    writer = BatchWriter(db, genesis)
+    failure: str | None = None
+    while (message := receive(source)) is not None:
+        kind = message[0]
+        if kind == "begin":
+            writer.begin(message[1])
+            failure = None
+        elif kind == "rows":
+            if failure is None:
+                try:
+                    writer.write(message[1], message[2])
+                except (sqlite3.Error, ValueError) as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                    writer.rollback()
+        elif kind == "commit":
+            if failure is None:
+                try:
+                    send(sink, ("ok", *writer.commit()))
+                except sqlite3.Error as exc:
+                    writer.rollback()
+                    send(sink, ("error", f"{type(exc).__name__}: {exc}"))
+            else:
+                send(sink, ("error", failure))
+            sink.flush()
+        elif kind == "rollback":
+            writer.rollback()
+            send(sink, ("ok", 0, 0, ""))
+            sink.flush()
+    writer.rollback()  # the caller went away mid-batch: nothing of it is kept
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]))
