@@ -289,26 +289,25 @@ def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
             metadata = compiled.policy.metadata
             p_id, p_version, p_sha = metadata.id, metadata.version, compiled.sha256
             redact = layout_for(compiled).redacted
+        decision_id, as_of, input_sha256, inputs, template = decision.stored_parts()
         if redact and not redact.isdisjoint(decision.facts):
             inputs = redacted_inputs(decision, salt)
-        else:
-            inputs = decision.inputs_json
         add(
             new(
                 Entry,
                 (
                     KIND_DECISION,
-                    decision.decision_id,
+                    decision_id,
                     decision.account_id,
                     actions[decision.action],
                     p_id,
                     p_version,
                     p_sha,
-                    decision.as_of_text,
+                    as_of,
                     "",
                     inputs,
-                    decision.template(),
-                    decision.input_sha256,
+                    template,
+                    input_sha256,
                 ),
             )
         )

@@ -257,10 +257,9 @@ class Decision:
     @lazy
     def decision_id(self) -> str:
         """A deterministic id: the same policy, account, moment and inputs give the same id."""
-        key = "\n".join(
-            (self.compiled.sha256, self.account_id or "", self.as_of_text, self.input_sha256)
+        return _decision_id(
+            self.compiled.sha256, self.account_id, self.as_of_text, self.input_sha256
         )
-        return sha256_hex(key)[:32]
 
     @lazy
     def as_of_text(self) -> str:
@@ -411,15 +410,54 @@ class Decision:
     def template(self) -> RecordTemplate:
         """The template of this decision's record: `to_json()` is it rendered with this
         decision's ids, moment and inputs (see `RecordTemplate`)."""
-        layout = layout_for(self.compiled)
+        return self.stored_parts()[4]
+
+    def stored_parts(self) -> tuple[str, str, str, str, RecordTemplate]:
+        """What the audit log keeps of this decision: (decision_id, as_of text, input_sha256,
+        inputs JSON, record template).
+
+        The same values as the attributes of those names, computed in one pass with locals
+        (and cached in them): this runs once per audited decision, where descriptor and
+        lookup calls cost as much as the values.
+        """
+        cache = self.__dict__
+        compiled = self.compiled
+        layout = compiled.__dict__.get("_record_layout") or layout_for(compiled)
+        inputs = cache.get("inputs_json")
+        if inputs is None:
+            if "_encoded_facts" not in cache:
+                inputs = layout.direct_inputs_json(self.facts)
+            if inputs is None:
+                encoded, missing = self._encoded_facts
+                inputs = layout.inputs_json(encoded, missing)
+            cache["inputs_json"] = inputs
+        input_sha = cache.get("input_sha256")
+        if input_sha is None:
+            input_sha = cache["input_sha256"] = sha256_hex(inputs)
+        as_of = cache.get("as_of_text") or self.as_of_text
+        decision_id = cache.get("decision_id")
+        if decision_id is None:
+            decision_id = _decision_id(compiled.sha256, self.account_id, as_of, input_sha)
+            cache["decision_id"] = decision_id
         facts = self.facts
         if len(facts) == len(layout.names):
-            missing: tuple[str, ...] = ()
+            absent: tuple[str, ...] = ()
         else:
-            missing = tuple(name for name in layout.names if name not in facts)
-        return layout.template(self._checks, self._matches, missing, self._head())
+            absent = tuple(name for name in layout.names if name not in facts)
+        if self.fired or self.review_missing or self.missing_facts:
+            head = self._head()
+        else:
+            head = _NO_ACTION_HEAD[self.action]
+        template = layout.template(self._checks, self._matches, absent, head)
+        return decision_id, as_of, input_sha, inputs, template
 
 
+def _decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: str) -> str:
+    return sha256_hex("\n".join((policy_sha, account_id or "", as_of, input_sha)))[:32]
+
+
+# The head of a record with no fired rule and no missing fact, by its action.
+_NO_ACTION_HEAD = {kind: (kind.value, "null", "[]", "[]", "null") for kind in ActionKind}
 _new_decision = object.__new__
 _DATETIME = dt.datetime
 _DICT = dict

@@ -110,6 +110,41 @@ def _encoder_expression(fact_type: FactType, i: int) -> str:
     return f"'\"' + {value}.isoformat() + '\"'"
 
 
+_EXACT_TYPES: dict[FactType, str] = {
+    FactType.BOOLEAN: "type(v{i}) is not bool",
+    FactType.INTEGER: "type(v{i}) is not int",
+    FactType.NUMBER: "(type(v{i}) is not float and type(v{i}) is not int)",
+    FactType.ENUM: "type(v{i}) is not str",
+    FactType.STRING: "type(v{i}) is not str",
+    FactType.DATE: "type(v{i}) is not DATE",
+    FactType.DATETIME: "type(v{i}) is not DATETIME",
+}
+_IN_FSTRING: dict[FactType, str] = {
+    FactType.BOOLEAN: '{{"true" if v{i} else "false"}}',
+    FactType.INTEGER: "{{v{i}}}",
+    FactType.NUMBER: "{{v{i}!r}}",  # float.__repr__, as json.dumps; int.__repr__ for an int
+    FactType.ENUM: "{{EB(v{i})}}",
+    FactType.STRING: "{{EB(v{i})}}",
+    FactType.DATE: '"{{v{i}.isoformat()}}"',
+    FactType.DATETIME: '"{{v{i}.isoformat()}}"',
+}
+
+
+def _direct_inputs(types: list[FactType], namespace: dict[str, Any]) -> Any:
+    """Generate `inputs(facts)`: the canonical inputs object, or None for an unusual value."""
+    lines = ["def inputs(facts):"]
+    lines += [f"    v{i} = facts[F{i}]" for i in range(len(types))]
+    guards = " or ".join(_EXACT_TYPES[kind].format(i=i) for i, kind in enumerate(types))
+    lines.append(f"    if {guards or 'False'}:")
+    lines.append("        return None")
+    body = "".join(f"{{K{i}}}" + _IN_FSTRING[kind].format(i=i) for i, kind in enumerate(types))
+    # The closing brace of the object is `}}` in the generated f-string.
+    lines.append("    return f'" + body + "}}'")
+    namespace = {**namespace, "DATE": dt.date, "DATETIME": dt.datetime}
+    exec(compile("\n".join(lines) + "\n", "<clearline record>", "exec"), namespace)
+    return namespace["inputs"]
+
+
 class RecordLayout:
     """The static parts of one compiled policy's decision records, rendered once."""
 
@@ -151,13 +186,11 @@ class RecordLayout:
         self._render_inputs = _generate(
             "render_inputs", "e", f"''.join(({', '.join(joined)}, '}}'))", inputs_ns
         )
-        # `inputs(facts)`: the same object straight from a complete set of facts, without the
-        # encoded tuple (the audit log needs only this, not the trace's values).
-        direct = [
-            f"K{i}, {_encoder_expression(types[name], i)}" for i, name in enumerate(self.names)
-        ]
-        self._direct_inputs = _generate(
-            "inputs", "facts", f"''.join(({', '.join(direct)}, '}}'))", {**namespace, **inputs_ns}
+        # `inputs(facts)`: the same object straight from a complete set of facts of the exact
+        # builtin types (None otherwise), without the encoded tuple: the audit log needs only
+        # this, not the trace's values, and an f-string formats them in one instruction.
+        self._direct_inputs = _direct_inputs(
+            [types[name] for name in self.names], {**namespace, **inputs_ns}
         )
         # The observed values of the trace, in the order they appear in it.
         self._slot_facts: list[int] = []
@@ -212,7 +245,7 @@ class RecordLayout:
             return None
         try:
             return self._direct_inputs(facts)  # type: ignore[no-any-return]
-        except (KeyError, TypeError, AttributeError):
+        except KeyError:
             return None
 
     def inputs_json(self, encoded: tuple[str, ...], missing: tuple[str, ...]) -> str:
