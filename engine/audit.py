@@ -7,12 +7,12 @@ it happened, and `verify` names that row. The hash of a row is
     content = canonical JSON of [kind, record_id, account_id, action, policy_id,
               policy_version, policy_sha256, as_of, recorded_at, template, input_sha256,
               len(body), len(inputs)] + "\\n" + body + "\\n" + inputs
-    hash    = sha256("<seq>\\n<prev_hash>\\n" + sha256(content))
+    hash    = sha256("<seq>\\n<prev_hash>\\n" + content)
 
 and the first row chains to a genesis hash derived from the log's id and redaction salt, so
-those are covered too. The lengths make the split between the parts unambiguous; hashing the
-content first lets a writer hash each record before it takes the write lock, and only chain
-the short second step inside it.
+those are covered too. The lengths make the split between the parts unambiguous. (One hash per
+row: the earlier format hashed the content first, outside the write lock, and then chained that
+digest; hashing once costs less in all, and the writer process does it beside the caller.)
 
 Appends are one transaction per batch (`BEGIN IMMEDIATE`, WAL journal, synchronous FULL): a
 crash leaves a batch wholly present or wholly absent, and several processes appending to the
@@ -60,7 +60,7 @@ from .audit_writer import (
     BatchWriter,
     WireRow,
     chain_hash,
-    content_digests,
+    contents,
     receive,
     send,
 )
@@ -231,9 +231,9 @@ def wire_row(entry: Entry | AuditRecord) -> WireRow:
     )
 
 
-def content_digest(entry: Entry | AuditRecord, recorded_at: str) -> str:
-    """Hex sha256 of a record's content (everything but seq and the chain)."""
-    return content_digests([wire_row(entry)], recorded_at)[0]
+def content_text(entry: Entry | AuditRecord, recorded_at: str) -> str:
+    """A record's content: everything the hash covers but seq and the chain."""
+    return contents([wire_row(entry)], recorded_at)[0]
 
 
 def genesis_hash(log_id: str, salt: str) -> str:
@@ -654,9 +654,9 @@ class AuditLog:
                 + (f" (and up to {seq - 1})" if seq - 1 > expected else "")
                 + f": the next record is {seq}",
             )
-        digest = content_digest(record, record.recorded_at)
-        if chain_hash(seq, record.prev_hash, digest) != record.hash:
-            return self._misplaced(record, digest, prev)
+        content = content_text(record, record.recorded_at)
+        if chain_hash(seq, record.prev_hash, content) != record.hash:
+            return self._misplaced(record, content, prev)
         if record.prev_hash != prev and seq == 1:
             return Problem(
                 1,
@@ -673,7 +673,7 @@ class AuditLog:
             )
         return None
 
-    def _misplaced(self, record: AuditRecord, digest: str, prev: str) -> Problem:
+    def _misplaced(self, record: AuditRecord, content: str, prev: str) -> Problem:
         """A row whose hash does not match: altered in place, or moved from elsewhere."""
         seq = record.seq
         where = f"record {seq} (id {record.record_id})"
@@ -695,7 +695,7 @@ class AuditLog:
             (
                 s
                 for s in candidates
-                if s > 0 and chain_hash(s, record.prev_hash, digest) == record.hash
+                if s > 0 and chain_hash(s, record.prev_hash, content) == record.hash
             ),
             None,
         )

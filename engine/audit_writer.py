@@ -1,4 +1,4 @@
-"""The writing side of the audit log: content digests, the hash chain, and batch transactions.
+"""The writing side of the audit log: record contents, the hash chain, and batch transactions.
 
 Standard library only, on purpose: `AuditLog` runs this file as a separate writer process for
 large batches (`python audit_writer.py`, started in a few hundredths of a second), so that
@@ -58,8 +58,8 @@ def _text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def content_digests(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
-    """Hex sha256 of each row's content (everything but seq and the chain).
+def contents(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
+    """Each row's content: everything but seq and the chain, as the hash covers it.
 
     content = canonical JSON of [kind, record_id, account_id, action, policy_id,
     policy_version, policy_sha256, as_of, recorded_at, template, input_sha256, len(body),
@@ -70,8 +70,7 @@ def content_digests(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
     kinds: dict[str | None, str] = {}
     middles: dict[tuple[str | None, ...], str] = {}
     stamp = _text(recorded_at)
-    sha256 = hashlib.sha256
-    digests = []
+    texts = []
     for (
         kind,
         record_id,
@@ -96,46 +95,47 @@ def content_digests(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
             middle = middles[action, p_id, p_version, p_sha, as_of] = ",".join(
                 ("", *(_text(v) for v in (action, p_id, p_version, p_sha, as_of)), stamp, "")
             )
-        text = "".join(
-            (
-                head,
-                _text(record_id),
-                ",",
-                "null" if account_id is None else encode_basestring(account_id),
-                middle,
-                "null" if template is None else encode_basestring(template),
-                ",",
-                "null" if input_sha256 is None else encode_basestring(input_sha256),
-                ",",
-                str(len(body)),
-                ",",
-                str(len(inputs)),
-                "]\n",
-                body,
-                "\n",
-                inputs,
+        texts.append(
+            "".join(
+                (
+                    head,
+                    _text(record_id),
+                    ",",
+                    "null" if account_id is None else encode_basestring(account_id),
+                    middle,
+                    "null" if template is None else encode_basestring(template),
+                    ",",
+                    "null" if input_sha256 is None else encode_basestring(input_sha256),
+                    ",",
+                    str(len(body)),
+                    ",",
+                    str(len(inputs)),
+                    "]\n",
+                    body,
+                    "\n",
+                    inputs,
+                )
             )
         )
-        digests.append(sha256(text.encode()).hexdigest())
-    return digests
+    return texts
 
 
 def chain_hash(seq: int, prev_hash: str, content: str) -> str:
-    """The hash of row `seq`: its content digest chained to the previous row's hash."""
+    """The hash of row `seq`: its content chained to the previous row's hash."""
     return hashlib.sha256(f"{seq}\n{prev_hash}\n{content}".encode()).hexdigest()
 
 
 def chain_rows(
-    rows: Sequence[WireRow], digests: list[str], seq: int, prev: str, recorded_at: str
+    rows: Sequence[WireRow], seq: int, prev: str, recorded_at: str
 ) -> tuple[list[tuple[Any, ...]], int, str]:
     """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
     sha256 = hashlib.sha256
-    for row, digest in zip(rows, digests, strict=True):
+    for row, content in zip(rows, contents(rows, recorded_at), strict=True):
         seq += 1
-        # chain_hash, inlined: this loop runs while the write lock is held.
-        record_hash = sha256(f"{seq}\n{prev}\n{digest}".encode()).hexdigest()
+        # chain_hash, inlined: one hash per row, the largest part of a write.
+        record_hash = sha256(f"{seq}\n{prev}\n{content}".encode()).hexdigest()
         add((seq, *row[:8], recorded_at, row[10], row[11], row[8], row[9], prev, record_hash))
         prev = record_hash
     return table, seq, prev
@@ -159,17 +159,13 @@ class BatchWriter:
 
     def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
         """Chain and insert rows of the batch, with the record templates new among them."""
-        # Hash before taking the write lock: concurrent writers wait as little as possible.
-        digests = content_digests(rows, self.recorded_at)
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        table, self.seq, self.prev = chain_rows(
-            rows, digests, self.seq, self.prev, self.recorded_at
-        )
+        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, self.recorded_at)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)

@@ -243,8 +243,9 @@ class Decision:
     def inputs_json(self) -> str:
         """Canonical JSON of the checked inputs (what `input_sha256` hashes)."""
         layout = layout_for(self.compiled)
-        if "_encoded_facts" not in self.__dict__:
-            text = layout.direct_inputs_json(self.facts)
+        facts = self.facts
+        if len(facts) == len(layout.names) and "_encoded_facts" not in self.__dict__:
+            text = layout.direct_inputs_json(facts)
             if text is not None:
                 return text
         encoded, missing = self._encoded_facts
@@ -270,6 +271,7 @@ class Decision:
         if text is None:
             utc = self.as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
             text = layout.remember(key, utc)
+        layout.last_as_of = (self.as_of, text)
         return text  # type: ignore[no-any-return]
 
     def trace(self) -> list[dict[str, Any]] | None:
@@ -423,10 +425,12 @@ class Decision:
         cache = self.__dict__
         compiled = self.compiled
         layout = compiled.__dict__.get("_record_layout") or layout_for(compiled)
+        facts = self.facts
+        complete = len(facts) == len(layout.names)
         inputs = cache.get("inputs_json")
         if inputs is None:
-            if "_encoded_facts" not in cache:
-                inputs = layout.direct_inputs_json(self.facts)
+            if complete and "_encoded_facts" not in cache:
+                inputs = layout.direct_inputs_json(facts)
             if inputs is None:
                 encoded, missing = self._encoded_facts
                 inputs = layout.inputs_json(encoded, missing)
@@ -434,13 +438,15 @@ class Decision:
         input_sha = cache.get("input_sha256")
         if input_sha is None:
             input_sha = cache["input_sha256"] = sha256_hex(inputs)
-        as_of = cache.get("as_of_text") or self.as_of_text
+        as_of = cache.get("as_of_text")
+        if as_of is None:
+            last = layout.last_as_of
+            as_of = last[1] if self.as_of == last[0] else self.as_of_text
         decision_id = cache.get("decision_id")
         if decision_id is None:
             decision_id = _decision_id(compiled.sha256, self.account_id, as_of, input_sha)
             cache["decision_id"] = decision_id
-        facts = self.facts
-        if len(facts) == len(layout.names):
+        if complete:
             absent: tuple[str, ...] = ()
         else:
             absent = tuple(name for name in layout.names if name not in facts)

@@ -218,6 +218,7 @@ class RecordLayout:
         self.redacted = frozenset(fact.name for fact in policy.facts if fact.redact)
         # Derived values that repeat across a batch (as_of text, reasons, timelines).
         self.memo: dict[Any, Any] = {}
+        self.last_as_of: tuple[dt.datetime | None, str] = (None, "")  # the latest as_of text
 
     def remember(self, key: Any, value: Any) -> Any:
         """Keep a derived value for reuse; the table is bounded so it cannot grow without end."""
@@ -241,8 +242,6 @@ class RecordLayout:
     def direct_inputs_json(self, facts: Mapping[str, Any]) -> str | None:
         """The canonical inputs object of a complete set of facts of the usual types, or None
         (then `encode` and `inputs_json` give it)."""
-        if len(facts) != len(self.names):
-            return None
         try:
             return self._direct_inputs(facts)  # type: ignore[no-any-return]
         except KeyError:

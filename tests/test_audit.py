@@ -29,7 +29,7 @@ from clearline.engine.audit import (
     AuditLog,
     Entry,
     chain_hash,
-    content_digest,
+    content_text,
     decision_entries,
 )
 from clearline.engine.canonical import canonical_json
@@ -328,7 +328,7 @@ def test_inserting_a_forged_record_with_a_valid_hash_is_located(
         template.document.replace('"action":', '"action": '),
         template.inputs,
     )
-    digest = content_digest(forged, template.recorded_at)
+    content = content_text(forged, template.recorded_at)
     row = (
         3,
         *forged[:8],
@@ -338,7 +338,7 @@ def test_inserting_a_forged_record_with_a_valid_hash_is_located(
         forged.body,
         forged.inputs,
         before.hash,
-        chain_hash(3, before.hash, digest),
+        chain_hash(3, before.hash, content),
     )
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
@@ -354,9 +354,9 @@ def test_appending_behind_the_logs_back_is_located(pristine: Path, tmp_path: Pat
         last = log.at(6)
         assert last is not None
     entry = Entry("decision", "e" * 32, "S9-1", "none", None, None, None, None, "{}", "{}")
-    digest = content_digest(entry, last.recorded_at)
+    content = content_text(entry, last.recorded_at)
     row = (7, *entry[:8], last.recorded_at, None, None, "{}", "{}", last.hash)
-    row += (chain_hash(7, last.hash, digest),)
+    row += (chain_hash(7, last.hash, content),)
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
     db.close()
@@ -676,21 +676,32 @@ def test_an_older_log_format_is_refused_untouched(pristine: Path, tmp_path: Path
     assert "Traceback" not in run.stderr
 
 
-def test_content_digest_is_the_documented_formula(decisions: list[Decision]) -> None:
-    """sha256 of canonical JSON of the header, then body and inputs, each after a newline."""
-    entries = [
-        *decision_entries(decisions[:20], "salt"),
-        Entry("case-transition", "c\u00e9-1", 'S\u4e2d"1', None, None, None, None, None, "{}"),
-        Entry(None, "x", None, None, None, None, None, None, "{}", "{}"),  # type: ignore[arg-type]
-    ]
-    for recorded_at in ("2027-02-01T03:00:00Z", "2027-02-01T03:00:00.5Z"):
-        for entry in entries:
-            template = entry.template.sha256 if entry.template else None
-            header = [*entry[:8], recorded_at, template, entry.input_sha256]
-            header += [len(entry.body), len(entry.inputs)]
-            text = canonical_json(header) + "\n" + entry.body + "\n" + entry.inputs
-            expected = hashlib.sha256(text.encode()).hexdigest()
-            assert content_digest(entry, recorded_at) == expected
+def test_the_chain_hash_is_the_documented_formula(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    """hash = sha256("<seq>\\n<prev_hash>\\n" + content), content = canonical JSON of the header,
+    then body and inputs, each after a newline; checked on every stored row."""
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(decisions[:20])
+        log.append_entries(
+            [
+                Entry(
+                    "case-transition", "c\u00e9-1", 'S\u4e2d"1', None, None, None, None, None, "{}"
+                ),
+                Entry("x", "y", None, None, None, None, None, None, '{"a": "\\n"}', "{}"),
+            ]
+        )
+        rows = log._db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY seq")
+        prev = log.genesis
+        for row in rows:
+            stored = dict(zip(COLUMNS, row, strict=True))
+            header = [stored[c] for c in COLUMNS[1:12]]
+            header += [len(stored["body"]), len(stored["inputs"])]
+            content = canonical_json(header) + "\n" + stored["body"] + "\n" + stored["inputs"]
+            expected = hashlib.sha256(f"{stored['seq']}\n{prev}\n{content}".encode()).hexdigest()
+            assert stored["prev_hash"] == prev and stored["hash"] == expected
+            prev = expected
+        assert stored["seq"] == 22
 
 
 def _write(folder: Path, text: str, name: str = "policy.yaml") -> Path:
