@@ -52,6 +52,7 @@ COLUMNS = (
 INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 WireRow = tuple[Any, ...]
+_EMPTY_SHA256 = hashlib.sha256()
 
 
 def _text(value: str | None) -> str:
@@ -131,11 +132,14 @@ def chain_rows(
     """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
-    sha256 = hashlib.sha256
+    empty = _EMPTY_SHA256
     for row, content in zip(rows, contents(rows, recorded_at), strict=True):
         seq += 1
-        # chain_hash, inlined: one hash per row, the largest part of a write.
-        record_hash = sha256(f"{seq}\n{prev}\n{content}".encode()).hexdigest()
+        # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
+        # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
+        digest = empty.copy()
+        digest.update(f"{seq}\n{prev}\n{content}".encode())
+        record_hash = digest.hexdigest()
         add((seq, *row[:8], recorded_at, row[10], row[11], row[8], row[9], prev, record_hash))
         prev = record_hash
     return table, seq, prev
