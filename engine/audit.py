@@ -33,7 +33,7 @@ several times cheaper. Records of other kinds (case transitions, monitor causes)
 whole body in `body`.
 
 Facts a policy marks `redact: true` are stored as salted hashes, in the inputs and in the
-trace's observed values alike (see `redact_record`).
+trace's observed values alike (see `redacted_inputs`).
 """
 
 from __future__ import annotations
