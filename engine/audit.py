@@ -212,28 +212,9 @@ class Verification:
         return self.problem is None
 
 
-def wire_row(entry: Entry | AuditRecord) -> WireRow:
-    """The plain tuple the writer hashes and stores for an entry or a stored record."""
-    template = entry.template
-    return (
-        entry.kind,
-        entry.record_id,
-        entry.account_id,
-        entry.action,
-        entry.policy_id,
-        entry.policy_version,
-        entry.policy_sha256,
-        entry.as_of,
-        entry.body,
-        entry.inputs,
-        template.sha256 if isinstance(template, RecordTemplate) else template,
-        entry.input_sha256,
-    )
-
-
-def content_text(entry: Entry | AuditRecord, recorded_at: str) -> str:
-    """A record's content: everything the hash covers but seq and the chain."""
-    return contents([wire_row(entry)], recorded_at)[0]
+def content_text(record: AuditRecord) -> str:
+    """A stored record's content: everything its hash covers but seq and the chain."""
+    return contents([tuple(getattr(record, name) for name in COLUMNS[1:-2])])[0]
 
 
 def genesis_hash(log_id: str, salt: str) -> str:
@@ -465,11 +446,12 @@ class AuditLog:
         sink: BatchWriter | _WriterProcess = self._inline
         if self._parallel and size >= PARALLEL_MIN:
             sink = self._process()
-        sink.begin(_instant_text(self._clock()))
+        recorded_at = _instant_text(self._clock())
+        sink.begin()
         fresh: set[str] = set()
         try:
             for entries in chunks:
-                rows, templates = self._wire(entries, fresh)
+                rows, templates = self._wire(entries, recorded_at, fresh)
                 sink.write(rows, templates)
             count, _, _ = sink.commit()
         except BaseException:
@@ -481,7 +463,7 @@ class AuditLog:
         return count
 
     def _wire(
-        self, entries: Sequence[Entry], fresh: set[str]
+        self, entries: Sequence[Entry], recorded_at: str, fresh: set[str]
     ) -> tuple[list[WireRow], list[tuple[str, str]]]:
         """The writer's rows for entries, and the record templates not yet in the file."""
         rows: list[WireRow] = []
@@ -492,14 +474,14 @@ class AuditLog:
         for entry in entries:
             template = entry[10]
             if template is None:
-                add((*entry[:10], None, entry[11]))
+                add((*entry[:8], recorded_at, None, entry[11], entry[8], entry[9]))
                 continue
             sha = template.sha256
             if template is not last and sha not in stored and sha not in fresh:
                 fresh.add(sha)
                 templates.append((sha, template.text))
             last = template
-            add((*entry[:10], sha, entry[11]))
+            add((*entry[:8], recorded_at, sha, entry[11], entry[8], entry[9]))
         return rows, templates
 
     def _process(self) -> _WriterProcess:
@@ -654,7 +636,7 @@ class AuditLog:
                 + (f" (and up to {seq - 1})" if seq - 1 > expected else "")
                 + f": the next record is {seq}",
             )
-        content = content_text(record, record.recorded_at)
+        content = content_text(record)
         if chain_hash(seq, record.prev_hash, content) != record.hash:
             return self._misplaced(record, content, prev)
         if record.prev_hash != prev and seq == 1:
@@ -756,9 +738,9 @@ class _WriterProcess:
         """Whether the process still runs."""
         return self.process.poll() is None
 
-    def begin(self, recorded_at: str) -> None:
+    def begin(self) -> None:
         """Start a batch."""
-        self._send(("begin", recorded_at))
+        self._send(("begin",))
 
     def write(self, rows: list[WireRow], templates: list[tuple[str, str]]) -> None:
         """Hand rows of the batch to the process."""

@@ -5,15 +5,16 @@ large batches (`python audit_writer.py`, started in a few hundredths of a second
 hashing, chaining and SQLite run on a second core while the caller builds the next records.
 Small batches use the same `BatchWriter` in the caller's own process.
 
-A row handed to the writer ("wire row") is a plain tuple:
+A row handed to the writer ("wire row") is a plain tuple of the table's columns but seq and the
+chain, in the table's order:
 
     (kind, record_id, account_id, action, policy_id, policy_version, policy_sha256, as_of,
-     body, inputs, template sha256 or None, input_sha256 or None)
+     recorded_at, template sha256 or None, input_sha256 or None, body, inputs)
 
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
-    ("begin", recorded_at) ("rows", [wire rows], [(template sha, text)]) ("commit",)
+    ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
     ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
@@ -59,64 +60,35 @@ def _text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def contents(rows: Sequence[WireRow], recorded_at: str) -> list[str]:
+def contents(rows: Sequence[WireRow]) -> list[str]:
     """Each row's content: everything but seq and the chain, as the hash covers it.
 
     content = canonical JSON of [kind, record_id, account_id, action, policy_id,
     policy_version, policy_sha256, as_of, recorded_at, template, input_sha256, len(body),
     len(inputs)] + "\\n" + body + "\\n" + inputs. The header is written by hand (json.dumps cost
-    as much as the rest of the append), and its middle part, which repeats from row to row in a
-    batch, is rendered once per distinct combination.
+    as much as the rest of the append), and the part of it that repeats from row to row in a
+    batch (action to recorded_at) is rendered once per distinct combination.
     """
-    kinds: dict[str | None, str] = {}
     middles: dict[tuple[str | None, ...], str] = {}
-    stamp = _text(recorded_at)
-    texts = []
-    for (
-        kind,
-        record_id,
-        account_id,
-        action,
-        p_id,
-        p_version,
-        p_sha,
-        as_of,
-        body,
-        inputs,
-        template,
-        input_sha256,
-    ) in rows:
-        head = kinds.get(kind)
-        if head is None:
-            head = kinds[kind] = "[" + _text(kind) + ","
-        middle = middles.get((action, p_id, p_version, p_sha, as_of))
+    texts: list[str] = []
+    add = texts.append
+    text = encode_basestring
+    for row in rows:
+        key = row[:1] + row[3:9]
+        middle = middles.get(key)
         if middle is None:
             if len(middles) > 4_096:
                 middles.clear()
-            middle = middles[action, p_id, p_version, p_sha, as_of] = ",".join(
-                ("", *(_text(v) for v in (action, p_id, p_version, p_sha, as_of)), stamp, "")
-            )
-        texts.append(
-            "".join(
-                (
-                    head,
-                    _text(record_id),
-                    ",",
-                    "null" if account_id is None else encode_basestring(account_id),
-                    middle,
-                    "null" if template is None else encode_basestring(template),
-                    ",",
-                    "null" if input_sha256 is None else encode_basestring(input_sha256),
-                    ",",
-                    str(len(body)),
-                    ",",
-                    str(len(inputs)),
-                    "]\n",
-                    body,
-                    "\n",
-                    inputs,
-                )
-            )
+            middle = middles[key] = ",".join(map(_text, row[3:9]))
+        kind, record_id, account_id = row[:3]
+        template, input_sha256, body, inputs = row[9:]
+        add(
+            f"[{'null' if kind is None else text(kind)},"
+            f"{'null' if record_id is None else text(record_id)},"
+            f"{'null' if account_id is None else text(account_id)},{middle},"
+            f"{'null' if template is None else text(template)},"
+            f"{'null' if input_sha256 is None else text(input_sha256)},"
+            f"{len(body)},{len(inputs)}]\n{body}\n{inputs}"
         )
     return texts
 
@@ -127,20 +99,20 @@ def chain_hash(seq: int, prev_hash: str, content: str) -> str:
 
 
 def chain_rows(
-    rows: Sequence[WireRow], seq: int, prev: str, recorded_at: str
+    rows: Sequence[WireRow], seq: int, prev: str
 ) -> tuple[list[tuple[Any, ...]], int, str]:
     """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
     empty = _EMPTY_SHA256
-    for row, content in zip(rows, contents(rows, recorded_at), strict=True):
+    for row, content in zip(rows, contents(rows), strict=True):
         seq += 1
         # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
         # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
         digest = empty.copy()
         digest.update(f"{seq}\n{prev}\n{content}".encode())
         record_hash = digest.hexdigest()
-        add((seq, *row[:8], recorded_at, row[10], row[11], row[8], row[9], prev, record_hash))
+        add((seq, *row, prev, record_hash))
         prev = record_hash
     return table, seq, prev
 
@@ -151,14 +123,12 @@ class BatchWriter:
     def __init__(self, db: sqlite3.Connection, genesis: str) -> None:
         self.db = db
         self.genesis = genesis
-        self.recorded_at = ""
         self.count = 0
         self.seq = 0
         self.prev = genesis
 
-    def begin(self, recorded_at: str) -> None:
-        """Start a batch recorded at `recorded_at`; the write lock is taken with its first rows."""
-        self.recorded_at = recorded_at
+    def begin(self) -> None:
+        """Start a batch; the write lock is taken with its first rows."""
         self.count = 0
 
     def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
@@ -169,7 +139,7 @@ class BatchWriter:
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, self.recorded_at)
+        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
@@ -228,7 +198,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     while (message := receive(source)) is not None:
         kind = message[0]
         if kind == "begin":
-            writer.begin(message[1])
+            writer.begin()
             failure = None
         elif kind == "rows":
             if failure is None:

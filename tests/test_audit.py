@@ -29,9 +29,9 @@ from clearline.engine.audit import (
     AuditLog,
     Entry,
     chain_hash,
-    content_text,
     decision_entries,
 )
+from clearline.engine.audit_writer import contents
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -328,18 +328,9 @@ def test_inserting_a_forged_record_with_a_valid_hash_is_located(
         template.document.replace('"action":', '"action": '),
         template.inputs,
     )
-    content = content_text(forged, template.recorded_at)
-    row = (
-        3,
-        *forged[:8],
-        template.recorded_at,
-        None,
-        None,
-        forged.body,
-        forged.inputs,
-        before.hash,
-        chain_hash(3, before.hash, content),
-    )
+    stored = (*forged[:8], template.recorded_at, None, None, forged.body, forged.inputs)
+    content = contents([stored])[0]
+    row = (3, *stored, before.hash, chain_hash(3, before.hash, content))
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
     db.close()
@@ -354,9 +345,8 @@ def test_appending_behind_the_logs_back_is_located(pristine: Path, tmp_path: Pat
         last = log.at(6)
         assert last is not None
     entry = Entry("decision", "e" * 32, "S9-1", "none", None, None, None, None, "{}", "{}")
-    content = content_text(entry, last.recorded_at)
-    row = (7, *entry[:8], last.recorded_at, None, None, "{}", "{}", last.hash)
-    row += (chain_hash(7, last.hash, content),)
+    stored = (*entry[:8], last.recorded_at, None, None, "{}", "{}")
+    row = (7, *stored, last.hash, chain_hash(7, last.hash, contents([stored])[0]))
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
     db.close()
