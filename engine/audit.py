@@ -445,7 +445,7 @@ class AuditLog:
             return 0
         sink: BatchWriter | _WriterProcess = self._inline
         if self._parallel and size >= PARALLEL_MIN:
-            sink = self._process()
+            sink = self._process() or self._inline
         recorded_at = _instant_text(self._clock())
         sink.begin()
         fresh: set[str] = set()
@@ -484,10 +484,17 @@ class AuditLog:
             add((*entry[:8], recorded_at, sha, entry[11], entry[8], entry[9]))
         return rows, templates
 
-    def _process(self) -> _WriterProcess:
-        """The writer process of this log, started on first use."""
+    def _process(self) -> _WriterProcess | None:
+        """The writer process of this log, started on first use; None if none can be started
+        (then batches are written here, the same rows, only slower)."""
         if self._writer is None or not self._writer.alive():
-            self._writer = _WriterProcess(self.path, self._synchronous, self._timeout, self.genesis)
+            try:
+                self._writer = _WriterProcess(
+                    self.path, self._synchronous, self._timeout, self.genesis
+                )
+            except OSError:
+                self._parallel = False
+                return None
         return self._writer
 
     def __len__(self) -> int:
@@ -715,15 +722,12 @@ class _WriterProcess:
         self.path = path
         # -I: the standard library only, no environment, no current directory on the path.
         command = [sys.executable, "-I", str(WRITER_SCRIPT), path, synchronous, str(timeout)]
-        try:
-            self.process = subprocess.Popen(
-                [*command, genesis],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        except OSError as exc:
-            raise AuditError(f"{path}: cannot start the audit writer process ({exc})") from None
+        self.process = subprocess.Popen(
+            [*command, genesis],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert self.process.stdin is not None and self.process.stdout is not None
         with contextlib.suppress(ImportError, OSError, AttributeError):
             # A pipe of 1 MB (Linux) instead of 64 KB: this side runs a few chunks ahead.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import signal
 import sqlite3
 import struct
 import sys
@@ -189,6 +190,9 @@ def receive(stream: IO[bytes]) -> tuple[Any, ...] | None:
 
 def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     """Write the batches that arrive on standard input until it ends."""
+    # Ctrl-C reaches the whole process group: the caller decides (it rolls the batch back or
+    # goes away, which ends the input), so that a batch is never cut by the signal here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")

@@ -886,3 +886,16 @@ def test_cli_demo_writes_verifies_and_replays(tmp_path: Path) -> None:
     run = run_cli("demo", "-n", "500", cwd=tmp_path)  # fresh each run, not appended
     assert run.returncode == 0 and "ok: 500 records" in run.stdout
     assert os.path.getmtime(tmp_path / "clearline-audit.db") >= first
+
+
+def test_without_a_writer_process_the_batch_is_written_here(
+    tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no process can be started (no interpreter at sys.executable), large batches are
+    written in the caller's process: the same log, only slower."""
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    with AuditLog(tmp_path / "a.db") as log:
+        assert log.append(batch) == len(batch)
+        assert log._writer is None
+        assert log.verify().count == len(batch)
