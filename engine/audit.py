@@ -452,7 +452,7 @@ class AuditLog:
         try:
             for entries in chunks:
                 rows, templates = self._wire(entries, recorded_at, fresh)
-                sink.write(rows, templates)
+                sink.write(rows, contents(rows), templates)
             count, _, _ = sink.commit()
         except BaseException:
             sink.rollback()
@@ -746,9 +746,11 @@ class _WriterProcess:
         """Start a batch."""
         self._send(("begin",))
 
-    def write(self, rows: list[WireRow], templates: list[tuple[str, str]]) -> None:
+    def write(
+        self, rows: list[WireRow], texts: list[str], templates: list[tuple[str, str]]
+    ) -> None:
         """Hand rows of the batch to the process."""
-        self._send(("rows", rows, templates))
+        self._send(("rows", rows, texts, templates))
 
     def commit(self) -> tuple[int, int, str]:
         """Commit the batch in the process; (rows written, last seq, last hash)."""

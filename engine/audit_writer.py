@@ -2,8 +2,8 @@
 
 Standard library only, on purpose: `AuditLog` runs this file as a separate writer process for
 large batches (`python audit_writer.py`, started in a few hundredths of a second), so that
-hashing, chaining and SQLite run on a second core while the caller builds the next records.
-Small batches use the same `BatchWriter` in the caller's own process.
+chaining and SQLite run on a second core while the caller builds the next records and their
+contents. Small batches use the same `BatchWriter` in the caller's own process.
 
 A row handed to the writer ("wire row") is a plain tuple of the table's columns but seq and the
 chain, in the table's order:
@@ -14,7 +14,7 @@ chain, in the table's order:
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
-    ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
+    ("begin",) ("rows", [wire rows], [their contents], [(template sha, text)]) ("commit",)
     ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
@@ -100,13 +100,14 @@ def chain_hash(seq: int, prev_hash: str, content: str) -> str:
 
 
 def chain_rows(
-    rows: Sequence[WireRow], seq: int, prev: str
+    rows: Sequence[WireRow], texts: Sequence[str], seq: int, prev: str
 ) -> tuple[list[tuple[Any, ...]], int, str]:
-    """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
+    """Number and chain rows (with their `contents`) after record `seq` with hash `prev`: the
+    table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
     empty = _EMPTY_SHA256
-    for row, content in zip(rows, contents(rows), strict=True):
+    for row, content in zip(rows, texts, strict=True):
         seq += 1
         # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
         # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
@@ -132,15 +133,21 @@ class BatchWriter:
         """Start a batch; the write lock is taken with its first rows."""
         self.count = 0
 
-    def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
-        """Chain and insert rows of the batch, with the record templates new among them."""
+    def write(
+        self,
+        rows: Sequence[WireRow],
+        texts: Sequence[str],
+        templates: Sequence[tuple[str, str]],
+    ) -> None:
+        """Chain and insert rows of the batch, given their `contents` (rendered by the caller,
+        beside the process), with the record templates new among them."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev)
+        table, self.seq, self.prev = chain_rows(rows, texts, self.seq, self.prev)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
@@ -207,7 +214,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
         elif kind == "rows":
             if failure is None:
                 try:
-                    writer.write(message[1], message[2])
+                    writer.write(message[1], message[2], message[3])
                 except (sqlite3.Error, ValueError) as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                     writer.rollback()
