@@ -78,6 +78,7 @@ BATCH_SIZE = 10_000
 # core while this one builds the next records (see `audit_writer`); smaller ones here, where a
 # round trip to the process would cost more than it saves.
 PARALLEL_MIN = 2_000
+RENDER_HERE = True  # whether this side renders row contents, or the writer process does
 CHUNK = 500  # records per message to the writer process: small, so that it starts soon
 
 _SCHEMA = """
@@ -452,7 +453,7 @@ class AuditLog:
         try:
             for entries in chunks:
                 rows, templates = self._wire(entries, recorded_at, fresh)
-                sink.write(rows, contents(rows), templates)
+                sink.write(rows, contents(rows) if RENDER_HERE else None, templates)
             count, _, _ = sink.commit()
         except BaseException:
             sink.rollback()
@@ -747,7 +748,7 @@ class _WriterProcess:
         self._send(("begin",))
 
     def write(
-        self, rows: list[WireRow], texts: list[str], templates: list[tuple[str, str]]
+        self, rows: list[WireRow], texts: list[str] | None, templates: list[tuple[str, str]]
     ) -> None:
         """Hand rows of the batch to the process."""
         self._send(("rows", rows, texts, templates))

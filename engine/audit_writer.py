@@ -74,15 +74,29 @@ def contents(rows: Sequence[WireRow]) -> list[str]:
     texts: list[str] = []
     add = texts.append
     text = encode_basestring
-    for row in rows:
-        key = row[:1] + row[3:9]
+    for (
+        kind,
+        record_id,
+        account_id,
+        action,
+        p_id,
+        p_version,
+        p_sha,
+        as_of,
+        recorded_at,
+        template,
+        input_sha256,
+        body,
+        inputs,
+    ) in rows:
+        key = (kind, action, p_id, p_version, p_sha, as_of, recorded_at)
         middle = middles.get(key)
         if middle is None:
             if len(middles) > 4_096:
                 middles.clear()
-            middle = middles[key] = ",".join(map(_text, row[3:9]))
-        kind, record_id, account_id = row[:3]
-        template, input_sha256, body, inputs = row[9:]
+            middle = middles[key] = ",".join(
+                map(_text, (action, p_id, p_version, p_sha, as_of, recorded_at))
+            )
         add(
             f"[{'null' if kind is None else text(kind)},"
             f"{'null' if record_id is None else text(record_id)},"
@@ -136,17 +150,19 @@ class BatchWriter:
     def write(
         self,
         rows: Sequence[WireRow],
-        texts: Sequence[str],
+        texts: Sequence[str] | None,
         templates: Sequence[tuple[str, str]],
     ) -> None:
-        """Chain and insert rows of the batch, given their `contents` (rendered by the caller,
-        beside the process), with the record templates new among them."""
+        """Chain and insert rows of the batch, with their `contents` if the caller rendered them,
+        and the record templates new among them."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
+        if texts is None:
+            texts = contents(rows)
         table, self.seq, self.prev = chain_rows(rows, texts, self.seq, self.prev)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
