@@ -78,7 +78,6 @@ BATCH_SIZE = 10_000
 # core while this one builds the next records (see `audit_writer`); smaller ones here, where a
 # round trip to the process would cost more than it saves.
 PARALLEL_MIN = 2_000
-RENDER_HERE = True  # whether this side renders row contents, or the writer process does
 CHUNK = 500  # records per message to the writer process: small, so that it starts soon
 
 _SCHEMA = """
@@ -453,7 +452,7 @@ class AuditLog:
         try:
             for entries in chunks:
                 rows, templates = self._wire(entries, recorded_at, fresh)
-                sink.write(rows, contents(rows) if RENDER_HERE else None, templates)
+                sink.write(rows, templates)
             count, _, _ = sink.commit()
         except BaseException:
             sink.rollback()
@@ -747,11 +746,9 @@ class _WriterProcess:
         """Start a batch."""
         self._send(("begin",))
 
-    def write(
-        self, rows: list[WireRow], texts: list[str] | None, templates: list[tuple[str, str]]
-    ) -> None:
+    def write(self, rows: list[WireRow], templates: list[tuple[str, str]]) -> None:
         """Hand rows of the batch to the process."""
-        self._send(("rows", rows, texts, templates))
+        self._send(("rows", rows, templates))
 
     def commit(self) -> tuple[int, int, str]:
         """Commit the batch in the process; (rows written, last seq, last hash)."""

@@ -2,8 +2,8 @@
 
 Standard library only, on purpose: `AuditLog` runs this file as a separate writer process for
 large batches (`python audit_writer.py`, started in a few hundredths of a second), so that
-chaining and SQLite run on a second core while the caller builds the next records and their
-contents. Small batches use the same `BatchWriter` in the caller's own process.
+hashing, chaining and SQLite run on a second core while the caller builds the next records.
+Small batches use the same `BatchWriter` in the caller's own process.
 
 A row handed to the writer ("wire row") is a plain tuple of the table's columns but seq and the
 chain, in the table's order:
@@ -14,7 +14,7 @@ chain, in the table's order:
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
-    ("begin",) ("rows", [wire rows], [their contents], [(template sha, text)]) ("commit",)
+    ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
     ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
@@ -150,20 +150,16 @@ class BatchWriter:
     def write(
         self,
         rows: Sequence[WireRow],
-        texts: Sequence[str] | None,
         templates: Sequence[tuple[str, str]],
     ) -> None:
-        """Chain and insert rows of the batch, with their `contents` if the caller rendered them,
-        and the record templates new among them."""
+        """Chain and insert rows of the batch, with the record templates new among them."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        if texts is None:
-            texts = contents(rows)
-        table, self.seq, self.prev = chain_rows(rows, texts, self.seq, self.prev)
+        table, self.seq, self.prev = chain_rows(rows, contents(rows), self.seq, self.prev)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
@@ -230,7 +226,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
         elif kind == "rows":
             if failure is None:
                 try:
-                    writer.write(message[1], message[2], message[3])
+                    writer.write(message[1], message[2])
                 except (sqlite3.Error, ValueError) as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                     writer.rollback()

@@ -17,7 +17,7 @@ from .errors import ClearlineError
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
-from .record import RecordTemplate, encode_value, layout_for, lazy
+from .record import RecordLayout, RecordTemplate, encode_value, layout_for, lazy
 from .version import DECISION_SCHEMA, ENGINE_VERSION
 
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
@@ -404,7 +404,7 @@ class Decision:
         return (
             action.value,
             "null" if factor is None else encode_value(factor),
-            canonical_json(list(self.missing_facts)) if self.missing_facts else "[]",
+            _missing_json(self.missing_facts, layout_for(self.compiled)),
             reasons_json,
             timeline_json,
         )
@@ -456,6 +456,16 @@ class Decision:
             head = _NO_ACTION_HEAD[self.action]
         template = layout.template(self._checks, self._matches, absent, head)
         return decision_id, as_of, input_sha, inputs, template
+
+
+def _missing_json(missing: tuple[str, ...], layout: RecordLayout) -> str:
+    """The record's list of missing facts, rendered once per distinct set."""
+    if not missing:
+        return "[]"
+    text = layout.memo.get(("missing", missing))
+    if text is None:
+        text = layout.remember(("missing", missing), canonical_json(list(missing)))
+    return text  # type: ignore[no-any-return]
 
 
 def _decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: str) -> str:
