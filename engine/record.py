@@ -366,7 +366,15 @@ class RecordTemplate:
     @classmethod
     def build(cls, chunks: tuple[str, ...], slots: tuple[str, ...]) -> RecordTemplate:
         """A template from its chunks and slots."""
-        return cls(canonical_json({"chunks": list(chunks), "slots": list(slots)}), chunks, slots)
+        # canonical_json({"chunks": [...], "slots": [...]}), written out: lists of strings only.
+        text = (
+            '{"chunks":['
+            + ",".join(map(encode_basestring, chunks))
+            + '],"slots":['
+            + ",".join(map(encode_basestring, slots))
+            + "]}"
+        )
+        return cls(text, chunks, slots)
 
     @classmethod
     def parse(cls, text: str) -> RecordTemplate:

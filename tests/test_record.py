@@ -179,6 +179,8 @@ def test_a_decision_record_is_stable_across_calls() -> None:
 def test_a_stored_template_that_is_not_one_is_refused() -> None:
     good = RecordTemplate.build(("{", ',"x":', "}"), ("account_id", "fact:score"))
     assert RecordTemplate.parse(good.text).sha256 == good.sha256
+    odd = RecordTemplate.build(('{"a\x01中\n":', "\\", '"}'), ("as_of", "fact:é"))
+    assert odd.text == canonical_json({"chunks": list(odd.chunks), "slots": list(odd.slots)})
     assert good.render({"account_id": 'A"1'}, '{"score":1.5}') == '{"A\\"1","x":1.5}'
     assert good.render({"account_id": None}, "{}") == '{null,"x":null}'
     for text in (
