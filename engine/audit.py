@@ -5,14 +5,14 @@ previous row's hash, so altering, deleting, inserting or reordering rows breaks 
 it happened, and `verify` names that row. The hash of a row is
 
     content = canonical JSON of [kind, record_id, account_id, action, policy_id,
-              policy_version, policy_sha256, as_of, recorded_at, len(body), len(inputs)]
-              + "\\n" + body + "\\n" + inputs
-    hash    = sha256("<seq>\\n<prev_hash>\\n" + sha256(content))
+              policy_version, policy_sha256, as_of, recorded_at, template, input_sha256,
+              len(body), len(inputs)] + "\\n" + body + "\\n" + inputs
+    hash    = sha256("<seq>\\n<prev_hash>\\n" + content)
 
 and the first row chains to a genesis hash derived from the log's id and redaction salt, so
-those are covered too. The lengths make the split between the parts unambiguous; hashing the
-content first lets a writer hash each record before it takes the write lock, and only chain
-the short second step inside it.
+those are covered too. The lengths make the split between the parts unambiguous. (One hash per
+row: the earlier format hashed the content first, outside the write lock, and then chained that
+digest; hashing once costs less in all, and the writer process does it beside the caller.)
 
 Appends are one transaction per batch (`BEGIN IMMEDIATE`, WAL journal, synchronous FULL): a
 crash leaves a batch wholly present or wholly absent, and several processes appending to the
@@ -22,12 +22,23 @@ transaction; `verify` reports a log cut short or extended behind the head's back
 rewrite the whole file can rewrite the head too: publish `verify`'s head hash elsewhere (a
 ticket, a daily e-mail) to anchor it.
 
+A decision's record is not stored whole: most of a traced record (rule ids, operators,
+thresholds, reasons, timeline) repeats from decision to decision. The row names a *record
+template* (table `templates`, keyed by the sha256 of its text, stored once) and keeps only what
+varies: its columns, `input_sha256` and the inputs; its `body` is empty and
+`AuditRecord.document` renders the record byte for byte (see `RecordTemplate`). The template's
+hash is part of the row's content, and `verify` re-hashes every template, so a template cannot
+be altered behind the chain. This makes a record about a sixth of its size and an append
+several times cheaper. Records of other kinds (case transitions, monitor causes) keep their
+whole body in `body`.
+
 Facts a policy marks `redact: true` are stored as salted hashes, in the inputs and in the
-trace's observed values alike (see `redact_record`).
+trace's observed values alike (see `redacted_inputs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import hashlib
@@ -35,22 +46,39 @@ import json
 import os
 import secrets
 import sqlite3
+import subprocess
+import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from json.encoder import encode_basestring
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, NamedTuple
 
-from .canonical import canonical_json
+from .audit_writer import (
+    COLUMNS,
+    BatchWriter,
+    WireRow,
+    chain_hash,
+    contents,
+    receive,
+    send,
+)
+from .canonical import canonical_json, sha256_hex
 from .compile import CompiledPolicy
 from .decide import Decision
 from .errors import ClearlineError
 from .model import ActionKind
-from .record import layout_for
+from .record import RecordTemplate, layout_for
 
-FORMAT = "clearline-audit/1"
+FORMAT = "clearline-audit/2"
 KIND_DECISION = "decision"
 BATCH_SIZE = 10_000
+# Batches at least this large are hashed, chained and written by a writer process on another
+# core while this one builds the next records (see `audit_writer`); smaller ones here, where a
+# round trip to the process would cost more than it saves.
+PARALLEL_MIN = 2_000
+CHUNK = 500  # records per message to the writer process: small, so that it starts soon
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,31 +93,17 @@ CREATE TABLE IF NOT EXISTS records (
     policy_sha256 TEXT,
     as_of TEXT,
     recorded_at TEXT NOT NULL,
+    template TEXT,
+    input_sha256 TEXT,
     body TEXT NOT NULL,
     inputs TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS templates (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_record_id ON records (record_id);
 CREATE INDEX IF NOT EXISTS records_account_id ON records (account_id);
 """
-
-COLUMNS = (
-    "seq",
-    "kind",
-    "record_id",
-    "account_id",
-    "action",
-    "policy_id",
-    "policy_version",
-    "policy_sha256",
-    "as_of",
-    "recorded_at",
-    "body",
-    "inputs",
-    "prev_hash",
-    "hash",
-)
 
 
 class AuditError(ClearlineError):
@@ -113,6 +127,8 @@ class Entry(NamedTuple):
     as_of: str | None
     body: str
     inputs: str = "{}"
+    template: RecordTemplate | None = None  # a decision: the record is this template, filled
+    input_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,14 +145,34 @@ class AuditRecord:
     policy_sha256: str | None
     as_of: str | None
     recorded_at: str
+    template: str | None
+    input_sha256: str | None
     body: str
     inputs: str
     prev_hash: str
     hash: str
+    form: RecordTemplate | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def document(self) -> str:
+        """The record's JSON text: for a decision, its record rendered from the template."""
+        if self.template is None:
+            return self.body
+        if self.form is None or self.form.sha256 != self.template:
+            raise AuditError(f"record {self.seq}: its record template {self.template} is missing")
+        return self.form.render(
+            {
+                "account_id": self.account_id,
+                "as_of": self.as_of,
+                "record_id": self.record_id,
+                "input_sha256": self.input_sha256,
+            },
+            self.inputs,
+        )
 
     def data(self) -> Any:
-        """The body as JSON data (for a decision: the decision record)."""
-        return json.loads(self.body)
+        """The document as JSON data (for a decision: the decision record)."""
+        return json.loads(self.document)
 
     def facts(self) -> dict[str, Any]:
         """The stored inputs (redacted facts as `{"redacted": "<salted sha256>"}`)."""
@@ -176,78 +212,9 @@ class Verification:
         return self.problem is None
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)
-
-
-def content_digest(entry: Entry | AuditRecord, recorded_at: str) -> str:
-    """Hex sha256 of a record's content (everything but seq and the chain)."""
-    # The header is canonical JSON of a list of strings and two integers, written by hand:
-    # json.dumps cost as much as the rest of the append.
-    header = ",".join(
-        (
-            _text(entry.kind),
-            _text(entry.record_id),
-            _text(entry.account_id),
-            _text(entry.action),
-            _text(entry.policy_id),
-            _text(entry.policy_version),
-            _text(entry.policy_sha256),
-            _text(entry.as_of),
-            _text(recorded_at),
-            str(len(entry.body)),
-            str(len(entry.inputs)),
-        )
-    )
-    text = "[" + header + "]\n" + entry.body + "\n" + entry.inputs
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def content_digests(entries: Sequence[Entry], recorded_at: str) -> list[str]:
-    """`content_digest` of every entry of a batch, the same hex digests, faster.
-
-    The kind, action, policy and as_of of a batch repeat from record to record, so their
-    part of the header is rendered once per distinct combination.
-    """
-    kinds: dict[str | None, str] = {}
-    middles: dict[tuple[str | None, ...], str] = {}
-    stamp = _text(recorded_at)
-    sha256 = hashlib.sha256
-    digests = []
-    for kind, record_id, account_id, action, p_id, p_version, p_sha, as_of, body, inputs in entries:
-        head = kinds.get(kind)
-        if head is None:
-            head = kinds[kind] = "[" + _text(kind) + ","
-        middle = middles.get((action, p_id, p_version, p_sha, as_of))
-        if middle is None:
-            if len(middles) > 4_096:
-                middles.clear()
-            middle = middles[action, p_id, p_version, p_sha, as_of] = ",".join(
-                ("", *(_text(v) for v in (action, p_id, p_version, p_sha, as_of)), stamp, "")
-            )
-        text = "".join(
-            (
-                head,
-                _text(record_id),
-                ",",
-                "null" if account_id is None else encode_basestring(account_id),
-                middle,
-                str(len(body)),
-                ",",
-                str(len(inputs)),
-                "]\n",
-                body,
-                "\n",
-                inputs,
-            )
-        )
-        digests.append(sha256(text.encode()).hexdigest())
-    return digests
-
-
-def chain_hash(seq: int, prev_hash: str, content: str) -> str:
-    """The hash of row `seq`: its content digest chained to the previous row's hash."""
-    return hashlib.sha256(f"{seq}\n{prev_hash}\n{content}".encode()).hexdigest()
+def content_text(record: AuditRecord) -> str:
+    """A stored record's content: everything its hash covers but seq and the chain."""
+    return contents([tuple(getattr(record, name) for name in COLUMNS[1:-2])])[0]
 
 
 def genesis_hash(log_id: str, salt: str) -> str:
@@ -261,57 +228,32 @@ def redacted_value(salt: str, fact: str, value_json: str) -> dict[str, str]:
     return {"redacted": digest}
 
 
-def redact_record(decision: Decision, salt: str) -> tuple[str, str]:
-    """The record and inputs JSON of a decision, with the policy's redacted facts hashed.
+def redacted_inputs(decision: Decision, salt: str) -> str:
+    """The inputs JSON of a decision, with the policy's redacted facts hashed.
 
-    The trace repeats observed values, so they are hashed there too (a comparison's result
-    still shows, which is the point of the trace). `input_sha256` and `decision_id` stay as
-    `decide` made them, so the record still names the exact inputs; see the README for what
-    that means for small value sets.
+    The record's trace shows observed values from these same inputs, so they are hashed there
+    too (a comparison's result still shows, which is the point of the trace). `input_sha256`
+    and `decision_id` stay as `decide` made them, so the record still names the exact inputs;
+    see the README for what that means for small value sets.
     """
-    body = decision.to_json()
     inputs = decision.inputs_json
     redact = layout_for(decision.compiled).redacted
     if not redact or redact.isdisjoint(decision.facts):
-        return body, inputs
-    hidden = {
-        name: redacted_value(salt, name, canonical_json(value))
-        for name, value in json.loads(inputs).items()
-        if name in redact
-    }
+        return inputs
     facts = json.loads(inputs)
-    facts.update(hidden)
-    record = json.loads(body)
-    for rule in record["trace"] or ():
-        for check in rule["checks"]:
-            if check["fact"] in hidden:
-                check["value"] = hidden[check["fact"]]
-            threshold = check["threshold"]
-            if isinstance(threshold, dict) and threshold.get("fact") in hidden:
-                threshold["value"] = hidden[threshold["fact"]]
-    return canonical_json(record), canonical_json(facts)
+    for name, value in facts.items():
+        if name in redact:
+            facts[name] = redacted_value(salt, name, canonical_json(value))
+    return canonical_json(facts)
 
 
 def decision_entry(decision: Decision, salt: str) -> Entry:
     """The entry that records one decision."""
-    policy = decision.compiled.policy.metadata
-    body, inputs = redact_record(decision, salt)
-    return Entry(
-        KIND_DECISION,
-        decision.decision_id,
-        decision.account_id,
-        decision.action.value,
-        policy.id,
-        policy.version,
-        decision.compiled.sha256,
-        decision.as_of_text,
-        body,
-        inputs,
-    )
+    return decision_entries((decision,), salt)[0]
 
 
 def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
-    """The entries of a batch of decisions: what `decision_entry` gives for each, faster.
+    """The entries of a batch of decisions, each naming its record template.
 
     The policy's part of an entry is looked up once per compiled policy, not per decision.
     """
@@ -328,47 +270,29 @@ def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
             metadata = compiled.policy.metadata
             p_id, p_version, p_sha = metadata.id, metadata.version, compiled.sha256
             redact = layout_for(compiled).redacted
+        decision_id, as_of, input_sha256, inputs, template = decision.stored_parts()
         if redact and not redact.isdisjoint(decision.facts):
-            body, inputs = redact_record(decision, salt)
-        else:
-            body, inputs = decision.to_json(), decision.inputs_json
+            inputs = redacted_inputs(decision, salt)
         add(
             new(
                 Entry,
                 (
                     KIND_DECISION,
-                    decision.decision_id,
+                    decision_id,
                     decision.account_id,
                     actions[decision.action],
                     p_id,
                     p_version,
                     p_sha,
-                    decision.as_of_text,
-                    body,
+                    as_of,
+                    "",
                     inputs,
+                    template,
+                    input_sha256,
                 ),
             )
         )
     return entries
-
-
-INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-
-
-def _chain(
-    entries: Sequence[Entry], digests: list[str], seq: int, prev: str, recorded_at: str
-) -> tuple[list[tuple[Any, ...]], int, str]:
-    """Number and chain a chunk of entries after record `seq` with hash `prev`."""
-    rows: list[tuple[Any, ...]] = []
-    add = rows.append
-    sha256 = hashlib.sha256
-    for entry, digest in zip(entries, digests, strict=True):
-        seq += 1
-        # chain_hash, inlined: this loop runs while the write lock is held.
-        record_hash = sha256(f"{seq}\n{prev}\n{digest}".encode()).hexdigest()
-        add((seq, *entry[:8], recorded_at, entry[8], entry[9], prev, record_hash))
-        prev = record_hash
-    return rows, seq, prev
 
 
 @contextmanager
@@ -407,9 +331,13 @@ class AuditLog:
         create: bool = True,
         durable: bool = True,
         timeout: float = 120.0,
+        parallel: bool = True,
     ) -> None:
         self.path = os.fspath(path)
         self._synchronous = "FULL" if durable else "NORMAL"
+        self._timeout = timeout
+        self._parallel = parallel
+        self._writer: _WriterProcess | None = None
         self._clock = clock
         if not create and not os.path.exists(self.path):
             raise AuditError(f"{self.path}: no such audit log")
@@ -436,6 +364,14 @@ class AuditLog:
             raise AuditError(f"{self.path}: not a Clearline audit log (it holds other tables)")
         if not tables and not create:
             raise AuditError(f"{self.path}: not a Clearline audit log (an empty database)")
+        if tables:
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if found is None or found[0] != FORMAT:
+                raise AuditError(
+                    f"{self.path}: audit log format {found[0] if found else None!r}; this "
+                    f"Clearline reads {FORMAT!r} (a log written by another version stays "
+                    "readable by that version)"
+                )
         # Large pages keep a traced decision (a few KB) on one page: several times faster
         # appends than the 4 KB default. Only takes effect when the file is created.
         db.execute("PRAGMA page_size = 65536")
@@ -471,9 +407,15 @@ class AuditLog:
         self.log_id: str = meta["log_id"]
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
+        self._stored: set[str] = set()  # templates known to be in the file
+        self._inline = BatchWriter(self._db, self.genesis)
+        self._forms: dict[str, RecordTemplate | None] = {}  # templates read back, by sha256
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and stop the writer process, if one was started)."""
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
         self._db.close()
 
     def __enter__(self) -> AuditLog:
@@ -484,41 +426,76 @@ class AuditLog:
 
     def append(self, decisions: Iterable[Decision]) -> int:
         """Append decisions as one batch in one transaction; return how many were written."""
+        batch = decisions if isinstance(decisions, Sequence) else list(decisions)
         with _collector_paused():
-            return self.append_entries(decision_entries(decisions, self.salt))
+            chunks = (
+                decision_entries(batch[start : start + CHUNK], self.salt)
+                for start in range(0, len(batch), CHUNK)
+            )
+            return self._write(chunks, len(batch))
 
     def append_entries(self, entries: Sequence[Entry]) -> int:
         """Append records of any kind as one batch in one transaction."""
-        if not entries:
+        chunks = (entries[start : start + CHUNK] for start in range(0, len(entries), CHUNK))
+        return self._write(chunks, len(entries))
+
+    def _write(self, chunks: Iterator[Sequence[Entry]], size: int) -> int:
+        """Write a batch, chunk by chunk, in one transaction: all of it or nothing."""
+        if not size:
             return 0
+        sink: BatchWriter | _WriterProcess = self._inline
+        if self._parallel and size >= PARALLEL_MIN:
+            sink = self._process() or self._inline
         recorded_at = _instant_text(self._clock())
-        # Build and hash every record before taking the write lock; inside it only the short
-        # chaining step and the writes happen, so concurrent writers wait as little as possible.
-        # (Handing chunks to a writer thread to overlap SQLite with this work measured slower.)
-        digests = content_digests(entries, recorded_at)
-        seq, prev = self._begin()
+        sink.begin()
+        fresh: set[str] = set()
         try:
-            rows, seq, prev = _chain(entries, digests, seq, prev, recorded_at)
-            self._db.executemany(INSERT, rows)
-            self._commit(seq, prev)
+            for entries in chunks:
+                rows, templates = self._wire(entries, recorded_at, fresh)
+                sink.write(rows, templates)
+            count, _, _ = sink.commit()
         except BaseException:
-            self._rollback()
+            sink.rollback()
             raise
-        return len(rows)
+        if count != size:  # the writer's own count: a batch is all of it or an error
+            raise AuditError(f"{self.path}: {count} of a batch of {size} records were written")
+        self._stored |= fresh
+        return count
 
-    def _begin(self) -> tuple[int, str]:
-        """Take the write lock and read the chain head inside it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        row = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, self.genesis)
+    def _wire(
+        self, entries: Sequence[Entry], recorded_at: str, fresh: set[str]
+    ) -> tuple[list[WireRow], list[tuple[str, str]]]:
+        """The writer's rows for entries, and the record templates not yet in the file."""
+        rows: list[WireRow] = []
+        add = rows.append
+        templates: list[tuple[str, str]] = []
+        stored = self._stored
+        last: RecordTemplate | None = None
+        for entry in entries:
+            template = entry[10]
+            if template is None:
+                add((*entry[:8], recorded_at, None, entry[11], entry[8], entry[9]))
+                continue
+            sha = template.sha256
+            if template is not last and sha not in stored and sha not in fresh:
+                fresh.add(sha)
+                templates.append((sha, template.text))
+            last = template
+            add((*entry[:8], recorded_at, sha, entry[11], entry[8], entry[9]))
+        return rows, templates
 
-    def _commit(self, seq: int, head: str) -> None:
-        self._db.execute("UPDATE meta SET value = ? WHERE key = 'head'", (f"{seq} {head}",))
-        self._db.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+    def _process(self) -> _WriterProcess | None:
+        """The writer process of this log, started on first use; None if none can be started
+        (then batches are written here, the same rows, only slower)."""
+        if self._writer is None or not self._writer.alive():
+            try:
+                self._writer = _WriterProcess(
+                    self.path, self._synchronous, self._timeout, self.genesis
+                )
+            except OSError:
+                self._parallel = False
+                return None
+        return self._writer
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
@@ -565,14 +542,14 @@ class AuditLog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
         for row in self._db.execute(sql, args):
-            yield AuditRecord(*row)
+            yield self._record(row)
 
     def at(self, seq: int) -> AuditRecord | None:
         """The record numbered `seq`, if any."""
         row = self._db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM records WHERE seq = ?", (seq,)
         ).fetchone()
-        return AuditRecord(*row) if row else None
+        return self._record(row) if row else None
 
     def get(self, record_id: str) -> list[AuditRecord]:
         """Records whose id is `record_id` or starts with it, in log order."""
@@ -581,17 +558,45 @@ class AuditLog:
             "WHERE record_id >= ? AND record_id < ? ORDER BY seq LIMIT 100",
             (record_id, record_id + "\U0010ffff"),
         )
-        return [AuditRecord(*row) for row in rows]
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: Sequence[Any]) -> AuditRecord:
+        """A stored row, with its record template when it names one."""
+        template = row[10]
+        if template is None:
+            return AuditRecord(*row)
+        return AuditRecord(**dict(zip(COLUMNS, row, strict=True)), form=self._template(template))
+
+    def _template(self, sha: str) -> RecordTemplate | None:
+        """A record template read back; None when it is missing or does not match its hash."""
+        if sha in self._forms:
+            return self._forms[sha]
+        found = self._db.execute("SELECT text FROM templates WHERE sha256 = ?", (sha,)).fetchone()
+        form = None
+        if found is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                form = RecordTemplate.parse(str(found[0]))
+        if form is not None and form.sha256 != sha:
+            form = None
+        self._forms[sha] = form
+        return form
 
     def verify(self) -> Verification:
         """Walk the chain from the first record; report the first that does not hold."""
         expected = 1
         prev = self.genesis
         count = 0
+        intact = {
+            sha
+            for sha, text in self._db.execute("SELECT sha256, text FROM templates")
+            if sha256_hex(str(text)) == sha
+        }
         cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY seq")
         for row in cursor:
             record = AuditRecord(*row)
             problem = self._check(record, expected, prev)
+            if problem is None and record.template is not None and record.template not in intact:
+                problem = self._broken_template(record)
             if problem is not None:
                 return Verification(count, prev, problem)
             prev = record.hash
@@ -617,6 +622,17 @@ class AuditLog:
             return Verification(count, prev, problem)
         return Verification(count, prev, None)
 
+    def _broken_template(self, record: AuditRecord) -> Problem:
+        """The record template a record names is missing, or was altered."""
+        sha = str(record.template)
+        found = self._db.execute("SELECT 1 FROM templates WHERE sha256 = ?", (sha,)).fetchone()
+        what = "was altered: its text does not match its hash" if found else "is missing"
+        return Problem(
+            record.seq,
+            "altered",
+            f"record {record.seq} (id {record.record_id}): its record template {sha[:16]}… {what}",
+        )
+
     def _check(self, record: AuditRecord, expected: int, prev: str) -> Problem | None:
         seq = record.seq
         if seq != expected:
@@ -627,9 +643,9 @@ class AuditLog:
                 + (f" (and up to {seq - 1})" if seq - 1 > expected else "")
                 + f": the next record is {seq}",
             )
-        digest = content_digest(record, record.recorded_at)
-        if chain_hash(seq, record.prev_hash, digest) != record.hash:
-            return self._misplaced(record, digest, prev)
+        content = content_text(record)
+        if chain_hash(seq, record.prev_hash, content) != record.hash:
+            return self._misplaced(record, content, prev)
         if record.prev_hash != prev and seq == 1:
             return Problem(
                 1,
@@ -646,7 +662,7 @@ class AuditLog:
             )
         return None
 
-    def _misplaced(self, record: AuditRecord, digest: str, prev: str) -> Problem:
+    def _misplaced(self, record: AuditRecord, content: str, prev: str) -> Problem:
         """A row whose hash does not match: altered in place, or moved from elsewhere."""
         seq = record.seq
         where = f"record {seq} (id {record.record_id})"
@@ -668,7 +684,7 @@ class AuditLog:
             (
                 s
                 for s in candidates
-                if s > 0 and chain_hash(s, record.prev_hash, digest) == record.hash
+                if s > 0 and chain_hash(s, record.prev_hash, content) == record.hash
             ),
             None,
         )
@@ -693,3 +709,100 @@ class AuditLog:
             f"{where} holds what was record {origin}: records were inserted before it, or "
             "reordered",
         )
+
+
+WRITER_SCRIPT = Path(__file__).with_name("audit_writer.py")
+
+
+class _WriterProcess:
+    """The client side of a writer process (see `audit_writer`): the same calls as a
+    `BatchWriter`, carried out by the process."""
+
+    def __init__(self, path: str, synchronous: str, timeout: float, genesis: str) -> None:
+        self.path = path
+        # -I: the standard library only, no environment, no current directory on the path.
+        command = [sys.executable, "-I", str(WRITER_SCRIPT), path, synchronous, str(timeout)]
+        self.process = subprocess.Popen(
+            [*command, genesis],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(ImportError, OSError, AttributeError):
+            # A pipe of 1 MB (Linux) instead of 64 KB: this side runs a few chunks ahead.
+            import fcntl
+
+            fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        self.requests: IO[bytes] = self.process.stdin
+        self.replies: IO[bytes] = self.process.stdout
+        self._stop = weakref.finalize(self, _stop_process, self.process)
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def begin(self) -> None:
+        """Start a batch."""
+        self._send(("begin",))
+
+    def write(self, rows: list[WireRow], templates: list[tuple[str, str]]) -> None:
+        """Hand rows of the batch to the process."""
+        self._send(("rows", rows, templates))
+
+    def commit(self) -> tuple[int, int, str]:
+        """Commit the batch in the process; (rows written, last seq, last hash)."""
+        self._send(("commit",))
+        reply = self._reply()
+        if reply[0] != "ok":
+            raise AuditError(f"{self.path}: the batch was not written ({reply[1]})")
+        return int(reply[1]), int(reply[2]), str(reply[3])
+
+    def rollback(self) -> None:
+        """Drop the batch (it was never committed); stop the process if it cannot answer."""
+        try:
+            self._send(("rollback",))
+            self._reply()
+        except AuditError:
+            self.stop()
+
+    def stop(self) -> None:
+        """End the process: it rolls back anything uncommitted and exits."""
+        self._stop()
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        try:
+            send(self.requests, message)
+        except (BrokenPipeError, ValueError):
+            raise AuditError(f"{self.path}: {self._failure()}") from None
+
+    def _reply(self) -> tuple[Any, ...]:
+        try:
+            self.requests.flush()
+            reply = receive(self.replies)
+        except (BrokenPipeError, ValueError):
+            reply = None
+        if reply is None:
+            raise AuditError(f"{self.path}: {self._failure()}")
+        return reply
+
+    def _failure(self) -> str:
+        """What became of a writer process that stopped answering."""
+        self.process.kill()
+        _, errors = self.process.communicate()
+        last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        return f"the audit writer process stopped ({last[0]}); the batch was not written"
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Close the writer's input (it rolls back and exits), and wait for it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        assert process.stdin is not None
+        process.stdin.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

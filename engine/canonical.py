@@ -51,9 +51,16 @@ def canonical_json(data: Any) -> str:
     )
 
 
+# Copying an empty hash object costs less than making a new one (OpenSSL 3 looks the digest
+# up on every `hashlib.sha256()`), which shows on the short texts hashed per decision.
+_EMPTY_SHA256 = hashlib.sha256()
+
+
 def sha256_hex(text: str) -> str:
     """Hex SHA-256 of UTF-8 text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = _EMPTY_SHA256.copy()
+    digest.update(text.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def policy_data(policy: Policy) -> dict[str, Any]:

@@ -17,10 +17,9 @@ from .errors import ClearlineError
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
-from .record import encode_value, layout_for, lazy
-from .version import ENGINE_VERSION
+from .record import RecordLayout, RecordTemplate, encode_value, layout_for, lazy
+from .version import DECISION_SCHEMA, ENGINE_VERSION
 
-DECISION_SCHEMA = "clearline.decision/v1"
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
 _ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)
 
@@ -243,8 +242,14 @@ class Decision:
     @lazy
     def inputs_json(self) -> str:
         """Canonical JSON of the checked inputs (what `input_sha256` hashes)."""
+        layout = layout_for(self.compiled)
+        facts = self.facts
+        if len(facts) == len(layout.names) and "_encoded_facts" not in self.__dict__:
+            text = layout.direct_inputs_json(facts)
+            if text is not None:
+                return text
         encoded, missing = self._encoded_facts
-        return layout_for(self.compiled).inputs_json(encoded, missing)
+        return layout.inputs_json(encoded, missing)
 
     @lazy
     def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -253,10 +258,9 @@ class Decision:
     @lazy
     def decision_id(self) -> str:
         """A deterministic id: the same policy, account, moment and inputs give the same id."""
-        key = "\n".join(
-            (self.compiled.sha256, self.account_id or "", self.as_of_text, self.input_sha256)
+        return _decision_id(
+            self.compiled.sha256, self.account_id, self.as_of_text, self.input_sha256
         )
-        return sha256_hex(key)[:32]
 
     @lazy
     def as_of_text(self) -> str:
@@ -267,6 +271,7 @@ class Decision:
         if text is None:
             utc = self.as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
             text = layout.remember(key, utc)
+        layout.last_as_of = (self.as_of, text)
         return text  # type: ignore[no-any-return]
 
     def trace(self) -> list[dict[str, Any]] | None:
@@ -350,20 +355,14 @@ class Decision:
             trace = "null"
         else:
             trace = layout.trace_json(self._checks, self._matches, encoded, missing)
-        if self.fired or self.review_missing:
-            reasons, reasons_json = self._reasons_entry
-            timeline_json = self._timeline_entry[1]
-        else:
-            reasons, reasons_json, timeline_json = (), "[]", "null"
-        action = self.action
-        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
+        action, factor, missing_facts, reasons, timeline = self._head()
         account = self.account_id
         text = "".join(
             (
                 '{"account_id":',
                 "null" if account is None else encode_basestring(account),
                 ',"action":"',
-                action.value,
+                action,
                 '","as_of":"',
                 cache.get("as_of_text") or self.as_of_text,
                 '","decision_id":"',
@@ -373,17 +372,17 @@ class Decision:
                 ',"input_sha256":"',
                 self.input_sha256,
                 '","limit_factor":',
-                "null" if factor is None else encode_value(factor),
+                factor,
                 ',"missing_facts":',
-                canonical_json(list(self.missing_facts)) if self.missing_facts else "[]",
+                missing_facts,
                 ',"policy":',
                 layout.policy_json,
                 ',"reasons":',
-                reasons_json,
+                reasons,
                 ',"schema":',
                 _SCHEMA_JSON,
                 ',"timeline":',
-                timeline_json,
+                timeline,
                 ',"trace":',
                 trace,
                 "}",
@@ -392,7 +391,89 @@ class Decision:
         self.__dict__["_json"] = text
         return text
 
+    def _head(self) -> tuple[str, str, str, str, str]:
+        """The record's action, limit factor, missing facts, reasons and timeline as JSON text
+        (the parts a record template holds besides the trace)."""
+        if self.fired or self.review_missing:
+            reasons, reasons_json = self._reasons_entry
+            timeline_json = self._timeline_entry[1]
+        else:
+            reasons, reasons_json, timeline_json = (), "[]", "null"
+        action = self.action
+        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
+        return (
+            action.value,
+            "null" if factor is None else encode_value(factor),
+            _missing_json(self.missing_facts, layout_for(self.compiled)),
+            reasons_json,
+            timeline_json,
+        )
 
+    def template(self) -> RecordTemplate:
+        """The template of this decision's record: `to_json()` is it rendered with this
+        decision's ids, moment and inputs (see `RecordTemplate`)."""
+        return self.stored_parts()[4]
+
+    def stored_parts(self) -> tuple[str, str, str, str, RecordTemplate]:
+        """What the audit log keeps of this decision: (decision_id, as_of text, input_sha256,
+        inputs JSON, record template).
+
+        The same values as the attributes of those names, computed in one pass with locals
+        (and cached in them): this runs once per audited decision, where descriptor and
+        lookup calls cost as much as the values.
+        """
+        cache = self.__dict__
+        compiled = self.compiled
+        layout = compiled.__dict__.get("_record_layout") or layout_for(compiled)
+        facts = self.facts
+        complete = len(facts) == len(layout.names)
+        inputs = cache.get("inputs_json")
+        if inputs is None:
+            if complete and "_encoded_facts" not in cache:
+                inputs = layout.direct_inputs_json(facts)
+            if inputs is None:
+                encoded, missing = self._encoded_facts
+                inputs = layout.inputs_json(encoded, missing)
+            cache["inputs_json"] = inputs
+        input_sha = cache.get("input_sha256")
+        if input_sha is None:
+            input_sha = cache["input_sha256"] = sha256_hex(inputs)
+        as_of = cache.get("as_of_text")
+        if as_of is None:
+            last = layout.last_as_of
+            as_of = last[1] if self.as_of == last[0] else self.as_of_text
+        decision_id = cache.get("decision_id")
+        if decision_id is None:
+            decision_id = _decision_id(compiled.sha256, self.account_id, as_of, input_sha)
+            cache["decision_id"] = decision_id
+        if complete:
+            absent: tuple[str, ...] = ()
+        else:
+            absent = tuple(name for name in layout.names if name not in facts)
+        if self.fired or self.review_missing or self.missing_facts:
+            head = self._head()
+        else:
+            head = _NO_ACTION_HEAD[self.action]
+        template = layout.template(self._checks, self._matches, absent, head)
+        return decision_id, as_of, input_sha, inputs, template
+
+
+def _missing_json(missing: tuple[str, ...], layout: RecordLayout) -> str:
+    """The record's list of missing facts, rendered once per distinct set."""
+    if not missing:
+        return "[]"
+    text = layout.memo.get(("missing", missing))
+    if text is None:
+        text = layout.remember(("missing", missing), canonical_json(list(missing)))
+    return text  # type: ignore[no-any-return]
+
+
+def _decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: str) -> str:
+    return sha256_hex("\n".join((policy_sha, account_id or "", as_of, input_sha)))[:32]
+
+
+# The head of a record with no fired rule and no missing fact, by its action.
+_NO_ACTION_HEAD = {kind: (kind.value, "null", "[]", "[]", "null") for kind in ActionKind}
 _new_decision = object.__new__
 _DATETIME = dt.datetime
 _DICT = dict

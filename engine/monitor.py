@@ -130,6 +130,8 @@ class MonitorDecision:
             record_id=sha256_hex(f"{MONITOR_RECORD}\n{decision.decision_id}")[:32],
             body=body,
             inputs="{}",
+            template=None,
+            input_sha256=None,
         )
         return [entry, cause]
 

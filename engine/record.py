@@ -20,13 +20,15 @@ Like the compiler, the generated code holds no policy text: fact names are the c
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any, Generic, TypeVar, overload
 
-from .canonical import canonical_json, to_json_value
+from .canonical import canonical_json, sha256_hex, to_json_value
 from .compile import CompiledPolicy
 from .model import Comparison, FactRef, FactType
+from .version import DECISION_SCHEMA, ENGINE_VERSION
 
 T = TypeVar("T")
 
@@ -108,6 +110,41 @@ def _encoder_expression(fact_type: FactType, i: int) -> str:
     return f"'\"' + {value}.isoformat() + '\"'"
 
 
+_EXACT_TYPES: dict[FactType, str] = {
+    FactType.BOOLEAN: "type(v{i}) is not bool",
+    FactType.INTEGER: "type(v{i}) is not int",
+    FactType.NUMBER: "(type(v{i}) is not float and type(v{i}) is not int)",
+    FactType.ENUM: "type(v{i}) is not str",
+    FactType.STRING: "type(v{i}) is not str",
+    FactType.DATE: "type(v{i}) is not DATE",
+    FactType.DATETIME: "type(v{i}) is not DATETIME",
+}
+_IN_FSTRING: dict[FactType, str] = {
+    FactType.BOOLEAN: '{{"true" if v{i} else "false"}}',
+    FactType.INTEGER: "{{v{i}}}",
+    FactType.NUMBER: "{{v{i}!r}}",  # float.__repr__, as json.dumps; int.__repr__ for an int
+    FactType.ENUM: "{{EB(v{i})}}",
+    FactType.STRING: "{{EB(v{i})}}",
+    FactType.DATE: '"{{v{i}.isoformat()}}"',
+    FactType.DATETIME: '"{{v{i}.isoformat()}}"',
+}
+
+
+def _direct_inputs(types: list[FactType], namespace: dict[str, Any]) -> Any:
+    """Generate `inputs(facts)`: the canonical inputs object, or None for an unusual value."""
+    lines = ["def inputs(facts):"]
+    lines += [f"    v{i} = facts[F{i}]" for i in range(len(types))]
+    guards = " or ".join(_EXACT_TYPES[kind].format(i=i) for i, kind in enumerate(types))
+    lines.append(f"    if {guards or 'False'}:")
+    lines.append("        return None")
+    body = "".join(f"{{K{i}}}" + _IN_FSTRING[kind].format(i=i) for i, kind in enumerate(types))
+    # The closing brace of the object is `}}` in the generated f-string.
+    lines.append("    return f'" + body + "}}'")
+    namespace = {**namespace, "DATE": dt.date, "DATETIME": dt.datetime}
+    exec(compile("\n".join(lines) + "\n", "<clearline record>", "exec"), namespace)
+    return namespace["inputs"]
+
+
 class RecordLayout:
     """The static parts of one compiled policy's decision records, rendered once."""
 
@@ -149,6 +186,12 @@ class RecordLayout:
         self._render_inputs = _generate(
             "render_inputs", "e", f"''.join(({', '.join(joined)}, '}}'))", inputs_ns
         )
+        # `inputs(facts)`: the same object straight from a complete set of facts of the exact
+        # builtin types (None otherwise), without the encoded tuple: the audit log needs only
+        # this, not the trace's values, and an f-string formats them in one instruction.
+        self._direct_inputs = _direct_inputs(
+            [types[name] for name in self.names], {**namespace, **inputs_ns}
+        )
         # The observed values of the trace, in the order they appear in it.
         self._slot_facts: list[int] = []
         for r in range(len(policy.rules)):
@@ -171,9 +214,11 @@ class RecordLayout:
             }
         )
         self._skeletons: dict[Any, tuple[str, ...]] = {}
+        self._templates: dict[Any, RecordTemplate] = {}
         self.redacted = frozenset(fact.name for fact in policy.facts if fact.redact)
         # Derived values that repeat across a batch (as_of text, reasons, timelines).
         self.memo: dict[Any, Any] = {}
+        self.last_as_of: tuple[dt.datetime | None, str] = (None, "")  # the latest as_of text
 
     def remember(self, key: Any, value: Any) -> Any:
         """Keep a derived value for reuse; the table is bounded so it cannot grow without end."""
@@ -193,6 +238,14 @@ class RecordLayout:
             encode_value(facts[name]) if name in facts else "null" for name in self.names
         )
         return encoded, tuple(name for name in self.names if name not in facts)
+
+    def direct_inputs_json(self, facts: Mapping[str, Any]) -> str | None:
+        """The canonical inputs object of a complete set of facts of the usual types, or None
+        (then `encode` and `inputs_json` give it)."""
+        try:
+            return self._direct_inputs(facts)  # type: ignore[no-any-return]
+        except KeyError:
+            return None
 
     def inputs_json(self, encoded: tuple[str, ...], missing: tuple[str, ...]) -> str:
         """The canonical inputs object (missing facts are left out)."""
@@ -220,6 +273,48 @@ class RecordLayout:
             skeleton = self._skeletons[key] = self._skeleton(checks, matches, frozenset(missing))
         return self._render_trace(skeleton, encoded)  # type: ignore[no-any-return]
 
+    def template(
+        self,
+        checks: tuple[bool | None, ...] | None,
+        matches: tuple[bool | None, ...] | None,
+        missing: tuple[str, ...],
+        head: tuple[str, str, str, str, str],
+    ) -> RecordTemplate:
+        """The template of every record with these results, missing facts and head parts.
+
+        `head` is (action, limit factor, missing facts, reasons, timeline), each as the JSON
+        text `Decision.to_json` writes; the template is built on first sight and reused.
+        """
+        key = (checks, matches, missing, head)
+        template = self._templates.get(key)
+        if template is not None:
+            return template
+        action, factor, missing_facts, reasons, timeline = head
+        chunks = [
+            '{"account_id":',
+            ',"action":"' + action + '","as_of":',
+            ',"decision_id":',
+            ',"engine_version":' + canonical_json(ENGINE_VERSION) + ',"input_sha256":',
+        ]
+        slots = ["account_id", "as_of", "record_id", "input_sha256"]
+        tail = (
+            f',"limit_factor":{factor},"missing_facts":{missing_facts},"policy":'
+            f'{self.policy_json},"reasons":{reasons},"schema":{canonical_json(DECISION_SCHEMA)}'
+            f',"timeline":{timeline},"trace":'
+        )
+        if checks is None or matches is None:
+            chunks.append(tail + "null}")
+        else:
+            skeleton = self._skeleton(checks, matches, frozenset(missing))
+            chunks.append(tail + skeleton[0])
+            chunks.extend(skeleton[1:-1])
+            chunks.append(skeleton[-1] + "}")
+            slots.extend(FACT_SLOT + self.names[i] for i in self._slot_facts)
+        if len(self._templates) > 4_096:
+            self._templates.clear()
+        template = self._templates[key] = RecordTemplate.build(tuple(chunks), tuple(slots))
+        return template
+
     def _skeleton(
         self,
         checks: tuple[bool | None, ...],
@@ -245,6 +340,81 @@ class RecordLayout:
             text += '],"matched":' + BOOL_JSON[matches[r]] + tail
         chunks.append(text + "]")
         return tuple(chunks)
+
+
+FACT_SLOT = "fact:"
+
+
+class RecordTemplate:
+    """The fixed text of a decision record with slots for the values that vary per record.
+
+    Records that share results, reasons and timeline differ only in their account, moment, ids
+    and fact values; the audit log stores such a template once and, per record, only those
+    values (its columns and inputs). `render` gives back the record byte for byte. A slot is
+    `account_id`, `as_of`, `record_id`, `input_sha256` or `fact:<name>` (a fact of the inputs,
+    `null` when absent); `chunks` has one more item than `slots`.
+    """
+
+    __slots__ = ("chunks", "sha256", "slots", "text")
+
+    def __init__(self, text: str, chunks: tuple[str, ...], slots: tuple[str, ...]) -> None:
+        self.text = text
+        self.sha256 = sha256_hex(text)
+        self.chunks = chunks
+        self.slots = slots
+
+    @classmethod
+    def build(cls, chunks: tuple[str, ...], slots: tuple[str, ...]) -> RecordTemplate:
+        """A template from its chunks and slots."""
+        # canonical_json({"chunks": [...], "slots": [...]}), written out: lists of strings only.
+        text = (
+            '{"chunks":['
+            + ",".join(map(encode_basestring, chunks))
+            + '],"slots":['
+            + ",".join(map(encode_basestring, slots))
+            + "]}"
+        )
+        return cls(text, chunks, slots)
+
+    @classmethod
+    def parse(cls, text: str) -> RecordTemplate:
+        """A template from its stored text; ValueError when it is not one."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or set(data) != {"chunks", "slots"}:
+            raise ValueError("not a record template")
+        chunks, slots = data["chunks"], data["slots"]
+        if (
+            not isinstance(chunks, list)
+            or not isinstance(slots, list)
+            or len(chunks) != len(slots) + 1
+            or not all(isinstance(item, str) for item in (*chunks, *slots))
+            or not all(slot in _NAMED_SLOTS or slot.startswith(FACT_SLOT) for slot in slots)
+        ):
+            raise ValueError("not a record template")
+        return cls(text, tuple(chunks), tuple(slots))
+
+    def render(self, values: Mapping[str, str | None], inputs: str) -> str:
+        """The record: the chunks around each slot's JSON value.
+
+        `values` holds the named slots (account_id, as_of, record_id, input_sha256); facts
+        come from the canonical `inputs` object, each value written back canonically.
+        """
+        facts: dict[str, Any] | None = None
+        parts = [self.chunks[0]]
+        for slot, chunk in zip(self.slots, self.chunks[1:], strict=True):
+            if slot.startswith(FACT_SLOT):
+                if facts is None:
+                    facts = json.loads(inputs)
+                name = slot[len(FACT_SLOT) :]
+                parts.append(canonical_json(facts[name]) if name in facts else "null")
+            else:
+                value = values[slot]
+                parts.append("null" if value is None else encode_basestring(value))
+            parts.append(chunk)
+        return "".join(parts)
+
+
+_NAMED_SLOTS = frozenset(("account_id", "as_of", "record_id", "input_sha256"))
 
 
 def _site_text(cmp: Comparison) -> tuple[str, tuple[str, ...], str, str, bool]:

@@ -76,7 +76,7 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
             "not recomputable: redacted facts are stored only as salted hashes: "
             + ", ".join(redacted),
         )
-    traced = not record.body.endswith(',"trace":null}')
+    traced = not record.document.endswith(',"trace":null}')
     try:
         decision = decide(
             version.compiled,
@@ -88,9 +88,9 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
     except (FactError, AsOfError) as exc:
         return ReplayOutcome(record, INVALID, f"the stored inputs no longer decide: {exc}")
     recomputed = decision.to_json()
-    if recomputed == record.body:
+    if recomputed == record.document:
         return ReplayOutcome(record, SAME)
-    return ReplayOutcome(record, DIFFERS, _difference(record.body, recomputed))
+    return ReplayOutcome(record, DIFFERS, _difference(record.document, recomputed))
 
 
 def _difference(stored: str, recomputed: str) -> str:

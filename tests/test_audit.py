@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -21,16 +22,17 @@ import pytest
 
 from clearline.engine import Decision, compile_policy, decide, load_policy_text, sample_accounts
 from clearline.engine.audit import (
+    CHUNK,
     COLUMNS,
+    PARALLEL_MIN,
     AuditError,
     AuditLog,
     Entry,
     chain_hash,
-    content_digest,
-    content_digests,
     decision_entries,
-    decision_entry,
 )
+from clearline.engine.audit_writer import contents
+from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
 
@@ -106,7 +108,7 @@ def test_append_then_read_back(tmp_path: Path, decisions: list[Decision]) -> Non
         records = list(log.records())
         assert [r.seq for r in records] == list(range(1, len(decisions) + 1))
         for record, decision in zip(records, decisions, strict=True):
-            assert record.body == decision.to_json()
+            assert record.document == decision.to_json()
             assert record.inputs == decision.inputs_json
             assert record.record_id == decision.decision_id
             assert record.recorded_at == "2027-02-01T03:00:00Z"
@@ -226,8 +228,10 @@ def pristine(tmp_path_factory: pytest.TempPathFactory, decisions: list[Decision]
 
 
 def _changed(column: str, value: object) -> str:
-    if column in ("body", "inputs"):
+    if column == "inputs":
         return f"replace({column}, ':', ': ')"
+    if column == "body":
+        return "body || ' '"
     if value is None:
         return "'S9-0000000'"
     return f"{column} || 'x'"
@@ -321,19 +325,12 @@ def test_inserting_a_forged_record_with_a_valid_hash_is_located(
         template.policy_version,
         template.policy_sha256,
         template.as_of,
-        template.body.replace('"action":', '"action": '),
+        template.document.replace('"action":', '"action": '),
         template.inputs,
     )
-    digest = content_digest(forged, template.recorded_at)
-    row = (
-        3,
-        *forged[:8],
-        template.recorded_at,
-        forged.body,
-        forged.inputs,
-        before.hash,
-        chain_hash(3, before.hash, digest),
-    )
+    stored = (*forged[:8], template.recorded_at, None, None, forged.body, forged.inputs)
+    content = contents([stored])[0]
+    row = (3, *stored, before.hash, chain_hash(3, before.hash, content))
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
     db.close()
@@ -348,8 +345,8 @@ def test_appending_behind_the_logs_back_is_located(pristine: Path, tmp_path: Pat
         last = log.at(6)
         assert last is not None
     entry = Entry("decision", "e" * 32, "S9-1", "none", None, None, None, None, "{}", "{}")
-    digest = content_digest(entry, last.recorded_at)
-    row = (7, *entry[:8], last.recorded_at, "{}", "{}", last.hash, chain_hash(7, last.hash, digest))
+    stored = (*entry[:8], last.recorded_at, None, None, "{}", "{}")
+    row = (7, *stored, last.hash, chain_hash(7, last.hash, contents([stored])[0]))
     db = sqlite3.connect(target, isolation_level=None)
     db.execute(f"INSERT INTO records VALUES ({', '.join('?' * len(COLUMNS))})", row)
     db.close()
@@ -419,27 +416,39 @@ def _writer(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, with its audit writer process
     )
+
+
+def _writing(path: Path) -> bool:
+    """Whether another connection holds the log's write lock (a batch is being written)."""
+    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return True
+    finally:
+        db.close()
 
 
 def test_sigkill_during_a_large_batch_leaves_it_all_or_nothing(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
     child = _writer(path, "K", 12_000, 0, first=1_000)
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    wal = Path(f"{path}-wal")
-    base = wal.stat().st_size if wal.exists() else 0
     child.stdin.write("go\n")  # type: ignore[union-attr]
     child.stdin.flush()  # type: ignore[union-attr]
-    # Kill once the big transaction has started writing pages to the WAL, before it commits.
+    # Kill the whole process group (the process and its writer process, as a crash of the
+    # machine or container would) once the batch's transaction holds the write lock.
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and child.poll() is None:
-        if wal.exists() and wal.stat().st_size > base + 4 * 65536:
-            break
-        time.sleep(0.002)
+    while time.monotonic() < deadline and child.poll() is None and not _writing(path):
+        time.sleep(0.001)
     killed_midway = child.poll() is None
-    child.send_signal(signal.SIGKILL)
+    os.killpg(child.pid, signal.SIGKILL)
     child.wait()
-    assert killed_midway, "the writer finished before it could be killed"
+    assert killed_midway, "the batch was written before it could be killed"
     with AuditLog(path) as log:
         result = log.verify()
         assert result.ok, result.problem
@@ -518,25 +527,171 @@ def test_redacted_facts_are_hashed_in_inputs_and_trace(tmp_path: Path) -> None:
     assert outcome.status == REDACTED and "credit_score" in outcome.message
 
 
-def test_batch_entries_and_digests_match_one_at_a_time(decisions: list[Decision]) -> None:
-    """The batch paths of append give what the one-record functions give, for mixed policies,
-    redacted facts, missing facts, other kinds and unusual text."""
+def _expected_record(decision: Decision, salt: str) -> str:
+    """The decision record as the log must give it back: redacted facts hashed in the trace."""
+    record = json.loads(decision.to_json())
+    redact = {fact.name for fact in decision.compiled.policy.facts if fact.redact}
+    hidden = {
+        name: {
+            "redacted": hashlib.sha256(f"{salt}\n{name}\n{canonical_json(v)}".encode()).hexdigest()
+        }
+        for name, v in json.loads(decision.inputs_json).items()
+        if name in redact
+    }
+    for rule in record["trace"] or ():
+        for check in rule["checks"]:
+            if check["fact"] in hidden:
+                check["value"] = hidden[check["fact"]]
+            threshold = check["threshold"]
+            if isinstance(threshold, dict) and threshold.get("fact") in hidden:
+                threshold["value"] = hidden[threshold["fact"]]
+    return canonical_json(record)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_records_read_back_byte_for_byte(
+    tmp_path: Path, decisions: list[Decision], parallel: bool
+) -> None:
+    """Each decision is stored as a record template plus its values; what comes back is its
+    record, for mixed policies, traced or not, redacted and missing facts, in both the
+    in-process and the writer-process path (a batch large enough to use the process)."""
     compiled = compile_policy(load_policy_text(_redacting_policy()))
-    redacted = [
-        decide(compiled, account["facts"], AS_OF, account_id=account["account_id"])
-        for account in sample_accounts(compiled.policy, 20, seed=5)
-    ]
-    mixed = decisions[:40] + redacted + decisions[-40:]
-    entries = decision_entries(mixed, "salt")
-    assert entries == [decision_entry(decision, "salt") for decision in mixed]
-    entries += [
-        Entry("case-transition", "c\u00e9-1", 'S\u4e2d"1', None, None, None, None, None, "{}"),
-        Entry(None, "x", None, None, None, None, None, None, "{}", "{}"),  # type: ignore[arg-type]
-    ]
-    for recorded_at in ("2027-02-01T03:00:00Z", "2027-02-01T03:00:00.5Z"):
-        assert content_digests(entries, recorded_at) == [
-            content_digest(entry, recorded_at) for entry in entries
-        ]
+    redacted = []
+    for n, account in enumerate(sample_accounts(compiled.policy, 40, seed=5)):
+        facts = dict(account["facts"])
+        if n % 4 == 0:
+            del facts["credit_score"]  # on_missing: review
+        redacted.append(decide(compiled, facts, AS_OF, account_id=account["account_id"]))
+    batch = (decisions + redacted) * (PARALLEL_MIN // len(decisions) + 1)
+    assert len(batch) >= PARALLEL_MIN
+    with AuditLog(tmp_path / "a.db", clock=fixed_clock, parallel=parallel) as log:
+        assert log.append(batch) == len(batch)
+        if parallel:
+            assert log._writer is not None and log._writer.alive()
+        else:
+            assert log._writer is None
+        records = list(log.records())
+        assert log.verify().ok
+        salt = log.salt
+        templates = log._db.execute("SELECT count(*) FROM templates").fetchone()[0]
+    assert [r.document for r in records] == [_expected_record(d, salt) for d in batch]
+    assert all(r.body == "" and r.template for r in records)
+    assert templates < len(batch) // 10  # shared, not one per record
+
+
+def test_both_paths_write_the_same_log(tmp_path: Path, decisions: list[Decision]) -> None:
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    rows = []
+    for parallel in (False, True):
+        path = tmp_path / f"{parallel}.db"
+        with AuditLog(path, clock=fixed_clock, parallel=parallel) as log:
+            log.append(batch[:10])
+            log.append(batch)
+            salt, log_id = log.salt, log.log_id
+        db = sqlite3.connect(path)
+        # Both logs under one identity, so that their chains can be compared row for row.
+        db.execute("UPDATE meta SET value = ? WHERE key = 'salt'", ("s",))
+        rows.append(db.execute("SELECT * FROM records ORDER BY seq").fetchall())
+        db.close()
+        assert salt and log_id
+    inline, process = rows
+    assert len(inline) == len(process) == len(batch) + 10
+    strip = lambda row: row[:-2]  # noqa: E731 - everything but the chain, which has its own genesis
+    assert [strip(r) for r in inline] == [strip(r) for r in process]
+
+
+def test_a_writer_process_that_dies_loses_the_batch_not_the_log(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(batch[:5])
+        log.append(batch)  # starts the writer process
+        writer = log._writer
+        assert writer is not None
+
+        class Killing(list[Entry]):
+            """Entries that kill the writer process when the second chunk is taken."""
+
+            def __getitem__(self, index):  # type: ignore[no-untyped-def]
+                if isinstance(index, slice) and index.start == CHUNK:
+                    writer.process.kill()
+                    writer.process.wait()
+                return super().__getitem__(index)
+
+        entries = Killing(decision_entries(batch, log.salt))
+        with pytest.raises(AuditError, match="writer process stopped"):
+            log.append_entries(entries)
+        assert len(log) == 5 + len(batch)
+        assert log.verify().ok
+        assert log.append(batch) == len(batch)  # a new writer process takes over
+        assert log._writer is not writer
+        assert log.verify().count == 5 + 2 * len(batch)
+
+
+def test_templates_are_covered_by_verify(pristine: Path, tmp_path: Path) -> None:
+    db = sqlite3.connect(pristine)
+    sha, first = db.execute(
+        "SELECT template, min(seq) FROM records WHERE template IS NOT NULL "
+        "GROUP BY template ORDER BY min(seq) DESC LIMIT 1"
+    ).fetchone()
+    db.close()
+    altered = f"UPDATE templates SET text = text || ' ' WHERE sha256 = '{sha}'"
+    with tampered(pristine, tmp_path / "t.db", altered) as log:
+        problem = log.verify().problem
+        assert problem is not None and problem.seq == first and problem.kind == "altered"
+        assert "template" in problem.message and "does not match its hash" in problem.message
+        record = log.at(first)
+        assert record is not None
+        with pytest.raises(AuditError, match="template"):
+            _ = record.document
+    deleted = f"DELETE FROM templates WHERE sha256 = '{sha}'"
+    with tampered(pristine, tmp_path / "t.db", deleted) as log:
+        problem = log.verify().problem
+        assert problem is not None and problem.seq == first and "is missing" in problem.message
+
+
+def test_an_older_log_format_is_refused_untouched(pristine: Path, tmp_path: Path) -> None:
+    target = tmp_path / "old.db"
+    shutil.copy(pristine, target)
+    db = sqlite3.connect(target, isolation_level=None)
+    db.execute("UPDATE meta SET value = 'clearline-audit/1' WHERE key = 'format'")
+    db.close()
+    before = target.read_bytes()
+    with pytest.raises(AuditError, match="format 'clearline-audit/1'"):
+        AuditLog(target)
+    assert target.read_bytes() == before
+    run = run_cli("audit", "verify", str(target))
+    assert run.returncode == 1 and "clearline-audit/1" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_the_chain_hash_is_the_documented_formula(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    """hash = sha256("<seq>\\n<prev_hash>\\n" + content), content = canonical JSON of the header,
+    then body and inputs, each after a newline; checked on every stored row."""
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(decisions[:20])
+        log.append_entries(
+            [
+                Entry(
+                    "case-transition", "c\u00e9-1", 'S\u4e2d"1', None, None, None, None, None, "{}"
+                ),
+                Entry("x", "y", None, None, None, None, None, None, '{"a": "\\n"}', "{}"),
+            ]
+        )
+        rows = log._db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY seq")
+        prev = log.genesis
+        for row in rows:
+            stored = dict(zip(COLUMNS, row, strict=True))
+            header = [stored[c] for c in COLUMNS[1:12]]
+            header += [len(stored["body"]), len(stored["inputs"])]
+            content = canonical_json(header) + "\n" + stored["body"] + "\n" + stored["inputs"]
+            expected = hashlib.sha256(f"{stored['seq']}\n{prev}\n{content}".encode()).hexdigest()
+            assert stored["prev_hash"] == prev and stored["hash"] == expected
+            prev = expected
+        assert stored["seq"] == 22
 
 
 def _write(folder: Path, text: str, name: str = "policy.yaml") -> Path:
@@ -568,7 +723,11 @@ def test_replay_reports_a_changed_decision(
         record = log.at(2)
     assert record is not None
     changed = type(record)(
-        **{**record.__dict__, "body": record.body.replace('"trace":', '"trace": ')}
+        **{
+            **record.__dict__,
+            "template": None,
+            "body": record.document.replace('"trace":', '"trace": '),
+        }
     )
     outcome = next(replay([changed], registry))
     assert outcome.status == DIFFERS
@@ -649,7 +808,7 @@ def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
     out = cli_log.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
     with AuditLog(cli_log) as log:
-        assert [r.body for r in log.records()] == out
+        assert [r.document for r in log.records()] == out
     run = run_cli("audit", "verify", str(cli_log))
     assert run.returncode == 0
     assert run.stdout.startswith("ok: 300 records")
@@ -727,3 +886,16 @@ def test_cli_demo_writes_verifies_and_replays(tmp_path: Path) -> None:
     run = run_cli("demo", "-n", "500", cwd=tmp_path)  # fresh each run, not appended
     assert run.returncode == 0 and "ok: 500 records" in run.stdout
     assert os.path.getmtime(tmp_path / "clearline-audit.db") >= first
+
+
+def test_without_a_writer_process_the_batch_is_written_here(
+    tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no process can be started (no interpreter at sys.executable), large batches are
+    written in the caller's process: the same log, only slower."""
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    with AuditLog(tmp_path / "a.db") as log:
+        assert log.append(batch) == len(batch)
+        assert log._writer is None
+        assert log.verify().count == len(batch)

@@ -1,4 +1,5 @@
-"""The fast decision record (`Decision.to_json`) is byte for byte `canonical_json(to_dict())`."""
+"""The fast decision record (`Decision.to_json`) is byte for byte `canonical_json(to_dict())`,
+and so is the audit log's form of it (inputs and a record template)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
 from clearline.engine.canonical import canonical_json
+from clearline.engine.record import RecordTemplate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,9 +124,25 @@ ODD_VALUES = {
 odd_facts = st.fixed_dictionaries(ODD_VALUES) | st.fixed_dictionaries({}, optional=ODD_VALUES)
 
 
-def same_bytes(decision: Any) -> None:
-    assert decision.to_json() == canonical_json(decision.to_dict())
-    assert decision.inputs_json == canonical_json(decision.inputs())
+def same_bytes(decision: Any, twin: Any) -> None:
+    """`decision` and `twin` are two decisions of the same facts: one goes the audit log's way
+    first (inputs, then the stored parts), the other the record's way (`to_json` first)."""
+    inputs = decision.inputs_json  # the direct path, before anything encoded the facts
+    assert inputs == canonical_json(decision.inputs())
+    decision_id, as_of, input_sha, stored_inputs, template = decision.stored_parts()
+    record = twin.to_json()
+    assert record == canonical_json(twin.to_dict())
+    assert twin.inputs_json == inputs == stored_inputs
+    assert (decision_id, as_of, input_sha) == (twin.decision_id, twin.as_of_text, twin.input_sha256)
+    values = {
+        "account_id": decision.account_id,
+        "as_of": as_of,
+        "record_id": decision_id,
+        "input_sha256": input_sha,
+    }
+    # The stored template, read back from its text, renders the record byte for byte.
+    assert RecordTemplate.parse(template.text).render(values, inputs) == record
+    assert decision.to_json() == record
 
 
 @settings(max_examples=150, deadline=None)
@@ -131,7 +150,8 @@ def same_bytes(decision: Any) -> None:
 def test_odd_policy_records_match_the_reference(
     facts: dict[str, Any], as_of: dt.datetime, account: str | None, trace: bool
 ) -> None:
-    same_bytes(decide(ODD, facts, as_of, account_id=account, trace=trace))
+    twins = [decide(ODD, facts, as_of, account_id=account, trace=trace) for _ in range(2)]
+    same_bytes(*twins)
 
 
 @settings(max_examples=60, deadline=None)
@@ -145,7 +165,8 @@ def test_shipped_policy_records_match_the_reference(
 ) -> None:
     for account in sample_accounts(SHIPPED.policy, 20, seed=seed):
         facts = {k: v for k, v in account["facts"].items() if k not in drop}
-        same_bytes(decide(SHIPPED, facts, as_of, account_id=account["account_id"]))
+        twins = [decide(SHIPPED, facts, as_of, account_id=account["account_id"]) for _ in "ab"]
+        same_bytes(*twins)
 
 
 def test_a_decision_record_is_stable_across_calls() -> None:
@@ -153,3 +174,22 @@ def test_a_decision_record_is_stable_across_calls() -> None:
     first = decide(SHIPPED, account["facts"], "2027-02-01", account_id="A")
     again = decide(SHIPPED, dict(account["facts"]), "2027-02-01", account_id="A")
     assert first.to_json() == first.to_json() == again.to_json()
+
+
+def test_a_stored_template_that_is_not_one_is_refused() -> None:
+    good = RecordTemplate.build(("{", ',"x":', "}"), ("account_id", "fact:score"))
+    assert RecordTemplate.parse(good.text).sha256 == good.sha256
+    odd = RecordTemplate.build(('{"a\x01中\n":', "\\", '"}'), ("as_of", "fact:é"))
+    assert odd.text == canonical_json({"chunks": list(odd.chunks), "slots": list(odd.slots)})
+    assert good.render({"account_id": 'A"1'}, '{"score":1.5}') == '{"A\\"1","x":1.5}'
+    assert good.render({"account_id": None}, "{}") == '{null,"x":null}'
+    for text in (
+        "[]",
+        '{"chunks": ["a"], "slots": []',
+        '{"chunks": ["a", "b"], "slots": []}',
+        '{"chunks": ["a", "b"], "slots": ["nobody"]}',
+        '{"chunks": ["a", 1], "slots": ["as_of"]}',
+        '{"chunks": ["a", "b"], "slots": ["as_of"], "extra": 1}',
+    ):
+        with pytest.raises(ValueError):
+            RecordTemplate.parse(text)

@@ -171,6 +171,7 @@ def _as_json(record: AuditRecord) -> dict[str, Any]:
         "recorded_at": record.recorded_at,
         "hash": record.hash,
         "prev_hash": record.prev_hash,
+        "template": record.template,  # the record template it is stored by (decisions)
         "record": record.data(),
         "inputs": record.facts(),
     }

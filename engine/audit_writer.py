@@ -1,0 +1,253 @@
+"""The writing side of the audit log: record contents, the hash chain, and batch transactions.
+
+Standard library only, on purpose: `AuditLog` runs this file as a separate writer process for
+large batches (`python audit_writer.py`, started in a few hundredths of a second), so that
+hashing, chaining and SQLite run on a second core while the caller builds the next records.
+Small batches use the same `BatchWriter` in the caller's own process.
+
+A row handed to the writer ("wire row") is a plain tuple of the table's columns but seq and the
+chain, in the table's order:
+
+    (kind, record_id, account_id, action, policy_id, policy_version, policy_sha256, as_of,
+     recorded_at, template sha256 or None, input_sha256 or None, body, inputs)
+
+The process speaks in frames on its standard input and output: a 4-byte little-endian length,
+then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
+
+    ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
+    ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
+
+A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
+its input, rolls back and exits, so a batch is never half written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import signal
+import sqlite3
+import struct
+import sys
+from collections.abc import Sequence
+from json.encoder import encode_basestring
+from typing import IO, Any
+
+COLUMNS = (
+    "seq",
+    "kind",
+    "record_id",
+    "account_id",
+    "action",
+    "policy_id",
+    "policy_version",
+    "policy_sha256",
+    "as_of",
+    "recorded_at",
+    "template",
+    "input_sha256",
+    "body",
+    "inputs",
+    "prev_hash",
+    "hash",
+)
+INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+WireRow = tuple[Any, ...]
+_EMPTY_SHA256 = hashlib.sha256()
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def contents(rows: Sequence[WireRow]) -> list[str]:
+    """Each row's content: everything but seq and the chain, as the hash covers it.
+
+    content = canonical JSON of [kind, record_id, account_id, action, policy_id,
+    policy_version, policy_sha256, as_of, recorded_at, template, input_sha256, len(body),
+    len(inputs)] + "\\n" + body + "\\n" + inputs. The header is written by hand (json.dumps cost
+    as much as the rest of the append), and the part of it that repeats from row to row in a
+    batch (action to recorded_at) is rendered once per distinct combination.
+    """
+    middles: dict[tuple[str | None, ...], str] = {}
+    texts: list[str] = []
+    add = texts.append
+    text = encode_basestring
+    for (
+        kind,
+        record_id,
+        account_id,
+        action,
+        p_id,
+        p_version,
+        p_sha,
+        as_of,
+        recorded_at,
+        template,
+        input_sha256,
+        body,
+        inputs,
+    ) in rows:
+        key = (kind, action, p_id, p_version, p_sha, as_of, recorded_at)
+        middle = middles.get(key)
+        if middle is None:
+            if len(middles) > 4_096:
+                middles.clear()
+            middle = middles[key] = ",".join(
+                map(_text, (action, p_id, p_version, p_sha, as_of, recorded_at))
+            )
+        add(
+            f"[{'null' if kind is None else text(kind)},"
+            f"{'null' if record_id is None else text(record_id)},"
+            f"{'null' if account_id is None else text(account_id)},{middle},"
+            f"{'null' if template is None else text(template)},"
+            f"{'null' if input_sha256 is None else text(input_sha256)},"
+            f"{len(body)},{len(inputs)}]\n{body}\n{inputs}"
+        )
+    return texts
+
+
+def chain_hash(seq: int, prev_hash: str, content: str) -> str:
+    """The hash of row `seq`: its content chained to the previous row's hash."""
+    return hashlib.sha256(f"{seq}\n{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def chain_rows(
+    rows: Sequence[WireRow], texts: Sequence[str], seq: int, prev: str
+) -> tuple[list[tuple[Any, ...]], int, str]:
+    """Number and chain rows (with their `contents`) after record `seq` with hash `prev`: the
+    table rows to insert."""
+    table: list[tuple[Any, ...]] = []
+    add = table.append
+    empty = _EMPTY_SHA256
+    for row, content in zip(rows, texts, strict=True):
+        seq += 1
+        # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
+        # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
+        digest = empty.copy()
+        digest.update(f"{seq}\n{prev}\n{content}".encode())
+        record_hash = digest.hexdigest()
+        add((seq, *row, prev, record_hash))
+        prev = record_hash
+    return table, seq, prev
+
+
+class BatchWriter:
+    """Appends batches to an open audit log file, one transaction each."""
+
+    def __init__(self, db: sqlite3.Connection, genesis: str) -> None:
+        self.db = db
+        self.genesis = genesis
+        self.count = 0
+        self.seq = 0
+        self.prev = genesis
+
+    def begin(self) -> None:
+        """Start a batch; the write lock is taken with its first rows."""
+        self.count = 0
+
+    def write(
+        self,
+        rows: Sequence[WireRow],
+        templates: Sequence[tuple[str, str]],
+    ) -> None:
+        """Chain and insert rows of the batch, with the record templates new among them."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute(
+                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
+        table, self.seq, self.prev = chain_rows(rows, contents(rows), self.seq, self.prev)
+        if templates:
+            # Another writer may have stored the same template: the same text, kept once.
+            self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
+        self.db.executemany(INSERT, table)
+        self.count += len(table)
+
+    def commit(self) -> tuple[int, int, str]:
+        """Record the new head and commit; (rows written, last seq, last hash)."""
+        if self.db.in_transaction:
+            self.db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'head'", (f"{self.seq} {self.prev}",)
+            )
+            self.db.execute("COMMIT")
+        return self.count, self.seq, self.prev
+
+    def rollback(self) -> None:
+        """Drop the batch."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        self.count = 0
+
+
+# -- the writer process -------------------------------------------------------------------------
+
+_LENGTH = struct.Struct("<I")
+
+
+def send(stream: IO[bytes], message: tuple[Any, ...]) -> None:
+    """Write one frame."""
+    data = marshal.dumps(message)
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+
+
+def receive(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    """Read one frame; None at the end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    message = marshal.loads(data)
+    return message if isinstance(message, tuple) else None
+
+
+def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
+    """Write the batches that arrive on standard input until it ends."""
+    # Ctrl-C reaches the whole process group: the caller decides (it rolls the batch back or
+    # goes away, which ends the input), so that a batch is never cut by the signal here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+    db.execute("PRAGMA cache_size = -65536")
+    writer = BatchWriter(db, genesis)
+    failure: str | None = None
+    while (message := receive(source)) is not None:
+        kind = message[0]
+        if kind == "begin":
+            writer.begin()
+            failure = None
+        elif kind == "rows":
+            if failure is None:
+                try:
+                    writer.write(message[1], message[2])
+                except (sqlite3.Error, ValueError) as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                    writer.rollback()
+        elif kind == "commit":
+            if failure is None:
+                try:
+                    send(sink, ("ok", *writer.commit()))
+                except sqlite3.Error as exc:
+                    writer.rollback()
+                    send(sink, ("error", f"{type(exc).__name__}: {exc}"))
+            else:
+                send(sink, ("error", failure))
+            sink.flush()
+        elif kind == "rollback":
+            writer.rollback()
+            send(sink, ("ok", 0, 0, ""))
+            sink.flush()
+    writer.rollback()  # the caller went away mid-batch: nothing of it is kept
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]))
