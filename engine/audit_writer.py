@@ -114,14 +114,13 @@ def chain_hash(seq: int, prev_hash: str, content: str) -> str:
 
 
 def chain_rows(
-    rows: Sequence[WireRow], texts: Sequence[str], seq: int, prev: str
+    rows: Sequence[WireRow], seq: int, prev: str
 ) -> tuple[list[tuple[Any, ...]], int, str]:
-    """Number and chain rows (with their `contents`) after record `seq` with hash `prev`: the
-    table rows to insert."""
+    """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
     empty = _EMPTY_SHA256
-    for row, content in zip(rows, texts, strict=True):
+    for row, content in zip(rows, contents(rows), strict=True):
         seq += 1
         # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
         # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
@@ -147,11 +146,7 @@ class BatchWriter:
         """Start a batch; the write lock is taken with its first rows."""
         self.count = 0
 
-    def write(
-        self,
-        rows: Sequence[WireRow],
-        templates: Sequence[tuple[str, str]],
-    ) -> None:
+    def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
         """Chain and insert rows of the batch, with the record templates new among them."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
@@ -159,7 +154,7 @@ class BatchWriter:
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        table, self.seq, self.prev = chain_rows(rows, contents(rows), self.seq, self.prev)
+        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
