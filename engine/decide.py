@@ -217,15 +217,17 @@ class Decision:
             if policy.rules[r].id == top.rule and r in self._adjust:
                 extra = self._adjust[r][1]
         layout = layout_for(self.compiled)
-        key = ("timeline", top.grace, self.as_of, extra)
+        # The timeline depends on the decision's day in the policy's time zone, not its instant:
+        # keyed by the day, decisions at many moments (a stream of events) share it.
+        tz = layout.memo.get("timezone")
+        if tz is None:
+            tz = layout.remember("timezone", zoneinfo.ZoneInfo(policy.metadata.timezone))
+        day = self.as_of.astimezone(tz).date()
+        key = ("timeline", top.grace, day, extra)
         entry = layout.memo.get(key)
         if entry is None:
-            tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
             timeline = timeline_for(
-                policy.grace_rule(top.grace),
-                self.as_of.astimezone(tz).date(),
-                extra,
-                policy.metadata.calendar,
+                policy.grace_rule(top.grace), day, extra, policy.metadata.calendar
             )
             entry = layout.remember(key, (timeline, canonical_json(timeline.to_dict())))
         return entry  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from clearline.engine import ActionKind, CompiledPolicy, FactError, decide
 from clearline.engine.decide import AsOfError
+from clearline.engine.grace import timeline_for
 from clearline.engine.sample import sample_accounts
 
 from .conftest import compiled_text, small_policy
@@ -228,6 +229,27 @@ def test_timeline_uses_the_policy_time_zone(shipped: CompiledPolicy) -> None:
     assert timeline.effective == dt.date(2027, 5, 1)
     assert timeline.appeal_until == dt.date(2027, 5, 1)
     assert timeline.paused_during_review
+
+
+def test_timelines_follow_the_local_day_of_each_moment(shipped: CompiledPolicy) -> None:
+    """Timelines are shared between decisions of one local day (and only of one day)."""
+    facts = {**dict(shipped.policy.tests[0].facts), "days_past_due": 95}
+    grace = shipped.policy.rules[1].grace
+    assert grace is not None
+    rule = shipped.policy.grace_rule(grace)
+    # Shanghai is UTC+8: 15:59 and 16:00 UTC fall on two local days; 16:00 and 23:00 on one.
+    for moment, local_day in (
+        (dt.datetime(2027, 3, 1, 15, 59, tzinfo=dt.UTC), dt.date(2027, 3, 1)),
+        (dt.datetime(2027, 3, 1, 16, 0, tzinfo=dt.UTC), dt.date(2027, 3, 2)),
+        (dt.datetime(2027, 3, 1, 23, 0, tzinfo=dt.UTC), dt.date(2027, 3, 2)),
+        (dt.datetime(2027, 3, 2, 15, 59, 59, tzinfo=dt.UTC), dt.date(2027, 3, 2)),
+        (dt.datetime(2027, 3, 2, 16, 0, tzinfo=dt.UTC), dt.date(2027, 3, 3)),
+    ):
+        decision = decide(shipped, facts, moment)
+        assert decision.reasons[0].grace == grace
+        expected = timeline_for(rule, local_day, 0, shipped.policy.metadata.calendar)
+        assert decision.timeline == expected
+        assert json.loads(decision.to_json())["timeline"] == expected.to_dict()
 
 
 def test_fraud_is_effective_at_once(shipped: CompiledPolicy) -> None:
