@@ -110,7 +110,11 @@ def contents(rows: Sequence[WireRow]) -> list[str]:
 
 def chain_hash(seq: int, prev_hash: str, content: str) -> str:
     """The hash of row `seq`: its content chained to the previous row's hash."""
-    return hashlib.sha256(f"{seq}\n{prev_hash}\n{content}".encode()).hexdigest()
+    # Copying an empty hash object costs less than making a new one (OpenSSL 3 looks the
+    # digest up each time); this runs once per row written or verified.
+    digest = _EMPTY_SHA256.copy()
+    digest.update(f"{seq}\n{prev_hash}\n{content}".encode())
+    return digest.hexdigest()
 
 
 def chain_rows(
@@ -119,14 +123,9 @@ def chain_rows(
     """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
-    empty = _EMPTY_SHA256
     for row, content in zip(rows, contents(rows), strict=True):
         seq += 1
-        # chain_hash, inlined: one hash per row, the largest part of a write. Copying an empty
-        # hash object costs less than making a new one (OpenSSL 3 looks the digest up each time).
-        digest = empty.copy()
-        digest.update(f"{seq}\n{prev}\n{content}".encode())
-        record_hash = digest.hexdigest()
+        record_hash = chain_hash(seq, prev, content)
         add((seq, *row, prev, record_hash))
         prev = record_hash
     return table, seq, prev

@@ -426,17 +426,8 @@ class Decision:
         """
         cache = self.__dict__
         compiled = self.compiled
-        layout = compiled.__dict__.get("_record_layout") or layout_for(compiled)
-        facts = self.facts
-        complete = len(facts) == len(layout.names)
-        inputs = cache.get("inputs_json")
-        if inputs is None:
-            if complete and "_encoded_facts" not in cache:
-                inputs = layout.direct_inputs_json(facts)
-            if inputs is None:
-                encoded, missing = self._encoded_facts
-                inputs = layout.inputs_json(encoded, missing)
-            cache["inputs_json"] = inputs
+        layout = layout_for(compiled)
+        inputs = cache.get("inputs_json") or self.inputs_json
         input_sha = cache.get("input_sha256")
         if input_sha is None:
             input_sha = cache["input_sha256"] = sha256_hex(inputs)
@@ -448,10 +439,12 @@ class Decision:
         if decision_id is None:
             decision_id = _decision_id(compiled.sha256, self.account_id, as_of, input_sha)
             cache["decision_id"] = decision_id
-        if complete:
-            absent: tuple[str, ...] = ()
-        else:
-            absent = tuple(name for name in layout.names if name not in facts)
+        facts = self.facts
+        absent = (
+            ()
+            if len(facts) == len(layout.names)
+            else tuple(name for name in layout.names if name not in facts)
+        )
         if self.fired or self.review_missing or self.missing_facts:
             head = self._head()
         else:
