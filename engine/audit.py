@@ -114,11 +114,13 @@ class Entry(NamedTuple):
     """What a caller appends: one record before it is numbered, timed and chained.
 
     Decisions become entries with `kind="decision"`; other features (case transitions, say)
-    may append their own kinds with a canonical JSON `body` of their choosing.
+    may append their own kinds with a canonical JSON `body` of their choosing. A decision's
+    entry may leave `record_id` None: the writer derives it from its other columns and its
+    `input_sha256` as `decide` does (see `audit_writer.with_ids`); any other kind names its id.
     """
 
     kind: str
-    record_id: str
+    record_id: str | None
     account_id: str | None
     action: str | None
     policy_id: str | None
@@ -255,7 +257,9 @@ def decision_entry(decision: Decision, salt: str) -> Entry:
 def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
     """The entries of a batch of decisions, each naming its record template.
 
-    The policy's part of an entry is looked up once per compiled policy, not per decision.
+    The policy's part of an entry is looked up once per compiled policy, not per decision. A
+    decision's id is left to the writer unless the decision holds it already; the input hash
+    is made here, while the inputs are at hand (of the inputs before any redaction).
     """
     entries: list[Entry] = []
     add = entries.append
@@ -270,7 +274,11 @@ def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
             metadata = compiled.policy.metadata
             p_id, p_version, p_sha = metadata.id, metadata.version, compiled.sha256
             redact = layout_for(compiled).redacted
-        decision_id, as_of, input_sha256, inputs, template = decision.stored_parts()
+        as_of, inputs, template = decision.record_parts()
+        cache = decision.__dict__
+        input_sha256 = cache.get("input_sha256")
+        if input_sha256 is None:
+            input_sha256 = cache["input_sha256"] = sha256_hex(inputs)
         if redact and not redact.isdisjoint(decision.facts):
             inputs = redacted_inputs(decision, salt)
         add(
@@ -278,7 +286,7 @@ def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
                 Entry,
                 (
                     KIND_DECISION,
-                    decision_id,
+                    cache.get("decision_id"),
                     decision.account_id,
                     actions[decision.action],
                     p_id,
@@ -473,6 +481,8 @@ class AuditLog:
         last: RecordTemplate | None = None
         for entry in entries:
             template = entry[10]
+            if entry[1] is None and (entry[0] != KIND_DECISION or entry[11] is None):
+                raise AuditError(f"a {entry[0]!r} record needs its record_id")
             if template is None:
                 add((*entry[:8], recorded_at, None, entry[11], entry[8], entry[9]))
                 continue

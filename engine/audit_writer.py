@@ -11,6 +11,10 @@ chain, in the table's order:
     (kind, record_id, account_id, action, policy_id, policy_version, policy_sha256, as_of,
      recorded_at, template sha256 or None, input_sha256 or None, body, inputs)
 
+A decision's row may leave record_id None: the writer derives it from the row as `decide`
+does (the SHA-256 of the policy hash, account, moment and input hash), which takes a hash per
+record off the caller's core.
+
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
@@ -55,6 +59,35 @@ INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * l
 
 WireRow = tuple[Any, ...]
 _EMPTY_SHA256 = hashlib.sha256()
+
+
+def sha256_hex(text: str) -> str:
+    """Hex SHA-256 of UTF-8 text."""
+    # Copying an empty hash object costs less than making a new one (OpenSSL 3 looks the
+    # digest up on every `hashlib.sha256()`), which shows on the short texts hashed per record.
+    digest = _EMPTY_SHA256.copy()
+    digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: str) -> str:
+    """A decision's id: the same policy, account, moment and inputs give the same id."""
+    return sha256_hex("\n".join((policy_sha, account_id or "", as_of, input_sha)))[:32]
+
+
+def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
+    """The rows with the record_id a decision's row left out filled in."""
+    done: list[WireRow] = []
+    add = done.append
+    for row in rows:
+        if row[1] is not None:
+            add(row)
+            continue
+        # a decision: (kind, None, account_id, action, p_id, p_version, p_sha, as_of, ...)
+        if row[10] is None:
+            raise ValueError("a decision's row without its record_id needs its input_sha256")
+        add((row[0], decision_id(row[6], row[2], row[7], row[10]), *row[2:]))
+    return done
 
 
 def _text(value: str | None) -> str:
@@ -110,11 +143,7 @@ def contents(rows: Sequence[WireRow]) -> list[str]:
 
 def chain_hash(seq: int, prev_hash: str, content: str) -> str:
     """The hash of row `seq`: its content chained to the previous row's hash."""
-    # Copying an empty hash object costs less than making a new one (OpenSSL 3 looks the
-    # digest up each time); this runs once per row written or verified.
-    digest = _EMPTY_SHA256.copy()
-    digest.update(f"{seq}\n{prev_hash}\n{content}".encode())
-    return digest.hexdigest()
+    return sha256_hex(f"{seq}\n{prev_hash}\n{content}")
 
 
 def chain_rows(
@@ -123,6 +152,7 @@ def chain_rows(
     """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
     table: list[tuple[Any, ...]] = []
     add = table.append
+    rows = with_ids(rows)
     for row, content in zip(rows, contents(rows), strict=True):
         seq += 1
         record_hash = chain_hash(seq, prev, content)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import math
 from enum import Enum
 from typing import Any
 
+# The one SHA-256 helper lives in the writer module (standard library only), which the audit
+# log's writer process runs on its own; re-exported here for the rest of the engine.
+from .audit_writer import sha256_hex as sha256_hex
 from .model import FactRef, Policy, Text
 
 
@@ -49,18 +51,6 @@ def canonical_json(data: Any) -> str:
     return json.dumps(
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-
-
-# Copying an empty hash object costs less than making a new one (OpenSSL 3 looks the digest
-# up on every `hashlib.sha256()`), which shows on the short texts hashed per decision.
-_EMPTY_SHA256 = hashlib.sha256()
-
-
-def sha256_hex(text: str) -> str:
-    """Hex SHA-256 of UTF-8 text."""
-    digest = _EMPTY_SHA256.copy()
-    digest.update(text.encode("utf-8"))
-    return digest.hexdigest()
 
 
 def policy_data(policy: Policy) -> dict[str, Any]:

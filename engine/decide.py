@@ -10,6 +10,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
+from .audit_writer import decision_id as _decision_id
 from .canonical import canonical_json, sha256_hex, to_json_value
 from .check import MISSING_FACTS_REASON
 from .compile import CompiledPolicy
@@ -414,31 +415,38 @@ class Decision:
     def template(self) -> RecordTemplate:
         """The template of this decision's record: `to_json()` is it rendered with this
         decision's ids, moment and inputs (see `RecordTemplate`)."""
-        return self.stored_parts()[4]
+        return self.record_parts()[2]
 
     def stored_parts(self) -> tuple[str, str, str, str, RecordTemplate]:
         """What the audit log keeps of this decision: (decision_id, as_of text, input_sha256,
-        inputs JSON, record template).
-
-        The same values as the attributes of those names, computed in one pass with locals
-        (and cached in them): this runs once per audited decision, where descriptor and
-        lookup calls cost as much as the values.
-        """
+        inputs JSON, record template), the same values as the attributes of those names."""
+        as_of, inputs, template = self.record_parts()
         cache = self.__dict__
-        compiled = self.compiled
-        layout = layout_for(compiled)
-        inputs = cache.get("inputs_json") or self.inputs_json
         input_sha = cache.get("input_sha256")
         if input_sha is None:
             input_sha = cache["input_sha256"] = sha256_hex(inputs)
+        found = cache.get("decision_id")
+        if found is None:
+            found = cache["decision_id"] = _decision_id(
+                self.compiled.sha256, self.account_id, as_of, input_sha
+            )
+        return found, as_of, input_sha, inputs, template
+
+    def record_parts(self) -> tuple[str, str, RecordTemplate]:
+        """(as_of text, inputs JSON, record template): the stored parts but the two hashes,
+        which the audit log's writer process derives from them (`audit_writer.with_ids`).
+
+        Computed in one pass with locals (and cached in the attributes of those names): this
+        runs once per audited decision, where descriptor and lookup calls cost as much as the
+        values.
+        """
+        cache = self.__dict__
+        layout = layout_for(self.compiled)
+        inputs = cache.get("inputs_json") or self.inputs_json
         as_of = cache.get("as_of_text")
         if as_of is None:
             last = layout.last_as_of
             as_of = last[1] if self.as_of == last[0] else self.as_of_text
-        decision_id = cache.get("decision_id")
-        if decision_id is None:
-            decision_id = _decision_id(compiled.sha256, self.account_id, as_of, input_sha)
-            cache["decision_id"] = decision_id
         facts = self.facts
         absent = (
             ()
@@ -449,8 +457,7 @@ class Decision:
             head = self._head()
         else:
             head = _NO_ACTION_HEAD[self.action]
-        template = layout.template(self._checks, self._matches, absent, head)
-        return decision_id, as_of, input_sha, inputs, template
+        return as_of, inputs, layout.template(self._checks, self._matches, absent, head)
 
 
 def _missing_json(missing: tuple[str, ...], layout: RecordLayout) -> str:
@@ -461,10 +468,6 @@ def _missing_json(missing: tuple[str, ...], layout: RecordLayout) -> str:
     if text is None:
         text = layout.remember(("missing", missing), canonical_json(list(missing)))
     return text  # type: ignore[no-any-return]
-
-
-def _decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: str) -> str:
-    return sha256_hex("\n".join((policy_sha, account_id or "", as_of, input_sha)))[:32]
 
 
 # The head of a record with no fired rule and no missing fact, by its action.

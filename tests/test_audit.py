@@ -579,6 +579,44 @@ def test_records_read_back_byte_for_byte(
     assert templates < len(batch) // 10  # shared, not one per record
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_writer_derives_decision_ids_as_decide_does(
+    tmp_path: Path, registry: PolicyRegistry, parallel: bool
+) -> None:
+    """Decisions appended before anything asked for their ids leave them to the writer (in this
+    process or the writer process): the stored ids are the ones `decide` gives."""
+    item = registry.get("credit-line-closure", "1.1.0")
+    assert item is not None
+    accounts = list(sample_accounts(item.policy, PARALLEL_MIN + 50, seed=11))
+
+    def made() -> list[Decision]:
+        return [
+            decide(item.compiled, a["facts"], AS_OF, account_id=a["account_id"]) for a in accounts
+        ]
+
+    fresh, twins = made(), made()
+    with AuditLog(tmp_path / "a.db", parallel=parallel) as log:
+        assert log.append(fresh) == len(fresh)
+        assert (log._writer is not None) is parallel
+        # Nothing in this process made the ids: the ones below come from the writer.
+        assert not any("decision_id" in d.__dict__ for d in fresh)
+        stored = [(r.record_id, r.input_sha256) for r in log.records()]
+        assert log.verify().ok
+    assert stored == [(t.decision_id, t.input_sha256) for t in twins]
+    assert len({record_id for record_id, _ in stored}) == len(accounts)
+
+
+def test_only_a_decision_may_leave_its_id_to_the_writer(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        note = Entry("case_transition", None, "A1", None, None, None, None, None, "{}")
+        with pytest.raises(AuditError, match="'case_transition' record needs its record_id"):
+            log.append_entries([note])
+        # A decision's id is derived from its input hash: without one it cannot be.
+        with pytest.raises(AuditError, match="'decision' record needs its record_id"):
+            log.append_entries([note._replace(kind="decision")])
+        assert len(log) == 0
+
+
 def test_both_paths_write_the_same_log(tmp_path: Path, decisions: list[Decision]) -> None:
     batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
     rows = []
