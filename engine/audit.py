@@ -78,7 +78,20 @@ BATCH_SIZE = 10_000
 # core while this one builds the next records (see `audit_writer`); smaller ones here, where a
 # round trip to the process would cost more than it saves.
 PARALLEL_MIN = 2_000
-CHUNK = 500  # records per message to the writer process: small, so that it starts soon
+CHUNK = 500  # records per message to the writer process
+# The first messages of a batch are smaller: the writer process idles until the first arrives.
+_FIRST_CHUNKS = (50, 150, 300)
+
+
+def chunk_bounds(size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each message's records in a batch of `size`."""
+    start = 0
+    for step in (*_FIRST_CHUNKS, *([CHUNK] * (size // CHUNK + 1))):
+        if start >= size:
+            return
+        yield start, min(start + step, size)
+        start += step
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -437,14 +450,14 @@ class AuditLog:
         batch = decisions if isinstance(decisions, Sequence) else list(decisions)
         with _collector_paused():
             chunks = (
-                decision_entries(batch[start : start + CHUNK], self.salt)
-                for start in range(0, len(batch), CHUNK)
+                decision_entries(batch[start:end], self.salt)
+                for start, end in chunk_bounds(len(batch))
             )
             return self._write(chunks, len(batch))
 
     def append_entries(self, entries: Sequence[Entry]) -> int:
         """Append records of any kind as one batch in one transaction."""
-        chunks = (entries[start : start + CHUNK] for start in range(0, len(entries), CHUNK))
+        chunks = (entries[start:end] for start, end in chunk_bounds(len(entries)))
         return self._write(chunks, len(entries))
 
     def _write(self, chunks: Iterator[Sequence[Entry]], size: int) -> int:

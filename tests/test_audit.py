@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clearline.engine import Decision, compile_policy, decide, load_policy_text, sample_accounts
 from clearline.engine.audit import (
@@ -29,6 +31,7 @@ from clearline.engine.audit import (
     AuditLog,
     Entry,
     chain_hash,
+    chunk_bounds,
     decision_entries,
 )
 from clearline.engine.audit_writer import contents
@@ -617,6 +620,13 @@ def test_only_a_decision_may_leave_its_id_to_the_writer(tmp_path: Path) -> None:
         assert len(log) == 0
 
 
+@given(size=st.integers(0, 12_000))
+def test_a_batch_goes_to_the_writer_whole_and_in_order(size: int) -> None:
+    bounds = list(chunk_bounds(size))
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(size))
+    assert all(0 < end - start <= CHUNK for start, end in bounds)
+
+
 def test_both_paths_write_the_same_log(tmp_path: Path, decisions: list[Decision]) -> None:
     batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
     rows = []
@@ -649,10 +659,10 @@ def test_a_writer_process_that_dies_loses_the_batch_not_the_log(
         assert writer is not None
 
         class Killing(list[Entry]):
-            """Entries that kill the writer process when the second chunk is taken."""
+            """Entries that kill the writer process when the second message is taken."""
 
             def __getitem__(self, index):  # type: ignore[no-untyped-def]
-                if isinstance(index, slice) and index.start == CHUNK:
+                if isinstance(index, slice) and index.start:
                     writer.process.kill()
                     writer.process.wait()
                 return super().__getitem__(index)
