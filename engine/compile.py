@@ -308,6 +308,9 @@ class CompiledPolicy:
     cures: Mapping[str, ConditionFn]
     review_missing: frozenset[str]
     source: str
+    # The rules with an exemption that may lighten their action (`downgrade_to`): only these
+    # can decide an action other than their own (the other exemptions lengthen notice).
+    downgrades: frozenset[int] = frozenset()
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -486,4 +489,9 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         cures=cures,
         review_missing=review_missing,
         source=source,
+        downgrades=frozenset(
+            r
+            for r, options in exemptions.items()
+            if any(exemption.downgrade_to is not None for exemption, _ in options)
+        ),
     )

@@ -556,6 +556,28 @@ def decide(
     )
 
 
+def action_of(compiled: CompiledPolicy, facts: dict[str, Any]) -> ActionKind:
+    """`decide(compiled, facts, ...).action` without building the decision (FactError alike).
+
+    The action does not depend on the moment. For a dict holding every fact, valid (the fast
+    path of `decide`), only the rules run, and the exemptions only when one may lighten the
+    action of a fired rule (`compiled.downgrades`); anything else goes through `decide` itself.
+    """
+    fired = compiled.fast(facts) if type(facts) is _DICT else None
+    if fired is None:
+        return decide(compiled, facts, compiled.policy.metadata.effective_from, trace=False).action
+    if not fired:
+        return _NONE
+    downgrades = compiled.downgrades
+    for r in fired:
+        if r in downgrades:
+            adjust = _adjustments(compiled, fired, facts)  # may re-rank `fired`
+            if fired[0] in adjust:
+                return adjust[fired[0]][0]
+            break
+    return compiled.policy.rules[fired[0]].action.kind
+
+
 def _adjustments(
     compiled: CompiledPolicy, fired: list[int], values: Mapping[str, Any]
 ) -> Mapping[int, tuple[ActionKind, int, tuple[str, ...]]]:

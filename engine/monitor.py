@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -22,11 +22,11 @@ from typing import Any
 from .audit import Entry, decision_entry
 from .canonical import canonical_json, sha256_hex
 from .compile import CompiledPolicy
-from .decide import Decision, decide
+from .decide import Decision, action_of, decide
 from .errors import ClearlineError, FactError
 from .facts import ValueProblem, check_bounds, coerce, parse_datetime
-from .model import ActionKind, EventType, Fact, FactType
-from .signals import SignalEngine
+from .model import ActionKind, EventType, Fact, FactRef, FactType, comparisons
+from .signals import HIDDEN, SEEN, SignalEngine, View
 
 CHECKPOINT_FORMAT = "clearline.monitor/v1"
 MONITOR_RECORD = "monitor"  # the audit record kind of a decision's cause
@@ -155,6 +155,43 @@ def stream_gc() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
+def signal_views(compiled: CompiledPolicy) -> list[View | None]:
+    """Per signal, what the conditions deciding an action (the rules', and those of the
+    exemptions that may lighten one) can tell of its value: the results of the comparisons
+    that read it.
+
+    Two values of a signal with the same view give every such comparison the same result, so
+    the account's action cannot differ between them: a change the view does not tell is not
+    decided again. None (every value counts) when a comparison reads the signal next to
+    another fact, whose value would matter too.
+    """
+    conditions = [rule.when for rule in compiled.policy.rules]
+    conditions += [
+        exemption.when
+        for options in compiled.exemptions.values()
+        for exemption, _ in options
+        if exemption.downgrade_to is not None
+    ]
+    views: list[View | None] = []
+    for signal in compiled.policy.signals:
+        reads = [c for when in conditions for c in comparisons(when) if signal.name in c.facts()]
+        if any(isinstance(c.operand, FactRef) for c in reads):
+            views.append(None)
+            continue
+        views.append(_comparison_view(signal.name, [compiled.condition_fn(c) for c in reads]))
+    return views
+
+
+def _comparison_view(name: str, tests: list[Any]) -> View:
+    """The results of `tests` (condition functions over facts) on a value of fact `name`."""
+
+    def view(value: Any) -> Hashable:
+        facts = {name: value}
+        return tuple([test(facts) for test in tests])
+
+    return view
+
+
 def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:
     """A field with the Python types accepted as they are (others go through `coerce`)."""
     kinds: tuple[type, ...] = ()
@@ -165,6 +202,41 @@ def _field_spec(item: Fact) -> tuple[Fact, tuple[type, ...], Any, Any]:
     return item, kinds, item.minimum, item.maximum
 
 
+FieldSpecs = dict[str, tuple[Fact, tuple[type, ...], Any, Any]]
+
+
+def _usual_value(value: Any, kinds: tuple[type, ...], low: Any, high: Any) -> bool:
+    """The common case of a field value, checked inline: a number of the right type within
+    bounds. Anything else goes through `coerce`, which also words the problem."""
+    return (
+        type(value) in kinds
+        and (low is None or value >= low)
+        and (high is None or value <= high)
+        and (type(value) is not float or math.isfinite(value))
+    )
+
+
+def _usual_fields(declared: FieldSpecs, given: dict[str, Any]) -> dict[str, Any] | None:
+    """The checked fields when every declared field is given as a usual value (and nothing
+    else: as many as declared), in declared order; None otherwise."""
+    if len(given) != len(declared):
+        return None
+    values: dict[str, Any] = {}
+    for name, (_, kinds, low, high) in declared.items():
+        value = given.get(name)
+        # `_usual_value`, written out: this runs for every field of every event
+        if (
+            type(value) in kinds
+            and (low is None or value >= low)
+            and (high is None or value <= high)
+            and (type(value) is not float or math.isfinite(value))
+        ):
+            values[name] = value
+        else:
+            return None
+    return values
+
+
 def _scalar_json(value: bool | int | float) -> str:
     """A signal value as canonical JSON writes it (finite: counts and exact sums)."""
     if value is True:
@@ -172,6 +244,56 @@ def _scalar_json(value: bool | int | float) -> str:
     if value is False:
         return "false"
     return repr(value)
+
+
+_SECONDS = {f"{second:02d}": second for second in range(60)}
+
+
+class StampReader:
+    """Event times (`ts` strings) to whole seconds since the epoch, the last minute remembered.
+
+    A stream's times are mostly `YYYY-MM-DDTHH:MM:SSZ` and many in a row share their minute, so
+    once a time of that form has been parsed, a later one differing only in its seconds (two
+    digits, 00 to 59, then `Z`) is its minute's start plus those seconds: a string compare and
+    a lookup instead of building a date-time (about a fifth of checking an event). Any other
+    text is parsed in full.
+    """
+
+    __slots__ = ("minute", "start")
+
+    def __init__(self) -> None:
+        self.minute = "-" * 21  # longer than any time of that form: nothing starts with it
+        self.start = 0
+
+    def read(self, stamp: str) -> int:
+        """The whole second of a `ts` string, or EventError E204."""
+        if len(stamp) == 20 and stamp[19] == "Z" and stamp.startswith(self.minute):
+            second = _SECONDS.get(stamp[17:19])
+            if second is not None:
+                return self.start + second
+        try:
+            moment = dt.datetime.fromisoformat(stamp)  # 3.11 reads `Z` and offsets
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            try:  # the shared parser words the problem for a user
+                moment = parse_datetime(stamp)
+            except ValueProblem as exc:
+                raise EventError("E204", f"`ts`: {exc}") from None
+        ts = math.floor(moment.timestamp())
+        # remembered when the last two digits are the seconds: `DATE?HH:MM:SSZ` (a date of
+        # ten characters, a separator, a whole second, UTC)
+        if (
+            len(stamp) == 20
+            and stamp[19] == "Z"
+            and stamp[13] == ":"
+            and stamp[16] == ":"
+            and _SECONDS.get(stamp[17:19]) == moment.second
+            and moment.microsecond == 0
+        ):
+            self.minute = stamp[:17]
+            self.start = ts - moment.second
+        return ts
 
 
 def _iso(ts: int) -> str:
@@ -191,11 +313,11 @@ class Monitor:
         self.compiled = compiled
         self.trace = trace  # whether the decisions returned carry the full trace
         policy = compiled.policy
-        self.signals = SignalEngine(policy)
+        self.signals = SignalEngine(policy, signal_views(compiled))
         self.signal_names = frozenset(signal.name for signal in policy.signals)
         self.event_types: dict[str, EventType] = {event.name: event for event in policy.events}
         self.input_facts = {f.name: f for f in policy.facts if f.name not in self.signal_names}
-        self.field_specs = {
+        self.field_specs: dict[str, FieldSpecs] = {
             event.name: {item.name: _field_spec(item) for item in event.fields}
             for event in policy.events
         }
@@ -204,8 +326,17 @@ class Monitor:
         # `actions` keeps only the accounts whose action differs from it.
         self.baseline = self._action_of(dict(self.signals.defaults))
         self.actions: dict[str, ActionKind] = {}
+        # Accounts whose facts could not be decided (an E207): they are decided again on any
+        # change of a signal, as the others only on a change their rules can tell (see
+        # `signal_views`), so that they keep reporting it.
+        self.undecidable: set[str] = set()
         self.clock: int | None = None
         self.seq = 0
+        self.stamps = StampReader()
+        # The declared fields of the event types that `feed` checks inline (see there).
+        self.usual_fields = {
+            name: specs for name, specs in self.field_specs.items() if name != FACTS_EVENT
+        }
         for account, facts in (snapshot or {}).items():
             self.add_account(account, facts)
 
@@ -220,6 +351,7 @@ class Monitor:
         kept = {name: value for name, value in facts.items() if name not in self.signal_names}
         action = self._action_of({**kept, **self.signals.defaults})
         self.facts[account] = kept
+        self.undecidable.discard(account)
         if action is self.baseline:
             self.actions.pop(account, None)
         else:
@@ -227,8 +359,7 @@ class Monitor:
 
     def _action_of(self, facts: dict[str, Any]) -> ActionKind:
         """The action on these facts; it does not depend on the moment of the decision."""
-        moment = self.compiled.policy.metadata.effective_from
-        return decide(self.compiled, facts, moment, trace=False).action
+        return action_of(self.compiled, facts)
 
     def check(self, raw: Any, line: int | None = None) -> Event:
         """A raw event (parsed JSON) checked against the policy, or EventError."""
@@ -250,16 +381,7 @@ class Monitor:
         stamp = raw.get("ts")
         if not isinstance(stamp, str):
             raise EventError("E204", "an event needs a `ts` date-time string with a UTC offset")
-        try:
-            moment = dt.datetime.fromisoformat(stamp)  # 3.11 reads `Z` and offsets
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            try:  # the shared parser words the problem for a user
-                moment = parse_datetime(stamp)
-            except ValueProblem as exc:
-                raise EventError("E204", f"`ts`: {exc}") from None
-        ts = math.floor(moment.timestamp())
+        ts = self.stamps.read(stamp)
         if self.clock is not None and ts < self.clock:
             raise EventError(
                 "E205",
@@ -287,17 +409,13 @@ class Monitor:
             for name in given:
                 if name not in declared:
                     raise EventError("E203", f"unknown field `{name}` of `{event_type.name}`")
+        usual = _usual_fields(declared, given)
+        if usual is not None:
+            return usual
         values: dict[str, Any] = {}
         for name, (item, kinds, low, high) in declared.items():
             value = given.get(name)
-            # The common case (a number of the right type within bounds) is checked inline;
-            # anything else goes through `coerce`, which also words the problem.
-            if (
-                type(value) in kinds
-                and (low is None or value >= low)
-                and (high is None or value <= high)
-                and (type(value) is not float or math.isfinite(value))
-            ):
+            if _usual_value(value, kinds, low, high):
                 values[name] = value
                 continue
             if value is None:
@@ -331,33 +449,79 @@ class Monitor:
     # -- processing -----------------------------------------------------------------------------
 
     def feed(self, raw: Any, line: int | None = None) -> list[MonitorDecision]:
-        """Check one event and apply it; the decisions whose action changed, in time order."""
+        """Check one event and apply it; the decisions whose action changed, in time order.
+
+        The same as `apply(check(raw, line))`. The usual event is checked inline here (this
+        runs once per event): an object of exactly `account_id`, `type`, `ts` and `fields`, of a
+        declared event type, in time order, whose fields are all usual values (see
+        `_usual_fields`). Anything else goes through `check`, which finds and words the problem.
+        """
+        if type(raw) is dict and len(raw) == 4:
+            account = raw.get("account_id")
+            kind = raw.get("type")
+            stamp = raw.get("ts")
+            given = raw.get("fields")
+            if (
+                type(account) is str
+                and account
+                and type(kind) is str
+                and type(stamp) is str
+                and type(given) is dict
+            ):
+                declared = self.usual_fields.get(kind)
+                if declared is not None:
+                    # all four keys are there and typed as `check` wants: a bad time is its E204
+                    ts = self.stamps.read(stamp)
+                    fields = _usual_fields(declared, given)
+                    if fields is not None and (self.clock is None or ts >= self.clock):
+                        return self._observe(account, kind, ts, self.seq + 1, fields, line, None)
         return self.apply(self.check(raw, line))
 
     def apply(self, event: Event) -> list[MonitorDecision]:
         """Apply a checked event (from `check`, in stream order)."""
+        if event.type != FACTS_EVENT:
+            return self._observe(
+                event.account_id, event.type, event.ts, event.seq, event.fields, event.line, event
+            )
         self.seq = event.seq
         self.clock = event.ts
         result: list[MonitorDecision] = []
         if self.signals.next_expiry <= event.ts:
-            for at, accounts in self.signals.advance(event.ts):
-                for account in accounts:
-                    self._decide(account, at, None, result)
+            self._expire(event.ts, result)
         changed = False
-        if event.type == FACTS_EVENT:
-            facts = self.facts.setdefault(event.account_id, {})
-            for name, value in event.fields.items():
-                if value is None:
-                    changed = facts.pop(name, None) is not None or changed
-                elif facts.get(name) != value:
-                    facts[name] = value
-                    changed = True
-        else:
-            changed = self.signals.observe(
-                event.account_id, event.type, event.ts, event.seq, event.fields
-            )
+        facts = self.facts.setdefault(event.account_id, {})
+        for name, value in event.fields.items():
+            if value is None:
+                changed = facts.pop(name, None) is not None or changed
+            elif facts.get(name) != value:
+                facts[name] = value
+                changed = True
         if changed:
             self._decide(event.account_id, event.ts, event, result)
+        return result
+
+    def _observe(
+        self,
+        account: str,
+        kind: str,
+        ts: int,
+        seq: int,
+        fields: Mapping[str, Any],
+        line: int | None,
+        event: Event | None,
+    ) -> list[MonitorDecision]:
+        """Apply a checked event of a declared type; `event` is built only when it causes a
+        decision (most events do not)."""
+        self.seq = seq
+        self.clock = ts
+        result: list[MonitorDecision] = []
+        if self.signals.next_expiry <= ts:
+            self._expire(ts, result)
+        change = self.signals.observe(account, kind, ts, seq, fields)
+        if change == SEEN or (change == HIDDEN and account in self.undecidable):
+            if event is None:
+                event = Event(account, kind, ts, seq, fields, line)
+            self._decide(account, ts, event, result)
         return result
 
     def advance(self, ts: int) -> list[MonitorDecision]:
@@ -366,10 +530,16 @@ class Monitor:
             raise EventError("E205", "the clock cannot go back")
         self.clock = ts
         result: list[MonitorDecision] = []
-        for at, accounts in self.signals.advance(ts):
-            for account in accounts:
-                self._decide(account, at, None, result)
+        self._expire(ts, result)
         return result
+
+    def _expire(self, ts: int, out: list[MonitorDecision]) -> None:
+        """Close the windows that ended by `ts`, deciding the accounts whose rules can tell."""
+        undecidable = self.undecidable
+        for at, accounts in self.signals.advance(ts):
+            for account, change in accounts.items():
+                if change == SEEN or account in undecidable:
+                    self._decide(account, at, None, out)
 
     def account_facts(self, account: str) -> dict[str, Any]:
         """The facts an account is decided on now: snapshot, updates and signals."""
@@ -384,25 +554,25 @@ class Monitor:
         self, account: str, at: int, cause: Event | None, out: list[MonitorDecision]
     ) -> None:
         facts = self.account_facts(account)
-        moment = dt.datetime.fromtimestamp(at, dt.UTC)
         try:
-            quick = decide(self.compiled, facts, moment, account_id=account, trace=False)
-        except FactError as exc:  # e.g. an update removed a required fact
+            action = action_of(self.compiled, facts)
+        except FactError as exc:  # e.g. facts of a checkpoint that do not fit the policy
+            self.undecidable.add(account)
             raise EventError("E207", f"account `{account}` cannot be decided: {exc}") from None
+        if self.undecidable:
+            self.undecidable.discard(account)
         previous = self.actions.get(account, self.baseline)
-        if quick.action is previous:
+        if action is previous:
             return
-        if quick.action is self.baseline:
+        if action is self.baseline:
             del self.actions[account]
         else:
-            self.actions[account] = quick.action
-        full = (
-            decide(self.compiled, facts, moment, account_id=account, trace=True)
-            if self.trace
-            else quick
-        )
+            self.actions[account] = action
+        # Only now the decision itself, at its moment (most decisions keep the action)
+        moment = dt.datetime.fromtimestamp(at, dt.UTC)
+        decision = decide(self.compiled, facts, moment, account_id=account, trace=self.trace)
         signals = {name: facts[name] for name in sorted(self.signal_names)}
-        out.append(MonitorDecision(full, previous, cause, signals))
+        out.append(MonitorDecision(decision, previous, cause, signals))
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -440,4 +610,9 @@ class Monitor:
         monitor.facts = {account: dict(facts) for account, facts in data["facts"].items()}
         monitor.actions = {account: ActionKind(a) for account, a in data["actions"].items()}
         monitor.signals.load_data(data["signals"])
+        for account in monitor.facts:  # as `_decide` would find them (facts are not rechecked)
+            try:
+                monitor._action_of(monitor.account_facts(account))
+            except FactError:
+                monitor.undecidable.add(account)
         return monitor

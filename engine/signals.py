@@ -35,7 +35,7 @@ import itertools
 import json
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +240,16 @@ class AccountSignals:
 
 Expiry = tuple[int, int, str, int]  # (time, order, account, signal index or -1: pending steps)
 
+# What the rules can tell of a signal's value: values with equal views decide alike (the monitor
+# builds them from the policy's comparisons, see `monitor.signal_views`). None: every value.
+View = Callable[[Any], Hashable]
+
+MAX_STEPS = 1000  # counts whose step is remembered (`SignalEngine.steps`)
+
+# How a signal value changed with an event or an expiry: not at all, in a way no view tells
+# (a count from 3 to 4 where the rules only ask `>= 2`), or so that a view tells (`SEEN`).
+UNCHANGED, HIDDEN, SEEN = 0, 1, 2
+
 # What a single-event rule found (the first letter of its generated name says it too).
 _WINDOW, _PENDING, _CLOSING = 0, 1, 2
 
@@ -247,9 +257,10 @@ _WINDOW, _PENDING, _CLOSING = 0, 1, 2
 class SignalEngine:
     """Signal values per account from a stream of events in time order."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, views: Sequence[View | None] | None = None) -> None:
         self.policy = policy
         self.signals = policy.signals
+        self.views: Sequence[View | None] = views or [None] * len(policy.signals)
         self.type_index = {event.name: i for i, event in enumerate(policy.events)}
         compiler = _Compiler(policy)
         self.keys = {event.name: compiler.keys(event) for event in policy.events}
@@ -298,6 +309,14 @@ class SignalEngine:
         self.next_expiry: float = math.inf  # the earliest time in any queue
         self._order = itertools.count()
         self.defaults = {s.name: default_value(s) for s in self.signals}
+        self.names = [s.name for s in self.signals]
+        # How a value change shows (`_change`), looked up on the way: per count, from n to
+        # n + 1 (`_step`); per match or sequence, from none to some (and back).
+        self.steps: list[dict[int, int]] = [{} for _ in self.signals]
+        self.flips = [
+            self._change(k, False, True) if k not in self.counts and k not in self.sums else SEEN
+            for k in range(len(self.signals))
+        ]
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -310,18 +329,28 @@ class SignalEngine:
         facts.update(self.defaults)
         state = self.accounts.get(account)
         if state is not None:
+            names = self.names
             for k, window in state.windows.items():
-                facts[self.signals[k].name] = self._value(k, window)
+                # a count, a sum or a flag (this runs for every decision)
+                if k in self.counts:
+                    facts[names[k]] = len(window)
+                elif k in self.sums:
+                    facts[names[k]] = math.fsum(value for _, value in window)
+                else:
+                    facts[names[k]] = bool(window)
         return facts
 
-    def _value(self, k: int, window: list[tuple[int, float]]) -> bool | int | float:
-        kind = self.signals[k].kind
-        if kind is SignalKind.COUNT:
-            return len(window)
-        if kind is SignalKind.SUM:
-            # fsum is exactly rounded: the same set of amounts always gives the same sum.
-            return math.fsum(value for _, value in window)
-        return bool(window)
+    def _change(self, k: int, before: Any, after: Any) -> int:
+        """`SEEN` when the view of signal k tells `before` and `after` apart, else `HIDDEN`."""
+        view = self.views[k]
+        return SEEN if view is None or view(before) != view(after) else HIDDEN
+
+    def _step(self, k: int, n: int) -> int:
+        """`_change` of count k between n and n + 1, remembered in `steps` (up to a bound)."""
+        change = self._change(k, n, n + 1)
+        if n < MAX_STEPS:
+            self.steps[k][n] = change
+        return change
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -337,16 +366,17 @@ class SignalEngine:
         """Expiries still waiting (windows to close, pending steps to drop)."""
         return sum(len(queue) for queue in self._sources)
 
-    def advance(self, now: int) -> Iterator[tuple[int, list[str]]]:
+    def advance(self, now: int) -> Iterator[tuple[int, dict[str, int]]]:
         """Expire what stops counting at or before `now`, one moment at a time, in time order.
 
-        Yields (moment, accounts whose values changed then); it is lazy on purpose: the caller
-        decides those accounts before later moments are expired, so each decision sees the
-        values of its own moment.
+        Yields (moment, {account: `HIDDEN` or `SEEN`} for the accounts whose values changed
+        then, in the order of their first change); it is lazy on purpose: the caller decides
+        those accounts before later moments are expired, so each decision sees the values of
+        its own moment.
         """
         while self.next_expiry <= now:
             at = int(self.next_expiry)
-            changed: dict[str, None] = {}
+            changed: dict[str, int] = {}
             queue = self._first()
             while queue is not None and queue[0][0] == at:
                 _, _, account, k = queue.popleft()
@@ -366,22 +396,33 @@ class SignalEngine:
                 gone = 1
                 while gone < len(window) and window[gone][0] <= limit:
                     gone += 1
+                change = UNCHANGED
                 if k in self.sums:
                     before = math.fsum(value for _, value in window)
                     del window[:gone]
-                    if math.fsum(value for _, value in window) != before:
-                        changed[account] = None
-                else:  # a count drops; a match (or sequence) ends when its window empties
+                    after = math.fsum(value for _, value in window)
+                    if after != before:
+                        change = self._change(k, before, after)
+                elif k in self.counts:  # a count drops
+                    if gone == 1:
+                        n = len(window) - 1
+                        change = self.steps[k].get(n) or self._step(k, n)
+                    else:
+                        change = self._change(k, len(window), len(window) - gone)
                     del window[:gone]
-                    if k in self.counts or not window:
-                        changed[account] = None
+                else:  # a match (or sequence) ends when its window empties
+                    del window[:gone]
+                    if not window:
+                        change = self.flips[k]
+                if change > changed.get(account, UNCHANGED):
+                    changed[account] = change
                 if not window:
                     del state.windows[k]
                 if state.empty():
                     del self.accounts[account]
             self.next_expiry = queue[0][0] if queue is not None else math.inf
             if changed:
-                yield at, list(changed)
+                yield at, changed
 
     def _expire_pending(self, state: AccountSignals, at: int) -> None:
         keep = [i for i, until in enumerate(state.pending_until) if until >= at]
@@ -392,39 +433,43 @@ class SignalEngine:
 
     def observe(
         self, account: str, event_type: str, ts: int, seq: int, fields: Mapping[str, Any]
-    ) -> bool:
-        """Match one event (already checked against its type); True when a value changed."""
+    ) -> int:
+        """Match one event (already checked against its type): how its signal values changed
+        (`UNCHANGED`, `HIDDEN` or `SEEN`)."""
         layout = self.layouts.get(event_type)
         if layout is None:  # no rule looks at this type
-            return False
+            return UNCHANGED
         # The fact's JSON is written directly (it is asserted and retracted once per event and
         # kept as text while pending): keys are generated, values are checked field values.
         index, columns = layout
-        fact = f'{{"sid":"{SCRATCH_SID}","id":{seq},"q":{seq},"t":{index},"ts":{ts}'
+        head = f'{{"sid":"{SCRATCH_SID}","id":{seq}'  # all a retraction reads (see `_retraction`)
+        values = ""
         for name, key in columns:
-            fact += f',"{key}":{_json_scalar(fields[name])}'
-        fact += "}"
-        # One fact alone in the scratch session (inline: this runs once per event)
+            values += f',"{key}":{_json_scalar(fields[name])}'
+        # One fact alone in the scratch session (inline: this runs once per event). The
+        # single-event rules read its type and fields alone; its position `q` and time `ts`,
+        # which the sequence rules join on, are written only into the fact a sequence reads.
         handle = self.handle
         assert handle is not None  # no layouts without single-event rules
-        result = _dre.assert_fact(handle, fact)
+        result = _dre.assert_fact(handle, f'{head},"t":{index}{values}}}')
         try:
             if result[0] != 0:  # 1: nothing matched
-                return False
+                return UNCHANGED
             fired = _fired(handle, result[1])
         finally:
-            _dre.retract_fact(handle, fact)
+            _dre.retract_fact(handle, head + "}")
         if not fired:
-            return False
+            return UNCHANGED
+        fact = f'{head},"q":{seq},"t":{index},"ts":{ts}{values}}}'
         state = self.accounts.get(account)
         if state is not None and state.pending and not self.closing.isdisjoint(fired):
-            fired |= self._match(f'[{",".join(state.pending)},{fact[:-1]},"n":1}}]')
+            fired |= self._match(state.pending, fact, head)
         if state is None:
             state = self.accounts[account] = AccountSignals()
         meaning = self.meaning
         windows = state.windows
         order = self._order
-        changed = False
+        changed = UNCHANGED
         drop: tuple[int, deque[Expiry]] | None = None  # when a pending step goes, and its queue
         for name in fired:
             what, k, duration, queue, summed = meaning[name]
@@ -436,9 +481,18 @@ class SignalEngine:
                 if summed is not None:
                     before = math.fsum(value for _, value in window)
                     window.append((ts, fields[summed]))
-                    changed = changed or math.fsum(value for _, value in window) != before
-                else:  # a count grows, a match changes only from none
-                    changed = changed or k in self.counts or len(window) == 0
+                    after = math.fsum(value for _, value in window)
+                    if after != before:
+                        change = self._change(k, before, after)
+                        changed = change if change > changed else changed
+                elif k in self.counts:  # a count grows
+                    change = self.steps[k].get(len(window)) or self._step(k, len(window))
+                    changed = change if change > changed else changed
+                    window.append((ts, 1.0))
+                else:  # a match (or sequence) changes only from none
+                    if not window:
+                        change = self.flips[k]
+                        changed = change if change > changed else changed
                     window.append((ts, 1.0))
             elif what == _PENDING:
                 if drop is None or at > drop[0]:
@@ -460,16 +514,18 @@ class SignalEngine:
             del self.accounts[account]
         return changed
 
-    def _match(self, text: str) -> set[str]:
-        """Sequence rules that complete with the new event (the one marked `n`) as last step."""
+    def _match(self, pending: list[str], fact: str, head: str) -> set[str]:
+        """Sequence rules that complete with the new event (`fact`, marked `n`) as last step
+        after the account's pending steps."""
         handle = self.sequence_handle
         assert handle is not None  # only events that can close a sequence come here
-        result = _dre.assert_facts(handle, text)
+        result = _dre.assert_facts(handle, f'[{",".join(pending)},{fact[:-1]},"n":1}}]')
         try:
             # the code of several facts tells of the last one only: read the actions anyway
             return _fired(handle, result[1])
         finally:
-            _dre.retract_facts(handle, text)
+            gone = ",".join([_retraction(text) for text in pending])
+            _dre.retract_facts(handle, f"[{gone},{head}}}]")
 
     # -- inspection and checkpoints -------------------------------------------------------------
 
@@ -542,6 +598,13 @@ def _fired(handle: int, state: int) -> set[str]:
         fired.add(text[2 : text.index('"', 2)])
         text = _dre.complete_and_start_action(handle, state)
     return fired
+
+
+def _retraction(fact: str) -> str:
+    """A pending fact's JSON cut to its `sid` and `id`: durable_rules retracts a fact by those
+    two alone (it finds the stored fact by its id and undoes its matches), so a retraction
+    need not carry, and have parsed again, the fields."""
+    return fact[: fact.index(",", fact.index('"id":'))] + "}"
 
 
 def _json_scalar(value: Any) -> str:
