@@ -354,14 +354,6 @@ class SignalEngine:
 
     # -- time -----------------------------------------------------------------------------------
 
-    def _first(self) -> deque[Expiry] | None:
-        """The queue holding the next expiry (lowest time, then order), None when all are empty."""
-        best: deque[Expiry] | None = None
-        for queue in self._sources:
-            if queue and (best is None or queue[0] < best[0]):
-                best = queue
-        return best
-
     def pending_expiries(self) -> int:
         """Expiries still waiting (windows to close, pending steps to drop)."""
         return sum(len(queue) for queue in self._sources)
@@ -377,10 +369,7 @@ class SignalEngine:
         while self.next_expiry <= now:
             at = int(self.next_expiry)
             changed: dict[str, int] = {}
-            queue = self._first()
-            while queue is not None and queue[0][0] == at:
-                _, _, account, k = queue.popleft()
-                queue = self._first()
+            for _, _, account, k in self._due(at):
                 state = self.accounts.get(account)
                 if state is None:
                     continue
@@ -420,11 +409,34 @@ class SignalEngine:
                     del state.windows[k]
                 if state.empty():
                     del self.accounts[account]
-            self.next_expiry = queue[0][0] if queue is not None else math.inf
             if changed:
                 yield at, changed
 
+    def _due(self, at: int) -> list[Expiry]:
+        """Take out every expiry at `at` (the earliest time waiting), in the order one heap of
+        them all would give (by time, then order), and set `next_expiry` to the next time.
+
+        Nothing is queued while they are handled, so they are gathered at once: one look at
+        each queue per moment instead of one per expiry."""
+        due: list[Expiry] = []
+        sources = 0
+        following: float = math.inf
+        for queue in self._sources:
+            if queue and queue[0][0] == at:
+                sources += 1
+                while queue and queue[0][0] == at:
+                    due.append(queue.popleft())
+            if queue and queue[0][0] < following:
+                following = queue[0][0]
+        if sources > 1:
+            due.sort()
+        self.next_expiry = following
+        return due
+
     def _expire_pending(self, state: AccountSignals, at: int) -> None:
+        if len(state.pending_until) == 1 and state.pending_until[0] < at:  # the usual case
+            state.pending, state.pending_until = [], []
+            return
         keep = [i for i, until in enumerate(state.pending_until) if until >= at]
         state.pending = [state.pending[i] for i in keep]
         state.pending_until = [state.pending_until[i] for i in keep]
@@ -445,7 +457,10 @@ class SignalEngine:
         head = f'{{"sid":"{SCRATCH_SID}","id":{seq}'  # all a retraction reads (see `_retraction`)
         values = ""
         for name, key in columns:
-            values += f',"{key}":{_json_scalar(fields[name])}'
+            value = fields[name]
+            kind = type(value)  # a number as `_json_scalar` writes it, without the call
+            text = repr(value) if kind is float or kind is int else _json_scalar(value)
+            values += f',"{key}":{text}'
         # One fact alone in the scratch session (inline: this runs once per event). The
         # single-event rules read its type and fields alone; its position `q` and time `ts`,
         # which the sequence rules join on, are written only into the fact a sequence reads.

@@ -327,13 +327,9 @@ def _one(
         raw = event_json(text)
     except ValueError as exc:
         return EventError("E200", f"not valid JSON: {exc}")
-    try:
-        event = monitor.check(raw, line)
-    except EventError as exc:
-        return exc
-    try:
-        decisions: list[MonitorDecision] = monitor.apply(event)
-    except EventError as exc:  # applied, but an account could not be decided (E207)
+    try:  # checked (and applied) as `check` then `apply` would, the usual event inline
+        decisions: list[MonitorDecision] = monitor.feed(raw, line)
+    except EventError as exc:  # refused, or applied but an account could not be decided (E207)
         return exc
     for decision in decisions:
         out.write(decision.to_json() + "\n")
