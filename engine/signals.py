@@ -470,7 +470,13 @@ class SignalEngine:
         try:
             if result[0] != 0:  # 1: nothing matched
                 return UNCHANGED
-            fired = _fired(handle, result[1])
+            # `_fired`, written out
+            fired: set[str] = set()
+            action = _dre.start_action_for_state(handle, result[1])
+            queued = action[1] if action else None
+            while queued:
+                fired.add(queued[2 : queued.index('"', 2)])
+                queued = _dre.complete_and_start_action(handle, result[1])
         finally:
             _dre.retract_fact(handle, head + "}")
         if not fired:
