@@ -5,9 +5,10 @@
 Each run decides fresh accounts with the shipped policy and full trace (not timed), opens a new
 SQLite file and appends one untimed warm-up batch (as a running service has: the policy's
 common record templates seen, the writer process started), then times `AuditLog.append` in
-batches: each decision's stored parts (inputs, ids, record template), hashing, chaining and
-writing in one transaction per batch. The policy is compiled once per benchmark process, as in
-a service; the decisions are new objects every run, so nothing of their records is cached.
+batches: each decision's stored parts (inputs, input hash, record template), its id, hashing,
+chaining and writing in one transaction per batch. The policy is compiled once per benchmark
+process, as in a service; the decisions are new objects every run, so nothing of their records
+is cached.
 Batches of 10,000 are measured with the default durable setting (synchronous FULL: on disk when
 append returns), with `durable=False` (synchronous NORMAL: whole batches after a crash, the
 last ones may be lost on power failure), in one process (`parallel=False`: no writer process),
@@ -96,7 +97,7 @@ def breakdown(count: int, seed: int) -> dict[str, float]:
     decisions = fresh_decisions(count, seed)
     cpu = time.process_time()
     decision_entries(decisions, "salt")
-    steps["stored parts: inputs, ids, record template"] = time.process_time() - cpu
+    steps["stored parts: inputs, input hash, record template"] = time.process_time() - cpu
     with (
         tempfile.TemporaryDirectory() as folder,
         AuditLog(Path(folder) / "audit.db", parallel=False) as log,
@@ -104,7 +105,7 @@ def breakdown(count: int, seed: int) -> dict[str, float]:
         cpu = time.process_time()
         for start in range(0, count, 10_000):
             log.append(decisions[start : start + 10_000])
-        steps["the rest, in one process: hashes, chain, SQLite"] = time.process_time() - cpu
+        steps["the rest, in one process: ids, chain hashes, SQLite"] = time.process_time() - cpu
     return {step: seconds / count * 1e6 for step, seconds in steps.items()}
 
 

@@ -433,8 +433,9 @@ class Decision:
         return found, as_of, input_sha, inputs, template
 
     def record_parts(self) -> tuple[str, str, RecordTemplate]:
-        """(as_of text, inputs JSON, record template): the stored parts but the two hashes,
-        which the audit log's writer process derives from them (`audit_writer.with_ids`).
+        """(as_of text, inputs JSON, record template): the stored parts but the two hashes
+        (the audit log hashes the inputs as it goes and leaves the id to its writer, which
+        derives it with the same function: `audit_writer.with_ids`).
 
         Computed in one pass with locals (and cached in the attributes of those names): this
         runs once per audited decision, where descriptor and lookup calls cost as much as the
