@@ -323,8 +323,13 @@ class Monitor:
         }
         self.facts: dict[str, dict[str, Any]] = {}
         # The action of an account nothing is known of (no facts, no events): usually none.
-        # `actions` keeps only the accounts whose action differs from it.
-        self.baseline = self._action_of(dict(self.signals.defaults))
+        # `actions` keeps only the accounts whose action differs from it. Under a policy with a
+        # required fact such an account cannot be decided (its first decision reports E207):
+        # nothing was decided of it, so none.
+        try:
+            self.baseline = self._action_of(dict(self.signals.defaults))
+        except FactError:
+            self.baseline = ActionKind.NONE
         self.actions: dict[str, ActionKind] = {}
         # Accounts whose facts could not be decided (an E207): they are decided again on any
         # change of a signal, as the others only on a change their rules can tell (see

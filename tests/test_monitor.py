@@ -303,6 +303,28 @@ def test_out_of_order_and_malformed_events_are_refused_without_changing_state(
     assert monitor.to_data() == before
 
 
+def test_a_policy_with_a_required_fact_is_monitored() -> None:
+    """An account nothing is known of cannot be decided under such a policy: the monitor still
+    starts, decides the accounts whose facts it has, and refuses to guess for the others."""
+    text = POLICY.replace(
+        "score: {type: integer, minimum: 0, maximum: 100, label: {en: score}}",
+        "score: {type: integer, minimum: 0, maximum: 100, on_missing: error, label: {en: score}}",
+    )
+    assert "on_missing: error" in text
+    monitor = Monitor(
+        compile_policy(load_policy_text(text, "required.yaml")), {"A1": {"score": 40}}
+    )
+    a = {"type": "a", "fields": {"x": 7, "z": 0, "k": "q"}}
+    made = []
+    for minute in (0, 10, 20):
+        made += monitor.feed({"account_id": "A1", "ts": _iso(START + minute * 60), **a})
+    assert [m.decision.action.value for m in made] == ["close"]
+    with pytest.raises(EventError, match="account `A2` cannot be decided") as refused:
+        for minute in (30, 40, 50):
+            monitor.feed({"account_id": "A2", "ts": _iso(START + minute * 60), **a})
+    assert refused.value.code == "E207"
+
+
 def test_a_window_that_ends_changes_the_decision_at_its_own_moment(
     compiled: CompiledPolicy,
 ) -> None:
