@@ -328,12 +328,15 @@ class Monitor:
         # nothing was decided of it, so none.
         try:
             self.baseline = self._action_of(dict(self.signals.defaults))
+            self.bare_decidable = True
         except FactError:
             self.baseline = ActionKind.NONE
+            self.bare_decidable = False  # so an account without facts is undecidable
         self.actions: dict[str, ActionKind] = {}
-        # Accounts whose facts could not be decided (an E207): they are decided again on any
-        # change of a signal, as the others only on a change their rules can tell (see
-        # `signal_views`), so that they keep reporting it.
+        # Accounts whose facts could not be decided (an E207), and under a policy with a
+        # required fact every account without facts: they are decided again on any change of
+        # a signal, as the others only on a change their rules can tell (see `signal_views`),
+        # so that they keep reporting it (`_undecidable`).
         self.undecidable: set[str] = set()
         self.clock: int | None = None
         self.seq = 0
@@ -523,7 +526,7 @@ class Monitor:
         if self.signals.next_expiry <= ts:
             self._expire(ts, result)
         change = self.signals.observe(account, kind, ts, seq, fields)
-        if change == SEEN or (change == HIDDEN and account in self.undecidable):
+        if change == SEEN or (change == HIDDEN and self._undecidable(account)):
             if event is None:
                 event = Event(account, kind, ts, seq, fields, line)
             self._decide(account, ts, event, result)
@@ -540,11 +543,16 @@ class Monitor:
 
     def _expire(self, ts: int, out: list[MonitorDecision]) -> None:
         """Close the windows that ended by `ts`, deciding the accounts whose rules can tell."""
-        undecidable = self.undecidable
         for at, accounts in self.signals.advance(ts):
             for account, change in accounts.items():
-                if change == SEEN or account in undecidable:
+                if change == SEEN or self._undecidable(account):
                     self._decide(account, at, None, out)
+
+    def _undecidable(self, account: str) -> bool:
+        """Whether the account's facts cannot be decided (so far as is known without deciding)."""
+        return account in self.undecidable or (
+            not self.bare_decidable and account not in self.facts
+        )
 
     def account_facts(self, account: str) -> dict[str, Any]:
         """The facts an account is decided on now: snapshot, updates and signals."""
