@@ -86,7 +86,7 @@ def run_once(
 
 def breakdown(count: int, seed: int) -> dict[str, float]:
     """CPU µs per record of the steps of a 10,000-batch append, and of the reference record."""
-    from clearline.engine.audit import decision_entries
+    from clearline.engine.audit import decision_rows
     from clearline.engine.canonical import canonical_json
 
     reference = fresh_decisions(count, seed)
@@ -96,8 +96,8 @@ def breakdown(count: int, seed: int) -> dict[str, float]:
     steps["reference: canonical_json(to_dict()) alone"] = time.process_time() - cpu
     decisions = fresh_decisions(count, seed)
     cpu = time.process_time()
-    decision_entries(decisions, "salt")
-    steps["stored parts: inputs, input hash, record template"] = time.process_time() - cpu
+    decision_rows(decisions, "salt", "", {})
+    steps["rows: inputs, input hash, record template"] = time.process_time() - cpu
     with (
         tempfile.TemporaryDirectory() as folder,
         AuditLog(Path(folder) / "audit.db", parallel=False) as log,

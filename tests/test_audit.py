@@ -625,6 +625,9 @@ def test_a_batch_goes_to_the_writer_whole_and_in_order(size: int) -> None:
     bounds = list(chunk_bounds(size))
     assert [i for start, end in bounds for i in range(start, end)] == list(range(size))
     assert all(0 < end - start <= CHUNK for start, end in bounds)
+    if size >= 1_000:  # a batch for the writer process starts and ends with small messages
+        assert [end - start for start, end in bounds[:3]] == [50, 150, 300]
+        assert [end - start for start, end in bounds[-3:]] == [300, 150, 50]
 
 
 def test_both_paths_write_the_same_log(tmp_path: Path, decisions: list[Decision]) -> None:
@@ -646,6 +649,27 @@ def test_both_paths_write_the_same_log(tmp_path: Path, decisions: list[Decision]
     assert len(inline) == len(process) == len(batch) + 10
     strip = lambda row: row[:-2]  # noqa: E731 - everything but the chain, which has its own genesis
     assert [strip(r) for r in inline] == [strip(r) for r in process]
+
+
+def test_the_writer_process_moves_the_wal_into_the_file_after_a_commit(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    path = tmp_path / "a.db"
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    with AuditLog(path) as log:
+        log.append(batch[:5])  # in this process: a few pages in the WAL, none in the file
+        empty = path.stat().st_size
+        log.append(batch)
+        # The records reach the database file while the log stays open (SQLite would leave
+        # them in the WAL until it held 1,000 pages, or until the last connection closed).
+        deadline = time.monotonic() + 30
+        while path.stat().st_size < empty + 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size >= empty + 1_000_000
+        log.append(batch)  # the next batch is written as before
+    with AuditLog(path, create=False) as log:
+        assert log.verify().ok
+        assert len(log) == 5 + 2 * len(batch)
 
 
 def test_a_writer_process_that_dies_loses_the_batch_not_the_log(
