@@ -285,38 +285,13 @@ def decision_entry(decision: Decision, salt: str) -> Entry:
 
 
 def decision_entries(decisions: Iterable[Decision], salt: str) -> list[Entry]:
-    """The entries of a batch of decisions, each naming its record template."""
+    """The entries of a batch of decisions, each naming its record template and input hash."""
     templates: dict[str, RecordTemplate] = {}
     return [
-        Entry(
-            kind,
-            record_id,
-            account,
-            action,
-            p_id,
-            p_version,
-            p_sha,
-            as_of,
-            body,
-            inputs,
-            templates[template],
-            input_sha256,
-        )
-        for (
-            kind,
-            record_id,
-            account,
-            action,
-            p_id,
-            p_version,
-            p_sha,
-            as_of,
-            _,
-            template,
-            input_sha256,
-            body,
-            inputs,
-        ) in decision_rows(decisions, salt, "", templates)
+        # (kind, record_id, account_id, ..., as_of, body, inputs, template, input_sha256); a
+        # row of a decision with unredacted inputs leaves their hash to the writer
+        Entry._make((*row[:8], row[11], row[12], templates[row[9]], row[10] or sha256_hex(row[12])))
+        for row in decision_rows(decisions, salt, "", templates)
     ]
 
 
@@ -330,8 +305,9 @@ def decision_rows(
     `templates` (by sha256).
 
     The policy's part of a row is looked up once per compiled policy, not per decision. A
-    decision's id is left to the writer unless the decision holds it already; the input hash
-    is made here, while the inputs are at hand (of the inputs before any redaction). The rows
+    decision's id is left to the writer unless the decision holds it already, and so is its
+    input hash unless the inputs are redacted (the hash is of the inputs before redaction, so
+    it is made here then, while they are at hand). The rows
     are built straight from the decisions, without an `Entry` between: per record, that cost
     a tenth of the caller's side of an append.
     """
@@ -351,9 +327,9 @@ def decision_rows(
         as_of, inputs, template = decision.record_parts()
         cache = decision.__dict__
         input_sha256 = cache.get("input_sha256")
-        if input_sha256 is None:
-            input_sha256 = cache["input_sha256"] = sha256_hex(inputs)
         if redact and not redact.isdisjoint(decision.facts):
+            if input_sha256 is None:
+                input_sha256 = cache["input_sha256"] = sha256_hex(inputs)
             inputs = redacted_inputs(decision, salt)
         if template is not last:
             templates[template.sha256] = last = template

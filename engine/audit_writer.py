@@ -13,7 +13,8 @@ chain, in the table's order:
 
 A decision's row may leave record_id None: the writer derives it from the row as `decide`
 does (the SHA-256 of the policy hash, account, moment and input hash), which takes a hash per
-record off the caller's core.
+record off the caller's core. Such a row may leave its input_sha256 None too, when its inputs
+are the decision's inputs as they are (nothing redacted): the writer hashes them.
 
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
@@ -78,17 +79,20 @@ def decision_id(policy_sha: str, account_id: str | None, as_of: str, input_sha: 
 
 
 def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
-    """The rows with the record_id a decision's row left out filled in."""
+    """The rows with the record_id (and input_sha256) a decision's row left out filled in."""
     done: list[WireRow] = []
     add = done.append
     for row in rows:
         if row[1] is not None:
             add(row)
             continue
-        # a decision: (kind, None, account_id, action, p_id, p_version, p_sha, as_of, ...)
-        if row[10] is None:
-            raise ValueError("a decision's row without its record_id needs its input_sha256")
-        add((row[0], decision_id(row[6], row[2], row[7], row[10]), *row[2:]))
+        # a decision: (kind, None, account_id, action, p_id, p_version, p_sha, as_of,
+        # recorded_at, template, input_sha256 or None, body, inputs)
+        input_sha = row[10]
+        if input_sha is None:
+            input_sha = sha256_hex(row[12])  # its inputs, unredacted
+            row = (*row[:10], input_sha, *row[11:])
+        add((row[0], decision_id(row[6], row[2], row[7], input_sha), *row[2:]))
     return done
 
 

@@ -586,8 +586,8 @@ def test_records_read_back_byte_for_byte(
 def test_the_writer_derives_decision_ids_as_decide_does(
     tmp_path: Path, registry: PolicyRegistry, parallel: bool
 ) -> None:
-    """Decisions appended before anything asked for their ids leave them to the writer (in this
-    process or the writer process): the stored ids are the ones `decide` gives."""
+    """Decisions appended before anything asked for their ids leave them and their input hashes
+    to the writer (in this process or the writer process): the stored ones are `decide`'s."""
     item = registry.get("credit-line-closure", "1.1.0")
     assert item is not None
     accounts = list(sample_accounts(item.policy, PARALLEL_MIN + 50, seed=11))
@@ -601,8 +601,10 @@ def test_the_writer_derives_decision_ids_as_decide_does(
     with AuditLog(tmp_path / "a.db", parallel=parallel) as log:
         assert log.append(fresh) == len(fresh)
         assert (log._writer is not None) is parallel
-        # Nothing in this process made the ids: the ones below come from the writer.
+        # Nothing in this process made the ids or the input hashes (no fact is redacted): the
+        # ones below come from the writer.
         assert not any("decision_id" in d.__dict__ for d in fresh)
+        assert not any("input_sha256" in d.__dict__ for d in fresh)
         stored = [(r.record_id, r.input_sha256) for r in log.records()]
         assert log.verify().ok
     assert stored == [(t.decision_id, t.input_sha256) for t in twins]
