@@ -245,6 +245,10 @@ class Decision:
     @lazy
     def inputs_json(self) -> str:
         """Canonical JSON of the checked inputs (what `input_sha256` hashes)."""
+        return self._inputs_text()
+
+    def _inputs_text(self) -> str:
+        """The inputs JSON, made again on every call (`inputs_json` keeps it)."""
         layout = layout_for(self.compiled)
         facts = self.facts
         if len(facts) == len(layout.names) and "_encoded_facts" not in self.__dict__:
@@ -437,13 +441,14 @@ class Decision:
         (the audit log hashes the inputs as it goes and leaves the id to its writer, which
         derives it with the same function: `audit_writer.with_ids`).
 
-        Computed in one pass with locals (and cached in the attributes of those names): this
-        runs once per audited decision, where descriptor and lookup calls cost as much as the
-        values.
+        Computed in one pass with locals: this runs once per audited decision, where
+        descriptor and lookup calls cost as much as the values. The inputs JSON is not kept on
+        the decision (an append has no further use for it, and keeping it made each batch take
+        fresh memory, whose first touch costs more than the text).
         """
         cache = self.__dict__
         layout = layout_for(self.compiled)
-        inputs = cache.get("inputs_json") or self.inputs_json
+        inputs = cache.get("inputs_json") or self._inputs_text()
         as_of = cache.get("as_of_text")
         if as_of is None:
             last = layout.last_as_of

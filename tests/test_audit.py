@@ -605,6 +605,8 @@ def test_the_writer_derives_decision_ids_as_decide_does(
         # ones below come from the writer.
         assert not any("decision_id" in d.__dict__ for d in fresh)
         assert not any("input_sha256" in d.__dict__ for d in fresh)
+        # Nor does an append keep the inputs JSON on them (memory a batch would hold on to).
+        assert not any("inputs_json" in d.__dict__ for d in fresh)
         stored = [(r.record_id, r.input_sha256) for r in log.records()]
         assert log.verify().ok
     assert stored == [(t.decision_id, t.input_sha256) for t in twins]
