@@ -307,9 +307,9 @@ def decision_rows(
     The policy's part of a row is looked up once per compiled policy, not per decision. A
     decision's id is left to the writer unless the decision holds it already, and so is its
     input hash unless the inputs are redacted (the hash is of the inputs before redaction, so
-    it is made here then, while they are at hand). The rows
-    are built straight from the decisions, without an `Entry` between: per record, that cost
-    a tenth of the caller's side of an append.
+    it is made here then, while they are at hand). The rows are built straight from the
+    decisions, without an `Entry` between: per record, that cost a tenth of the caller's side
+    of an append.
     """
     rows: list[WireRow] = []
     add = rows.append

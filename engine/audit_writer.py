@@ -88,6 +88,8 @@ def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
             continue
         # a decision: (kind, None, account_id, action, p_id, p_version, p_sha, as_of,
         # recorded_at, template, input_sha256 or None, body, inputs)
+        if row[0] != "decision":
+            raise ValueError(f"a {row[0]!r} row needs its record_id")
         input_sha = row[10]
         if input_sha is None:
             input_sha = sha256_hex(row[12])  # its inputs, unredacted

@@ -34,7 +34,7 @@ from clearline.engine.audit import (
     chunk_bounds,
     decision_entries,
 )
-from clearline.engine.audit_writer import contents
+from clearline.engine.audit_writer import contents, with_ids
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -611,6 +611,23 @@ def test_the_writer_derives_decision_ids_as_decide_does(
         assert log.verify().ok
     assert stored == [(t.decision_id, t.input_sha256) for t in twins]
     assert len({record_id for record_id, _ in stored}) == len(accounts)
+
+
+def test_the_writer_process_refuses_a_row_of_another_kind_without_its_id() -> None:
+    """The caller checks entries first; the writer holds the same line on its own."""
+    row = (
+        "case_transition",
+        None,
+        "A1",
+        *[None] * 5,
+        "2027-01-01T00:00:00Z",
+        None,
+        None,
+        "{}",
+        "{}",
+    )
+    with pytest.raises(ValueError, match="'case_transition' row needs its record_id"):
+        with_ids([row])
 
 
 def test_only_a_decision_may_leave_its_id_to_the_writer(tmp_path: Path) -> None:
