@@ -61,6 +61,7 @@ from .audit_writer import (
     WireRow,
     chain_hash,
     contents,
+    decision_id,
     receive,
     send,
 )
@@ -79,6 +80,10 @@ BATCH_SIZE = 10_000
 # round trip to the process would cost more than it saves.
 PARALLEL_MIN = 2_000
 CHUNK = 500  # records per message to the writer process
+# Seconds per record the writer process waited for rows in a batch, below which the caller
+# hashes the next batch's decisions itself, and above which it leaves them to the writer again.
+_WRITER_BUSY = 0.5e-6
+_WRITER_IDLE = 2.5e-6
 # The first messages of a batch are smaller (the writer process idles until the first arrives),
 # and so are the last (the caller idles while the writer finishes the last one, then commits).
 _EDGE_CHUNKS = (50, 150, 300)
@@ -300,6 +305,8 @@ def decision_rows(
     salt: str,
     recorded_at: str,
     templates: dict[str, RecordTemplate],
+    *,
+    hash_here: bool = False,
 ) -> list[WireRow]:
     """The writer's rows of a batch of decisions; the record templates they name go into
     `templates` (by sha256).
@@ -307,9 +314,10 @@ def decision_rows(
     The policy's part of a row is looked up once per compiled policy, not per decision. A
     decision's id is left to the writer unless the decision holds it already, and so is its
     input hash unless the inputs are redacted (the hash is of the inputs before redaction, so
-    it is made here then, while they are at hand). The rows are built straight from the
-    decisions, without an `Entry` between: per record, that cost a tenth of the caller's side
-    of an append.
+    it is made here then, while they are at hand). With `hash_here` both are made here (when
+    the writer process is the slower side). The rows are built straight from the decisions,
+    without an `Entry` between: per record, that cost a tenth of the caller's side of an
+    append.
     """
     rows: list[WireRow] = []
     add = rows.append
@@ -327,6 +335,10 @@ def decision_rows(
         as_of, inputs, template = decision.record_parts()
         cache = decision.__dict__
         input_sha256 = cache.get("input_sha256")
+        record_id = cache.get("decision_id")
+        if hash_here and record_id is None:
+            input_sha256 = input_sha256 or sha256_hex(inputs)
+            record_id = decision_id(p_sha, decision.account_id, as_of, input_sha256)
         if redact and not redact.isdisjoint(decision.facts):
             if input_sha256 is None:
                 input_sha256 = cache["input_sha256"] = sha256_hex(inputs)
@@ -336,7 +348,7 @@ def decision_rows(
         add(
             (
                 KIND_DECISION,
-                cache.get("decision_id"),
+                record_id,
                 decision.account_id,
                 actions[decision.action],
                 p_id,
@@ -466,6 +478,7 @@ class AuditLog:
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
         self._stored: set[str] = set()  # templates known to be in the file
+        self._hash_here = False  # this process hashes decisions for the writer process
         self._inline = BatchWriter(self._db, self.genesis)
         self._forms: dict[str, RecordTemplate | None] = {}  # templates read back, by sha256
 
@@ -486,10 +499,13 @@ class AuditLog:
         """Append decisions as one batch in one transaction; return how many were written."""
         batch = decisions if isinstance(decisions, Sequence) else list(decisions)
 
-        def chunks(recorded_at: str, fresh: set[str]) -> Iterator[WireChunk]:
+        def chunks(recorded_at: str, fresh: set[str], parallel: bool) -> Iterator[WireChunk]:
+            hash_here = parallel and self._hash_here
             for start, end in chunk_bounds(len(batch)):
                 templates: dict[str, RecordTemplate] = {}
-                rows = decision_rows(batch[start:end], self.salt, recorded_at, templates)
+                rows = decision_rows(
+                    batch[start:end], self.salt, recorded_at, templates, hash_here=hash_here
+                )
                 yield rows, self._new_templates(templates, fresh)
 
         with _collector_paused():
@@ -498,17 +514,20 @@ class AuditLog:
     def append_entries(self, entries: Sequence[Entry]) -> int:
         """Append records of any kind as one batch in one transaction."""
 
-        def chunks(recorded_at: str, fresh: set[str]) -> Iterator[WireChunk]:
+        def chunks(recorded_at: str, fresh: set[str], parallel: bool) -> Iterator[WireChunk]:
             for start, end in chunk_bounds(len(entries)):
                 yield self._wire(entries[start:end], recorded_at, fresh)
 
         return self._write(chunks, len(entries))
 
-    def _write(self, chunks: Callable[[str, set[str]], Iterator[WireChunk]], size: int) -> int:
+    def _write(
+        self, chunks: Callable[[str, set[str], bool], Iterator[WireChunk]], size: int
+    ) -> int:
         """Write a batch, chunk by chunk, in one transaction: all of it or nothing.
 
-        `chunks(recorded_at, fresh)` gives each chunk's rows and the record templates new to
-        the file among them (their hashes go into `fresh`).
+        `chunks(recorded_at, fresh, parallel)` gives each chunk's rows and the record templates
+        new to the file among them (their hashes go into `fresh`); `parallel`: the rows go to
+        the writer process.
         """
         if not size:
             return 0
@@ -519,9 +538,11 @@ class AuditLog:
         sink.begin()
         fresh: set[str] = set()
         try:
-            for rows, templates in chunks(recorded_at, fresh):
+            for rows, templates in chunks(recorded_at, fresh, sink is not self._inline):
                 sink.write(rows, templates)
             count, _, _ = sink.commit()
+            if isinstance(sink, _WriterProcess):
+                self._balance(sink.idle / count)
         except BaseException:
             sink.rollback()
             raise
@@ -529,6 +550,20 @@ class AuditLog:
             raise AuditError(f"{self.path}: {count} of a batch of {size} records were written")
         self._stored |= fresh
         return count
+
+    def _balance(self, idle: float) -> None:
+        """Choose who hashes the next batch's decisions, from how long the writer process
+        waited for rows per record of this one.
+
+        The two sides' speeds move with the machine and the records: when the writer process
+        never waits, it is the slower side and this one hashes the inputs and makes the ids (about
+        2 µs per record); when it waits, it has time to do so again. The band between the two
+        thresholds keeps the choice from flapping.
+        """
+        if idle < _WRITER_BUSY:
+            self._hash_here = True
+        elif idle > _WRITER_IDLE:
+            self._hash_here = False
 
     def _new_templates(
         self, templates: dict[str, RecordTemplate], fresh: set[str]
@@ -808,6 +843,7 @@ class _WriterProcess:
             import fcntl
 
             fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        self.idle = 0.0  # seconds the process waited for rows in the last batch
         self.requests: IO[bytes] = self.process.stdin
         self.replies: IO[bytes] = self.process.stdout
         self._stop = weakref.finalize(self, _stop_process, self.process)
@@ -830,6 +866,7 @@ class _WriterProcess:
         reply = self._reply()
         if reply[0] != "ok":
             raise AuditError(f"{self.path}: the batch was not written ({reply[1]})")
+        self.idle = float(reply[4])
         return int(reply[1]), int(reply[2]), str(reply[3])
 
     def rollback(self) -> None:

@@ -20,7 +20,10 @@ The process speaks in frames on its standard input and output: a 4-byte little-e
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
     ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
-    ("rollback",) -> replies ("ok", count, seq, hash) or ("error", message)
+    ("rollback",) -> replies ("ok", count, seq, hash, idle) or ("error", message)
+
+`idle` is the seconds the process waited for the batch's rows after its first message: how
+much of its core the caller left unused (the caller hashes more itself when it is near 0).
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
 its input, rolls back and exits, so a batch is never half written.
@@ -36,6 +39,7 @@ import sqlite3
 import struct
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import IO, Any
@@ -296,11 +300,20 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     checkpointer = Checkpointer(path, synchronous, timeout)
     writer = BatchWriter(db, genesis)
     failure: str | None = None
-    while (message := receive(source)) is not None:
+    idle, first = 0.0, True
+    while True:
+        waited = time.perf_counter()
+        message = receive(source)
+        if message is None:
+            break
         kind = message[0]
+        if kind == "rows" and not first:
+            idle += time.perf_counter() - waited
+        first = kind == "begin"
         if kind == "begin":
             writer.begin()
             failure = None
+            idle = 0.0
         elif kind == "rows":
             if failure is None:
                 try:
@@ -312,7 +325,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
             reply: tuple[Any, ...] = ("error", failure)
             if failure is None:
                 try:
-                    reply = ("ok", *writer.commit())
+                    reply = ("ok", *writer.commit(), idle)
                 except sqlite3.Error as exc:
                     writer.rollback()
                     reply = ("error", f"{type(exc).__name__}: {exc}")
@@ -322,7 +335,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
                 checkpointer.request()
         elif kind == "rollback":
             writer.rollback()
-            send(sink, ("ok", 0, 0, ""))
+            send(sink, ("ok", 0, 0, "", 0.0))
             sink.flush()
     writer.rollback()  # the caller went away mid-batch: nothing of it is kept
     checkpointer.close()

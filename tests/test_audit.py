@@ -582,12 +582,13 @@ def test_records_read_back_byte_for_byte(
     assert templates < len(batch) // 10  # shared, not one per record
 
 
-@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize(("parallel", "hash_here"), [(False, False), (True, False), (True, True)])
 def test_the_writer_derives_decision_ids_as_decide_does(
-    tmp_path: Path, registry: PolicyRegistry, parallel: bool
+    tmp_path: Path, registry: PolicyRegistry, parallel: bool, hash_here: bool
 ) -> None:
     """Decisions appended before anything asked for their ids leave them and their input hashes
-    to the writer (in this process or the writer process): the stored ones are `decide`'s."""
+    to the writer (in this process or the writer process), or, when the writer process is the
+    slower side (`hash_here`), this process makes them: the stored ones are `decide`'s."""
     item = registry.get("credit-line-closure", "1.1.0")
     assert item is not None
     accounts = list(sample_accounts(item.policy, PARALLEL_MIN + 50, seed=11))
@@ -599,10 +600,13 @@ def test_the_writer_derives_decision_ids_as_decide_does(
 
     fresh, twins = made(), made()
     with AuditLog(tmp_path / "a.db", parallel=parallel) as log:
+        log._hash_here = hash_here
         assert log.append(fresh) == len(fresh)
         assert (log._writer is not None) is parallel
-        # Nothing in this process made the ids or the input hashes (no fact is redacted): the
-        # ones below come from the writer.
+        if log._writer is not None:  # it reports how long it waited for rows
+            assert 0 <= log._writer.idle < 60
+        # The decisions keep no id or input hash (no fact is redacted): the stored ones were
+        # made for the log, by the writer or, with `hash_here`, by this process.
         assert not any("decision_id" in d.__dict__ for d in fresh)
         assert not any("input_sha256" in d.__dict__ for d in fresh)
         # Nor does an append keep the inputs JSON on them (memory a batch would hold on to).
@@ -611,6 +615,19 @@ def test_the_writer_derives_decision_ids_as_decide_does(
         assert log.verify().ok
     assert stored == [(t.decision_id, t.input_sha256) for t in twins]
     assert len({record_id for record_id, _ in stored}) == len(accounts)
+
+
+def test_who_hashes_follows_how_long_the_writer_process_waited(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        assert not log._hash_here  # the writer process hashes until it shows it is the slower
+        log._balance(0.1e-6)  # it never waited: this process takes the hashing over
+        assert log._hash_here
+        log._balance(1e-6)  # within the band: no change
+        assert log._hash_here
+        log._balance(10e-6)  # it waited: it hashes again
+        assert not log._hash_here
+        log._balance(1e-6)
+        assert not log._hash_here
 
 
 def test_the_writer_process_refuses_a_row_of_another_kind_without_its_id() -> None:
