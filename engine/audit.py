@@ -541,7 +541,7 @@ class AuditLog:
             for rows, templates in chunks(recorded_at, fresh, sink is not self._inline):
                 sink.write(rows, templates)
             count, _, _ = sink.commit()
-            if isinstance(sink, _WriterProcess):
+            if isinstance(sink, _WriterProcess) and count:
                 self._balance(sink.idle / count)
         except BaseException:
             sink.rollback()
