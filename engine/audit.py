@@ -136,9 +136,9 @@ CREATE INDEX IF NOT EXISTS records_account_id ON records (account_id);
 """
 
 
-# A chunk of a batch for the writer: its rows, and (sha256, text) of the record templates
-# they name that the file does not hold yet.
-WireChunk = tuple[list[WireRow], list[tuple[str, str]]]
+# A chunk of a batch for the writer: its rows, (sha256, text) of the record templates they name
+# that the file does not hold yet, and the rows' contents when the caller made them.
+WireChunk = tuple[list[WireRow], list[tuple[str, str]], list[str] | None]
 
 
 class AuditError(ClearlineError):
@@ -478,7 +478,8 @@ class AuditLog:
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
         self._stored: set[str] = set()  # templates known to be in the file
-        self._hash_here = False  # this process hashes decisions for the writer process
+        # How much of the writer process's work this process takes on (see `_balance`).
+        self._caller_share = 0
         self._inline = BatchWriter(self._db, self.genesis)
         self._forms: dict[str, RecordTemplate | None] = {}  # templates read back, by sha256
 
@@ -500,13 +501,14 @@ class AuditLog:
         batch = decisions if isinstance(decisions, Sequence) else list(decisions)
 
         def chunks(recorded_at: str, fresh: set[str], parallel: bool) -> Iterator[WireChunk]:
-            hash_here = parallel and self._hash_here
+            share = self._caller_share if parallel else 0
             for start, end in chunk_bounds(len(batch)):
                 templates: dict[str, RecordTemplate] = {}
                 rows = decision_rows(
-                    batch[start:end], self.salt, recorded_at, templates, hash_here=hash_here
+                    batch[start:end], self.salt, recorded_at, templates, hash_here=share >= 1
                 )
-                yield rows, self._new_templates(templates, fresh)
+                texts = contents(rows) if share >= 2 else None
+                yield rows, self._new_templates(templates, fresh), texts
 
         with _collector_paused():
             return self._write(chunks, len(batch))
@@ -516,7 +518,7 @@ class AuditLog:
 
         def chunks(recorded_at: str, fresh: set[str], parallel: bool) -> Iterator[WireChunk]:
             for start, end in chunk_bounds(len(entries)):
-                yield self._wire(entries[start:end], recorded_at, fresh)
+                yield (*self._wire(entries[start:end], recorded_at, fresh), None)
 
         return self._write(chunks, len(entries))
 
@@ -525,9 +527,9 @@ class AuditLog:
     ) -> int:
         """Write a batch, chunk by chunk, in one transaction: all of it or nothing.
 
-        `chunks(recorded_at, fresh, parallel)` gives each chunk's rows and the record templates
-        new to the file among them (their hashes go into `fresh`); `parallel`: the rows go to
-        the writer process.
+        `chunks(recorded_at, fresh, parallel)` gives each chunk's rows, the record templates
+        new to the file among them (their hashes go into `fresh`) and the rows' contents when
+        made here (else None); `parallel`: the rows go to the writer process.
         """
         if not size:
             return 0
@@ -538,8 +540,8 @@ class AuditLog:
         sink.begin()
         fresh: set[str] = set()
         try:
-            for rows, templates in chunks(recorded_at, fresh, sink is not self._inline):
-                sink.write(rows, templates)
+            for rows, templates, texts in chunks(recorded_at, fresh, sink is not self._inline):
+                sink.write(rows, templates, texts)
             count, _, _ = sink.commit()
             if isinstance(sink, _WriterProcess) and count:
                 self._balance(sink.idle / count)
@@ -552,18 +554,19 @@ class AuditLog:
         return count
 
     def _balance(self, idle: float) -> None:
-        """Choose who hashes the next batch's decisions, from how long the writer process
-        waited for rows per record of this one.
+        """Choose how much of the writer process's work this process does for the next batch,
+        from how long the writer waited for rows per record of this one.
 
-        The two sides' speeds move with the machine and the records: when the writer process
-        never waits, it is the slower side and this one hashes the inputs and makes the ids (about
-        2 µs per record); when it waits, it has time to do so again. The band between the two
-        thresholds keeps the choice from flapping.
+        The two sides' speeds move with the machine and the records. Share 0: the writer does
+        it all; 1: this process hashes the decisions' inputs and makes their ids (about 2 µs per
+        record); 2: it also renders the rows' contents (about 1.5 µs more). When the writer
+        never waits it is the slower side, and the share goes up a step; when it waits, down a
+        step. The band between the two thresholds keeps the choice from flapping.
         """
         if idle < _WRITER_BUSY:
-            self._hash_here = True
+            self._caller_share = min(self._caller_share + 1, 2)
         elif idle > _WRITER_IDLE:
-            self._hash_here = False
+            self._caller_share = max(self._caller_share - 1, 0)
 
     def _new_templates(
         self, templates: dict[str, RecordTemplate], fresh: set[str]
@@ -577,7 +580,9 @@ class AuditLog:
         fresh.update(sha for sha, _ in new)
         return new
 
-    def _wire(self, entries: Sequence[Entry], recorded_at: str, fresh: set[str]) -> WireChunk:
+    def _wire(
+        self, entries: Sequence[Entry], recorded_at: str, fresh: set[str]
+    ) -> tuple[list[WireRow], list[tuple[str, str]]]:
         """The writer's rows for entries, and the record templates not yet in the file."""
         rows: list[WireRow] = []
         add = rows.append
@@ -856,9 +861,11 @@ class _WriterProcess:
         """Start a batch."""
         self._send(("begin",))
 
-    def write(self, rows: list[WireRow], templates: list[tuple[str, str]]) -> None:
-        """Hand rows of the batch to the process."""
-        self._send(("rows", rows, templates))
+    def write(
+        self, rows: list[WireRow], templates: list[tuple[str, str]], texts: list[str] | None
+    ) -> None:
+        """Hand rows of the batch to the process (with their contents, if made here)."""
+        self._send(("rows", rows, templates, texts))
 
     def commit(self) -> tuple[int, int, str]:
         """Commit the batch in the process; (rows written, last seq, last hash)."""

@@ -19,11 +19,12 @@ are the decision's inputs as they are (nothing redacted): the writer hashes them
 The process speaks in frames on its standard input and output: a 4-byte little-endian length,
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
-    ("begin",) ("rows", [wire rows], [(template sha, text)]) ("commit",)
+    ("begin",) ("rows", [wire rows], [(template sha, text)], [content] or None) ("commit",)
     ("rollback",) -> replies ("ok", count, seq, hash, idle) or ("error", message)
 
 `idle` is the seconds the process waited for the batch's rows after its first message: how
-much of its core the caller left unused (the caller hashes more itself when it is near 0).
+much of its core the caller left unused (the caller takes on more of the work when it is near
+0: the ids, and the rows' contents, which it then sends with the rows).
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
 its input, rolls back and exits, so a batch is never half written.
@@ -65,6 +66,7 @@ COLUMNS = (
 INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 WireRow = tuple[Any, ...]
+WAL_LIMIT = 1_000  # pages in the write-ahead log before a batch waits for it to be copied
 _EMPTY_SHA256 = hashlib.sha256()
 
 
@@ -159,13 +161,18 @@ def chain_hash(seq: int, prev_hash: str, content: str) -> str:
 
 
 def chain_rows(
-    rows: Sequence[WireRow], seq: int, prev: str
+    rows: Sequence[WireRow], seq: int, prev: str, texts: Sequence[str] | None = None
 ) -> tuple[list[tuple[Any, ...]], int, str]:
-    """Number and chain rows after record `seq` with hash `prev`: the table rows to insert."""
+    """Number and chain rows after record `seq` with hash `prev`: the table rows to insert.
+
+    `texts`: the rows' contents, if the caller made them (then the rows carry their ids).
+    """
     table: list[tuple[Any, ...]] = []
     add = table.append
-    rows = with_ids(rows)
-    for row, content in zip(rows, contents(rows), strict=True):
+    if texts is None:
+        rows = with_ids(rows)
+        texts = contents(rows)
+    for row, content in zip(rows, texts, strict=True):
         seq += 1
         record_hash = chain_hash(seq, prev, content)
         add((seq, *row, prev, record_hash))
@@ -187,15 +194,21 @@ class BatchWriter:
         """Start a batch; the write lock is taken with its first rows."""
         self.count = 0
 
-    def write(self, rows: Sequence[WireRow], templates: Sequence[tuple[str, str]]) -> None:
-        """Chain and insert rows of the batch, with the record templates new among them."""
+    def write(
+        self,
+        rows: Sequence[WireRow],
+        templates: Sequence[tuple[str, str]],
+        texts: Sequence[str] | None = None,
+    ) -> None:
+        """Chain and insert rows of the batch, with the record templates new among them (and
+        the rows' contents, if the caller made them)."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute(
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
-        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev)
+        table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, texts)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
@@ -226,6 +239,12 @@ class Checkpointer:
     writer's connection never checkpoints; after each commit this thread runs a PASSIVE
     checkpoint through a second connection (which never blocks a writer), while the writer
     takes the next batch. SQLite releases the GIL while it works, so the two run side by side.
+
+    SQLite starts the log afresh only when a batch begins after a checkpoint has copied all
+    of it; back-to-back batches would begin before, and the log would grow without end. So
+    once it holds `WAL_LIMIT` pages, the next batch waits for the checkpoint in hand (`settle`).
+    The count comes from the last finished checkpoint, a batch or two behind: the log stays
+    within the limit and a few batches.
     """
 
     def __init__(self, path: str, synchronous: str, timeout: float) -> None:
@@ -233,30 +252,48 @@ class Checkpointer:
             path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         self.db.execute(f"PRAGMA synchronous = {synchronous}")
-        self._wanted = threading.Event()
+        self.frames = 0  # pages in the log at the last checkpoint
+        self._turns = threading.Condition()
+        self._asked = self._done = 0
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
         self._thread.start()
 
     def request(self) -> None:
         """Ask for a checkpoint (requests made while one runs are served by one more)."""
-        self._wanted.set()
+        with self._turns:
+            self._asked += 1
+            self._turns.notify_all()
+
+    def settle(self) -> None:
+        """Before a batch: when the log has grown to `WAL_LIMIT` pages, wait for the requested
+        checkpoints, so that the batch starts the log afresh."""
+        if self.frames >= WAL_LIMIT:
+            with self._turns:
+                while self._done < self._asked:
+                    self._turns.wait()
 
     def _run(self) -> None:
         while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            if self._stopping:
-                return
+            with self._turns:
+                while self._done == self._asked and not self._stopping:
+                    self._turns.wait()
+                if self._stopping:
+                    return
+                target = self._asked
             # A failed checkpoint loses nothing (the log keeps the pages); the next one
             # retries, and SQLite checkpoints when the last connection closes.
             with contextlib.suppress(sqlite3.Error):
-                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.frames = int(self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+            with self._turns:
+                self._done = target
+                self._turns.notify_all()
 
     def close(self) -> None:
         """Let a running checkpoint finish, then stop the thread."""
-        self._stopping = True
-        self._wanted.set()
+        with self._turns:
+            self._stopping = True
+            self._turns.notify_all()
         self._thread.join()
         self.db.close()
 
@@ -311,13 +348,14 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
             idle += time.perf_counter() - waited
         first = kind == "begin"
         if kind == "begin":
+            checkpointer.settle()
             writer.begin()
             failure = None
             idle = 0.0
         elif kind == "rows":
             if failure is None:
                 try:
-                    writer.write(message[1], message[2])
+                    writer.write(message[1], message[2], message[3])
                 except (sqlite3.Error, ValueError) as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                     writer.rollback()

@@ -34,7 +34,7 @@ from clearline.engine.audit import (
     chunk_bounds,
     decision_entries,
 )
-from clearline.engine.audit_writer import contents, with_ids
+from clearline.engine.audit_writer import WAL_LIMIT, contents, with_ids
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -582,13 +582,14 @@ def test_records_read_back_byte_for_byte(
     assert templates < len(batch) // 10  # shared, not one per record
 
 
-@pytest.mark.parametrize(("parallel", "hash_here"), [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize(("parallel", "share"), [(False, 0), (True, 0), (True, 1), (True, 2)])
 def test_the_writer_derives_decision_ids_as_decide_does(
-    tmp_path: Path, registry: PolicyRegistry, parallel: bool, hash_here: bool
+    tmp_path: Path, registry: PolicyRegistry, parallel: bool, share: int
 ) -> None:
     """Decisions appended before anything asked for their ids leave them and their input hashes
     to the writer (in this process or the writer process), or, when the writer process is the
-    slower side (`hash_here`), this process makes them: the stored ones are `decide`'s."""
+    slower side, this process makes them (share 1) and renders the rows' contents too (share
+    2): the stored ones are `decide`'s, and the chain holds."""
     item = registry.get("credit-line-closure", "1.1.0")
     assert item is not None
     accounts = list(sample_accounts(item.policy, PARALLEL_MIN + 50, seed=11))
@@ -600,13 +601,13 @@ def test_the_writer_derives_decision_ids_as_decide_does(
 
     fresh, twins = made(), made()
     with AuditLog(tmp_path / "a.db", parallel=parallel) as log:
-        log._hash_here = hash_here
+        log._caller_share = share
         assert log.append(fresh) == len(fresh)
         assert (log._writer is not None) is parallel
         if log._writer is not None:  # it reports how long it waited for rows
             assert 0 <= log._writer.idle < 60
         # The decisions keep no id or input hash (no fact is redacted): the stored ones were
-        # made for the log, by the writer or, with `hash_here`, by this process.
+        # made for the log, by the writer or, with a share, by this process.
         assert not any("decision_id" in d.__dict__ for d in fresh)
         assert not any("input_sha256" in d.__dict__ for d in fresh)
         # Nor does an append keep the inputs JSON on them (memory a batch would hold on to).
@@ -617,17 +618,14 @@ def test_the_writer_derives_decision_ids_as_decide_does(
     assert len({record_id for record_id, _ in stored}) == len(accounts)
 
 
-def test_who_hashes_follows_how_long_the_writer_process_waited(tmp_path: Path) -> None:
+def test_the_callers_share_follows_how_long_the_writer_process_waited(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "a.db") as log:
-        assert not log._hash_here  # the writer process hashes until it shows it is the slower
-        log._balance(0.1e-6)  # it never waited: this process takes the hashing over
-        assert log._hash_here
-        log._balance(1e-6)  # within the band: no change
-        assert log._hash_here
-        log._balance(10e-6)  # it waited: it hashes again
-        assert not log._hash_here
-        log._balance(1e-6)
-        assert not log._hash_here
+        assert log._caller_share == 0  # the writer does it all until it shows it is the slower
+        shares = []
+        for idle in (0.1e-6, 1e-6, 0.1e-6, 0.1e-6, 1e-6, 10e-6, 1e-6, 10e-6, 10e-6):
+            log._balance(idle)  # never waited: a step up; waited: a step down; between: stay
+            shares.append(log._caller_share)
+        assert shares == [1, 1, 2, 2, 2, 1, 1, 0, 0]
 
 
 def test_the_writer_process_refuses_a_row_of_another_kind_without_its_id() -> None:
@@ -708,6 +706,25 @@ def test_the_writer_process_moves_the_wal_into_the_file_after_a_commit(
     with AuditLog(path, create=False) as log:
         assert log.verify().ok
         assert len(log) == 5 + 2 * len(batch)
+
+
+def test_back_to_back_batches_keep_the_wal_bounded(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    """The writer process checkpoints beside the next batch; a batch that begins before the
+    checkpoint has copied the whole WAL cannot start it afresh, so once the WAL holds
+    `WAL_LIMIT` pages a batch waits for the checkpoint. Without that, batches appended back to
+    back grew the WAL by a batch each (14 batches of 10,000: about 170 MB)."""
+    path = tmp_path / "a.db"
+    batch = decisions * (10_000 // len(decisions) + 1)
+    sizes = []
+    with AuditLog(path) as log:
+        for _ in range(14):
+            log.append(batch)
+            sizes.append(Path(f"{path}-wal").stat().st_size)
+        assert log.verify().ok
+    # The limit, and the few batches a checkpoint's page count can lag behind (about 12 MB each)
+    assert max(sizes) < WAL_LIMIT * 65_536 + 50_000_000
 
 
 def test_a_writer_process_that_dies_loses_the_batch_not_the_log(
