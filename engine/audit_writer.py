@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
+import os
 import signal
 import sqlite3
 import struct
@@ -274,6 +275,13 @@ class Checkpointer:
                     self._turns.wait()
 
     def _run(self) -> None:
+        if sys.platform.startswith("linux"):
+            # The lowest priority for this thread alone (Linux schedules threads as tasks): it
+            # copies while the caller and the writer wait (commits, fsyncs) instead of taking
+            # a core from them; when it lags, `settle` waits for it. A few per cent more
+            # records per second in interleaved runs.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while True:
             with self._turns:
                 while self._done == self._asked and not self._stopping:

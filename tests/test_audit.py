@@ -708,6 +708,24 @@ def test_the_writer_process_moves_the_wal_into_the_file_after_a_commit(
         assert len(log) == 5 + 2 * len(batch)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities: Linux")
+def test_the_checkpoint_thread_runs_at_the_lowest_priority(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
+    with AuditLog(tmp_path / "a.db") as log:
+        log.append(batch)
+        assert log._writer is not None
+        pid = log._writer.process.pid
+        # Field 19 of /proc/PID/task/TID/stat is the task's nice value (after the name).
+        nice = {
+            int(Path(task, "stat").read_text().rpartition(")")[2].split()[16])
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        }
+    # the writer's own thread at this process's priority, the checkpoint thread at the lowest
+    assert nice == {os.getpriority(os.PRIO_PROCESS, 0), 19}
+
+
 def test_back_to_back_batches_keep_the_wal_bounded(
     tmp_path: Path, decisions: list[Decision]
 ) -> None:
