@@ -48,6 +48,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,10 +81,9 @@ BATCH_SIZE = 10_000
 # round trip to the process would cost more than it saves.
 PARALLEL_MIN = 2_000
 CHUNK = 500  # records per message to the writer process
-# Seconds per record the writer process waited for rows in a batch, below which the caller
-# hashes the next batch's decisions itself, and above which it leaves them to the writer again.
-_WRITER_BUSY = 0.5e-6
-_WRITER_IDLE = 2.5e-6
+# CPU seconds per record by which one side of an append outworks the other before the caller
+# takes on a step more, or less, of the writer process's work (see `AuditLog._balance`).
+_SHIFT = 1.5e-6
 # The first messages of a batch are smaller (the writer process idles until the first arrives),
 # and so are the last (the caller idles while the writer finishes the last one, then commits).
 _EDGE_CHUNKS = (50, 150, 300)
@@ -537,6 +537,7 @@ class AuditLog:
         if self._parallel and size >= PARALLEL_MIN:
             sink = self._process() or self._inline
         recorded_at = _instant_text(self._clock())
+        work = time.thread_time()
         sink.begin()
         fresh: set[str] = set()
         try:
@@ -544,7 +545,7 @@ class AuditLog:
                 sink.write(rows, templates, texts)
             count, _, _ = sink.commit()
             if isinstance(sink, _WriterProcess) and count:
-                self._balance(sink.idle / count)
+                self._balance((sink.work - (time.thread_time() - work)) / count)
         except BaseException:
             sink.rollback()
             raise
@@ -553,19 +554,20 @@ class AuditLog:
         self._stored |= fresh
         return count
 
-    def _balance(self, idle: float) -> None:
+    def _balance(self, excess: float) -> None:
         """Choose how much of the writer process's work this process does for the next batch,
-        from how long the writer waited for rows per record of this one.
+        from the CPU seconds per record the writer spent on this one beyond this process's.
 
         The two sides' speeds move with the machine and the records. Share 0: the writer does
         it all; 1: this process hashes the decisions' inputs and makes their ids (about 2 µs per
-        record); 2: it also renders the rows' contents (about 1.5 µs more). When the writer
-        never waits it is the slower side, and the share goes up a step; when it waits, down a
-        step. The band between the two thresholds keeps the choice from flapping.
+        record); 2: it also renders the rows' contents (about 1.5 µs more). When the writer is
+        the slower side by more than `_SHIFT` the share goes up a step, when it is the faster
+        by as much, down a step; a step moves about twice that between the sides, so the
+        choice settles instead of flapping.
         """
-        if idle < _WRITER_BUSY:
+        if excess > _SHIFT:
             self._caller_share = min(self._caller_share + 1, 2)
-        elif idle > _WRITER_IDLE:
+        elif excess < -_SHIFT:
             self._caller_share = max(self._caller_share - 1, 0)
 
     def _new_templates(
@@ -848,7 +850,7 @@ class _WriterProcess:
             import fcntl
 
             fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
-        self.idle = 0.0  # seconds the process waited for rows in the last batch
+        self.work = 0.0  # CPU seconds the process spent on the last batch
         self.requests: IO[bytes] = self.process.stdin
         self.replies: IO[bytes] = self.process.stdout
         self._stop = weakref.finalize(self, _stop_process, self.process)
@@ -873,7 +875,7 @@ class _WriterProcess:
         reply = self._reply()
         if reply[0] != "ok":
             raise AuditError(f"{self.path}: the batch was not written ({reply[1]})")
-        self.idle = float(reply[4])
+        self.work = float(reply[4])
         return int(reply[1]), int(reply[2]), str(reply[3])
 
     def rollback(self) -> None:

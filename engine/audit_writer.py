@@ -20,11 +20,11 @@ The process speaks in frames on its standard input and output: a 4-byte little-e
 then a `marshal`-ed tuple (the two ends are the same Clearline, so marshal's format is shared):
 
     ("begin",) ("rows", [wire rows], [(template sha, text)], [content] or None) ("commit",)
-    ("rollback",) -> replies ("ok", count, seq, hash, idle) or ("error", message)
+    ("rollback",) -> replies ("ok", count, seq, hash, work) or ("error", message)
 
-`idle` is the seconds the process waited for the batch's rows after its first message: how
-much of its core the caller left unused (the caller takes on more of the work when it is near
-0: the ids, and the rows' contents, which it then sends with the rows).
+`work` is the CPU seconds the process spent on the batch; the caller compares it with its own
+and takes on more of the work (the ids, then the rows' contents, which it sends with the rows)
+when this side is the slower, less when it is the faster.
 
 A batch becomes visible only at "commit"; if the caller dies first the writer reads the end of
 its input, rolls back and exits, so a batch is never half written.
@@ -345,21 +345,14 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     checkpointer = Checkpointer(path, synchronous, timeout)
     writer = BatchWriter(db, genesis)
     failure: str | None = None
-    idle, first = 0.0, True
-    while True:
-        waited = time.perf_counter()
-        message = receive(source)
-        if message is None:
-            break
+    started = time.thread_time()
+    while (message := receive(source)) is not None:
         kind = message[0]
-        if kind == "rows" and not first:
-            idle += time.perf_counter() - waited
-        first = kind == "begin"
         if kind == "begin":
             checkpointer.settle()
             writer.begin()
             failure = None
-            idle = 0.0
+            started = time.thread_time()
         elif kind == "rows":
             if failure is None:
                 try:
@@ -371,7 +364,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
             reply: tuple[Any, ...] = ("error", failure)
             if failure is None:
                 try:
-                    reply = ("ok", *writer.commit(), idle)
+                    reply = ("ok", *writer.commit(), time.thread_time() - started)
                 except sqlite3.Error as exc:
                     writer.rollback()
                     reply = ("error", f"{type(exc).__name__}: {exc}")
