@@ -251,10 +251,13 @@ class Decision:
         """The inputs JSON, made again on every call (`inputs_json` keeps it)."""
         layout = layout_for(self.compiled)
         facts = self.facts
-        if len(facts) == len(layout.names) and "_encoded_facts" not in self.__dict__:
-            text = layout.direct_inputs_json(facts)
-            if text is not None:
-                return text
+        if "_encoded_facts" not in self.__dict__:
+            if len(facts) == len(layout.names):
+                text = layout.direct_inputs_json(facts)
+                if text is not None:
+                    return text
+            elif len(facts) < len(layout.names):
+                return layout.present_inputs_json(facts)
         encoded, missing = self._encoded_facts
         return layout.inputs_json(encoded, missing)
 
