@@ -100,8 +100,8 @@ def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
         input_sha = row[10]
         if input_sha is None:
             input_sha = sha256_hex(row[12])  # its inputs, unredacted
-            row = (*row[:10], input_sha, *row[11:])
-        add((row[0], decision_id(row[6], row[2], row[7], input_sha), *row[2:]))
+        record_id = decision_id(row[6], row[2], row[7], input_sha)
+        add((row[0], record_id, *row[2:10], input_sha, *row[11:]))
     return done
 
 

@@ -251,15 +251,13 @@ class Decision:
         """The inputs JSON, made again on every call (`inputs_json` keeps it)."""
         layout = layout_for(self.compiled)
         facts = self.facts
+        if len(facts) != len(layout.names):  # only declared facts reach a decision: some missing
+            return layout.present_inputs_json(facts)
         if "_encoded_facts" not in self.__dict__:
-            if len(facts) == len(layout.names):
-                text = layout.direct_inputs_json(facts)
-                if text is not None:
-                    return text
-            elif len(facts) < len(layout.names):
-                return layout.present_inputs_json(facts)
-        encoded, missing = self._encoded_facts
-        return layout.inputs_json(encoded, missing)
+            text = layout.direct_inputs_json(facts)
+            if text is not None:
+                return text
+        return layout.complete_inputs_json(self._encoded_facts[0])
 
     @lazy
     def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -249,8 +249,8 @@ class RecordLayout:
             return None
 
     def present_inputs_json(self, facts: Mapping[str, Any]) -> str:
-        """The canonical inputs object of a set of facts with some missing (left out), without
-        encoding the absent ones as `encode` does for the trace (a third less time)."""
+        """The canonical inputs object of a set of facts with some missing (left out); only
+        the present facts are encoded."""
         return (
             "{"
             + ",".join(
@@ -259,15 +259,9 @@ class RecordLayout:
             + "}"
         )
 
-    def inputs_json(self, encoded: tuple[str, ...], missing: tuple[str, ...]) -> str:
-        """The canonical inputs object (missing facts are left out)."""
-        if not missing:
-            return self._render_inputs(encoded)  # type: ignore[no-any-return]
-        keys = self._keys
-        present = [
-            keys[i] + value for i, value in enumerate(encoded) if self.names[i] not in missing
-        ]
-        return "{" + ",".join(present) + "}"
+    def complete_inputs_json(self, encoded: tuple[str, ...]) -> str:
+        """The canonical inputs object of every fact, from their encoded values."""
+        return self._render_inputs(encoded)  # type: ignore[no-any-return]
 
     def trace_json(
         self,
