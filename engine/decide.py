@@ -18,7 +18,7 @@ from .errors import ClearlineError
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
-from .record import RecordLayout, RecordTemplate, encode_value, layout_for, lazy
+from .record import RecordLayout, RecordTemplate, encode_value, layout_for, lazy, plain_facts_json
 from .version import DECISION_SCHEMA, ENGINE_VERSION
 
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
@@ -249,14 +249,13 @@ class Decision:
 
     def _inputs_text(self) -> str:
         """The inputs JSON, made again on every call (`inputs_json` keeps it)."""
-        layout = layout_for(self.compiled)
         facts = self.facts
+        text = plain_facts_json(facts)
+        if text is not None:
+            return text
+        layout = layout_for(self.compiled)
         if len(facts) != len(layout.names):  # only declared facts reach a decision: some missing
             return layout.present_inputs_json(facts)
-        if "_encoded_facts" not in self.__dict__:
-            text = layout.direct_inputs_json(facts)
-            if text is not None:
-                return text
         return layout.complete_inputs_json(self._encoded_facts[0])
 
     @lazy

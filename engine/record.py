@@ -10,7 +10,9 @@ policy, in canonical key order:
 - the trace is a %-format "skeleton" per pattern of comparison and rule results (and missing
   facts), built on first sight and reused: accounts mostly share a few patterns, so a record
   is one `skeleton % values`;
-- the inputs object is one %-format per set of missing facts.
+- the inputs object is written by orjson when its values are all of the plain types
+  (`plain_facts_json`: a few times faster than any Python rendering), else joined from the
+  encoded values.
 
 Like the compiler, the generated code holds no policy text: fact names are the constants
 `F0, F1, ...` of its namespace. A property test holds `to_json()` and
@@ -21,9 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any, Generic, TypeVar, overload
+
+import orjson
 
 from .canonical import canonical_json, sha256_hex, to_json_value
 from .compile import CompiledPolicy
@@ -110,39 +115,67 @@ def _encoder_expression(fact_type: FactType, i: int) -> str:
     return f"'\"' + {value}.isoformat() + '\"'"
 
 
-_EXACT_TYPES: dict[FactType, str] = {
-    FactType.BOOLEAN: "type(v{i}) is not bool",
-    FactType.INTEGER: "type(v{i}) is not int",
-    FactType.NUMBER: "(type(v{i}) is not float and type(v{i}) is not int)",
-    FactType.ENUM: "type(v{i}) is not str",
-    FactType.STRING: "type(v{i}) is not str",
-    FactType.DATE: "type(v{i}) is not DATE",
-    FactType.DATETIME: "type(v{i}) is not DATETIME",
-}
-_IN_FSTRING: dict[FactType, str] = {
-    FactType.BOOLEAN: '{{"true" if v{i} else "false"}}',
-    FactType.INTEGER: "{{v{i}}}",
-    FactType.NUMBER: "{{v{i}!r}}",  # float.__repr__, as json.dumps; int.__repr__ for an int
-    FactType.ENUM: "{{EB(v{i})}}",
-    FactType.STRING: "{{EB(v{i})}}",
-    FactType.DATE: '"{{v{i}.isoformat()}}"',
-    FactType.DATETIME: '"{{v{i}.isoformat()}}"',
-}
+# orjson writes the canonical JSON of a facts object (sorted keys, no white space, UTF-8,
+# float.__repr__'s digits, integers in full) several times faster than Python code can, with one
+# spelling of its own: a non-zero float under 1e-4 in magnitude ("0.00001", "2.5e-7" for
+# "1e-05", "2.5e-07"). Such values, NaN and infinities (which it would write as null; a
+# decision's facts are finite, but a wrong null must never be written), values of any other
+# type, and what orjson refuses (integers beyond 64 bits) take the Python path.
+_SMALL_FLOAT = 1e-4
+_LARGE_FLOAT = sys.float_info.max
+_PLAIN_TYPES = frozenset({type(None), bool, int, str, dt.date, dt.datetime})
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_dumps = orjson.dumps
 
 
-def _direct_inputs(types: list[FactType], namespace: dict[str, Any]) -> Any:
-    """Generate `inputs(facts)`: the canonical inputs object, or None for an unusual value."""
-    lines = ["def inputs(facts):"]
-    lines += [f"    v{i} = facts[F{i}]" for i in range(len(types))]
-    guards = " or ".join(_EXACT_TYPES[kind].format(i=i) for i, kind in enumerate(types))
-    lines.append(f"    if {guards or 'False'}:")
-    lines.append("        return None")
-    body = "".join(f"{{K{i}}}" + _IN_FSTRING[kind].format(i=i) for i, kind in enumerate(types))
-    # The closing brace of the object is `}}` in the generated f-string.
-    lines.append("    return f'" + body + "}}'")
-    namespace = {**namespace, "DATE": dt.date, "DATETIME": dt.datetime}
-    exec(compile("\n".join(lines) + "\n", "<clearline record>", "exec"), namespace)
-    return namespace["inputs"]
+def _isoformat(value: Any) -> str:
+    """orjson's `default`: dates and date-times as `isoformat()` writes them."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"no canonical JSON form for {type(value).__name__}")
+
+
+def orjson_agrees() -> bool:
+    """Whether the installed orjson spells these values as `canonical_json` does.
+
+    Checked once per process: another orjson version may format numbers differently, and then
+    every inputs object goes the Python way (slower, the same bytes).
+    """
+    probe = {
+        "floats": [0.1, 2.5, 100.0, -0.0, 1e-4, 123456.789, 1e15, 1e16, 1.2345678901234568e17],
+        "large": [1e22, 1.7976931348623157e308, -3.14e100],
+        "ints": [0, -1, 2**53 + 1, 2**63 - 1, 2**64 - 1, -(2**63)],
+        "strings": ["a\x7fb", "\u2028", "\x00\x1f", "é漢", '"\\', "\t\n\r\b\f"],
+        "z": [True, False, None, dt.date(999, 1, 2)],
+        "a": dt.datetime(2026, 1, 1, 1, 2, 3, 4567, dt.timezone(dt.timedelta(hours=5))),
+    }
+    try:
+        text = _dumps(probe, _isoformat, _ORJSON_OPTIONS).decode()
+    except TypeError:
+        return False
+    return text == canonical_json(to_json_value(probe))
+
+
+_ORJSON_AGREES = orjson_agrees()
+
+
+def plain_facts_json(facts: Mapping[str, Any]) -> str | None:
+    """The canonical JSON of a facts object whose values are all of the plain types (None,
+    bool, int, str, float, date, date-time), written by orjson; None for any other (then
+    `canonical_json(inputs)` or the record layout's Python path gives it)."""
+    if not _ORJSON_AGREES or type(facts) is not dict:
+        return None
+    for value in facts.values():
+        kind = type(value)
+        if kind is float:
+            if not _SMALL_FLOAT <= abs(value) <= _LARGE_FLOAT and value != 0.0:
+                return None
+        elif kind not in _PLAIN_TYPES:
+            return None
+    try:
+        return _dumps(facts, _isoformat, _ORJSON_OPTIONS).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return None
 
 
 class RecordLayout:
@@ -186,12 +219,6 @@ class RecordLayout:
             joined.append(f"K{i}, e[{i}]")
         self._render_inputs = _generate(
             "render_inputs", "e", f"''.join(({', '.join(joined)}, '}}'))", inputs_ns
-        )
-        # `inputs(facts)`: the same object straight from a complete set of facts of the exact
-        # builtin types (None otherwise), without the encoded tuple: the audit log needs only
-        # this, not the trace's values, and an f-string formats them in one instruction.
-        self._direct_inputs = _direct_inputs(
-            [types[name] for name in self.names], {**namespace, **inputs_ns}
         )
         # The observed values of the trace, in the order they appear in it.
         self._slot_facts: list[int] = []
@@ -239,14 +266,6 @@ class RecordLayout:
             encode_value(facts[name]) if name in facts else "null" for name in self.names
         )
         return encoded, tuple(name for name in self.names if name not in facts)
-
-    def direct_inputs_json(self, facts: Mapping[str, Any]) -> str | None:
-        """The canonical inputs object of a complete set of facts of the usual types, or None
-        (then `encode` and `inputs_json` give it)."""
-        try:
-            return self._direct_inputs(facts)  # type: ignore[no-any-return]
-        except KeyError:
-            return None
 
     def present_inputs_json(self, facts: Mapping[str, Any]) -> str:
         """The canonical inputs object of a set of facts with some missing (left out); only

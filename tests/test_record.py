@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
-from clearline.engine.canonical import canonical_json
-from clearline.engine.record import RecordTemplate
+from clearline.engine.canonical import canonical_json, to_json_value
+from clearline.engine.record import RecordTemplate, orjson_agrees, plain_facts_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,6 +167,53 @@ def test_shipped_policy_records_match_the_reference(
         facts = {k: v for k, v in account["facts"].items() if k not in drop}
         twins = [decide(SHIPPED, facts, as_of, account_id=account["account_id"]) for _ in "ab"]
         same_bytes(*twins)
+
+
+def _orjson_writes(value: Any) -> bool:
+    """Whether `plain_facts_json` leaves a value to orjson (else to the Python path)."""
+    if isinstance(value, float):
+        return value == 0.0 or 1e-4 <= abs(value) <= 1.7976931348623157e308
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**64
+    return value is None or type(value) in (bool, str, dt.date, dt.datetime)
+
+
+fact_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),  # some beyond 64 bits
+    st.floats(),  # NaN, infinities, subnormals, tiny values
+    st.floats(-1e-3, 1e-3),
+    st.text(),
+    st.dates(),
+    st.datetimes(timezones=st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=-3.5))])),
+    st.lists(st.integers(), max_size=2),  # not a fact value orjson is trusted with
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=st.dictionaries(st.text(max_size=6), fact_values, max_size=8))
+def test_orjson_writes_plain_facts_as_canonical_json(facts: dict[str, Any]) -> None:
+    text = plain_facts_json(facts)
+    # Whenever orjson may write the object it does, and what it writes is canonical JSON.
+    assert (text is not None) == all(_orjson_writes(v) for v in facts.values())
+    if text is not None:
+        assert text == canonical_json({k: to_json_value(v) for k, v in facts.items()})
+
+
+def test_the_installed_orjson_agrees_with_canonical_json() -> None:
+    # If another orjson version spelled a probe value differently, every inputs object would
+    # take the Python path: the same bytes, slower. The declared version must not.
+    assert orjson_agrees()
+
+
+def test_a_tiny_number_takes_the_python_path_with_the_same_bytes() -> None:
+    account = next(iter(sample_accounts(SHIPPED.policy, 1, seed=3)))
+    facts = {**account["facts"], "utilisation": 2.5e-07}
+    assert plain_facts_json(facts) is None
+    twins = [decide(SHIPPED, facts, "2027-02-01", account_id="A") for _ in "ab"]
+    assert '"utilisation":2.5e-07' in twins[0].inputs_json
+    same_bytes(*twins)
 
 
 def test_a_decision_record_is_stable_across_calls() -> None:
