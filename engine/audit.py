@@ -197,6 +197,7 @@ class AuditRecord:
             return self.body
         if self.form is None or self.form.sha256 != self.template:
             raise AuditError(f"record {self.seq}: its record template {self.template} is missing")
+        self.facts()  # the template takes the trace's values from the inputs object
         return self.form.render(
             {
                 "account_id": self.account_id,
@@ -209,12 +210,24 @@ class AuditRecord:
 
     def data(self) -> Any:
         """The document as JSON data (for a decision: the decision record)."""
-        return json.loads(self.document)
+        try:
+            return json.loads(self.document)
+        except ValueError:
+            raise AuditError(f"{self._altered}: its document is not valid JSON") from None
 
     def facts(self) -> dict[str, Any]:
         """The stored inputs (redacted facts as `{"redacted": "<salted sha256>"}`)."""
-        facts: dict[str, Any] = json.loads(self.inputs)
+        try:
+            facts = json.loads(self.inputs)
+        except ValueError:
+            facts = None
+        if not isinstance(facts, dict):
+            raise AuditError(f"{self._altered}: its inputs are not a JSON object")
         return facts
+
+    @property
+    def _altered(self) -> str:
+        return f"record {self.seq} (id {self.record_id}) was altered"
 
     @property
     def redacted_facts(self) -> tuple[str, ...]:
@@ -247,6 +260,16 @@ class Verification:
     def ok(self) -> bool:
         """Whether the whole chain holds."""
         return self.problem is None
+
+
+def foreign_value(row: Sequence[Any]) -> str | None:
+    """What is wrong with a stored row holding a value Clearline never writes (binary data
+    where text belongs: SQLite keeps numbers written to a text column as text), or None."""
+    if bytes not in map(type, row):
+        return None
+    column = next(name for name, value in zip(COLUMNS, row, strict=True) if type(value) is bytes)
+    record_id = row[2] if type(row[2]) is str else "in binary"
+    return f"record {row[0]} (id {record_id}) was altered: its {column} holds binary data, not text"
 
 
 def content_text(record: AuditRecord) -> str:
@@ -593,6 +616,12 @@ class AuditLog:
             template = entry[10]
             if entry[1] is None and (entry[0] != KIND_DECISION or entry[11] is None):
                 raise AuditError(f"a {entry[0]!r} record needs its record_id")
+            for value in (*entry[:10], entry[11]):
+                if value is not None and not isinstance(value, str):
+                    raise AuditError(
+                        f"a {entry[0]!r} record holds {type(value).__name__} {value!r} "
+                        "where the log keeps text"
+                    )
             sha = None
             if template is not None:
                 sha = template.sha256
@@ -678,6 +707,9 @@ class AuditLog:
 
     def _record(self, row: Sequence[Any]) -> AuditRecord:
         """A stored row, with its record template when it names one."""
+        foreign = foreign_value(row)
+        if foreign is not None:
+            raise AuditError(f"{self.path}: {foreign} (`clearline audit verify` walks the chain)")
         template = row[10]
         if template is None:
             return AuditRecord(*row)
@@ -709,6 +741,9 @@ class AuditLog:
         }
         cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY seq")
         for row in cursor:
+            foreign = foreign_value(row)
+            if foreign is not None:
+                return Verification(count, prev, Problem(int(row[0]), "altered", foreign))
             record = AuditRecord(*row)
             problem = self._check(record, expected, prev)
             if problem is None and record.template is not None and record.template not in intact:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import KIND_DECISION, AuditRecord
+from .audit import KIND_DECISION, AuditError, AuditRecord
 from .decide import AsOfError, decide
 from .errors import FactError
 from .versions import PolicyRegistry
@@ -68,7 +68,11 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
             MISSING_POLICY,
             f"policy {name} (sha256 {sha}) is not among the policies given",
         )
-    redacted = record.redacted_facts
+    try:
+        redacted = record.redacted_facts
+        stored = record.document
+    except AuditError as exc:
+        return ReplayOutcome(record, INVALID, f"the stored record cannot be read: {exc}")
     if redacted:
         return ReplayOutcome(
             record,
@@ -76,7 +80,7 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
             "not recomputable: redacted facts are stored only as salted hashes: "
             + ", ".join(redacted),
         )
-    traced = not record.document.endswith(',"trace":null}')
+    traced = not stored.endswith(',"trace":null}')
     try:
         decision = decide(
             version.compiled,
@@ -88,9 +92,9 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
     except (FactError, AsOfError) as exc:
         return ReplayOutcome(record, INVALID, f"the stored inputs no longer decide: {exc}")
     recomputed = decision.to_json()
-    if recomputed == record.document:
+    if recomputed == stored:
         return ReplayOutcome(record, SAME)
-    return ReplayOutcome(record, DIFFERS, _difference(record.document, recomputed))
+    return ReplayOutcome(record, DIFFERS, _difference(stored, recomputed))
 
 
 def _difference(stored: str, recomputed: str) -> str:

@@ -22,7 +22,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearline.engine import Decision, compile_policy, decide, load_policy_text, sample_accounts
+from clearline.engine import (
+    Decision,
+    audit_writer,
+    compile_policy,
+    decide,
+    load_policy_text,
+    sample_accounts,
+)
 from clearline.engine.audit import (
     CHUNK,
     COLUMNS,
@@ -658,6 +665,18 @@ def test_only_a_decision_may_leave_its_id_to_the_writer(tmp_path: Path) -> None:
         assert len(log) == 0
 
 
+def test_an_entry_holding_anything_but_text_is_refused(tmp_path: Path) -> None:
+    # SQLite would keep a number as text, and the header hashed as a number: a record that
+    # could never verify. Refused before anything is written.
+    note = Entry("case_transition", "n1", "A1", None, None, None, None, None, "{}", "{}")
+    with AuditLog(tmp_path / "a.db") as log:
+        for odd in (note._replace(account_id=7), note._replace(inputs=b"{}")):
+            with pytest.raises(AuditError, match="where the log keeps text"):
+                log.append_entries([odd])
+        log.append_entries([note])
+        assert len(log) == 1 and log.verify().ok
+
+
 @given(size=st.integers(0, 12_000))
 def test_a_batch_goes_to_the_writer_whole_and_in_order(size: int) -> None:
     bounds = list(chunk_bounds(size))
@@ -841,6 +860,35 @@ def test_the_chain_hash_is_the_documented_formula(
         assert stored["seq"] == 22
 
 
+# Any text, lone surrogates included (orjson refuses them: the standard library writes those).
+any_text = st.text(alphabet=st.characters(blacklist_categories=()), max_size=12)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(*[st.none() | any_text] * 11, any_text, any_text),
+        max_size=4,
+    )
+)
+def test_contents_are_the_documented_formula_with_and_without_orjson(
+    rows: list[tuple[str | None, ...]],
+) -> None:
+    def reference(row: tuple[str | None, ...]) -> str:
+        header = [*row[:11], len(str(row[11])), len(str(row[12]))]
+        # ensure_ascii=False, as canonical_json: json.dumps writes a lone surrogate as it is
+        text = json.dumps(header, ensure_ascii=False, separators=(",", ":"))
+        return f"{text}\n{row[11]}\n{row[12]}"
+
+    expected = [reference(row) for row in rows]
+    assert audit_writer._orjson_dumps is not None  # the declared dependency is used
+    assert contents(rows) == expected
+    fast, audit_writer._orjson_dumps = audit_writer._orjson_dumps, None
+    try:
+        assert contents(rows) == expected  # the standard library's way: the same bytes
+    finally:
+        audit_writer._orjson_dumps = fast
+
+
 def _write(folder: Path, text: str, name: str = "policy.yaml") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(text, encoding="utf-8")
@@ -968,6 +1016,38 @@ def test_cli_verify_locates_tampering(cli_log: Path, tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "record 42" in run.stderr and "altered" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("account_id = X'41'", "its account_id holds binary data, not text"),
+        ("record_id = X'00ff'", "its record_id holds binary data, not text"),
+        ("inputs = '5.5'", "its inputs are not a JSON object"),
+        ("inputs = '{\"broken'", "its inputs are not a JSON object"),
+    ],
+)
+def test_every_audit_command_names_a_record_altered_to_what_clearline_never_writes(
+    cli_log: Path, tmp_path: Path, change: str, message: str
+) -> None:
+    target = tmp_path / "t.db"
+    tampered(cli_log, target, f"UPDATE records SET {change} WHERE seq = 42").close()
+    policies = str(ROOT / "policies")
+    commands = [
+        ("verify", str(target)),
+        ("show", str(target), "#42"),
+        ("show", str(target), "#42", "--format", "json"),
+        ("replay", str(target), "--policies", policies),
+    ]
+    if "binary" in message:  # a listing does not read the inputs
+        commands.append(("list", str(target)))
+    for command in commands:
+        run = run_cli("audit", *command)
+        assert run.returncode == 1, (command, run.stderr)
+        # verify walks the chain: altered text fails its hash, binary data is named as such
+        expected = "was altered" if command[0] == "verify" and "binary" not in message else message
+        assert "record 42" in run.stderr and expected in run.stderr, (command, run.stderr)
+        assert "internal error" not in run.stderr and "Traceback" not in run.stderr
 
 
 def test_cli_list_filters(cli_log: Path) -> None:
