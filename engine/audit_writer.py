@@ -211,10 +211,26 @@ class BatchWriter:
         self.count = 0
         self.seq = 0
         self.prev = genesis
+        # Rows of the batch given ids and contents before it took the write lock (`hold`).
+        self.held: list[tuple[Sequence[WireRow], Sequence[tuple[str, str]], Sequence[str]]] = []
 
     def begin(self) -> None:
         """Start a batch; the write lock is taken with its first rows."""
         self.count = 0
+        self.held = []
+
+    def hold(
+        self,
+        rows: Sequence[WireRow],
+        templates: Sequence[tuple[str, str]],
+        texts: Sequence[str] | None = None,
+    ) -> None:
+        """Give rows of the batch their ids and contents now, and keep them to be chained and
+        inserted once the batch takes the write lock (the next `write` or `commit`)."""
+        if texts is None:
+            rows = with_ids(rows)
+            texts = contents(rows)
+        self.held.append((rows, templates, texts))
 
     def write(
         self,
@@ -230,6 +246,17 @@ class BatchWriter:
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
+        held, self.held = self.held, []
+        for earlier in held:
+            self._insert(*earlier)
+        self._insert(rows, templates, texts)
+
+    def _insert(
+        self,
+        rows: Sequence[WireRow],
+        templates: Sequence[tuple[str, str]],
+        texts: Sequence[str] | None,
+    ) -> None:
         table, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, texts)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
@@ -239,6 +266,8 @@ class BatchWriter:
 
     def commit(self) -> tuple[int, int, str]:
         """Record the new head and commit; (rows written, last seq, last hash)."""
+        if self.held:
+            self.write((), ())
         if self.db.in_transaction:
             self.db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'head'", (f"{self.seq} {self.prev}",)
@@ -251,6 +280,7 @@ class BatchWriter:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
         self.count = 0
+        self.held = []
 
 
 class Checkpointer:
@@ -262,11 +292,14 @@ class Checkpointer:
     checkpoint through a second connection (which never blocks a writer), while the writer
     takes the next batch. SQLite releases the GIL while it works, so the two run side by side.
 
-    SQLite starts the log afresh only when a batch begins after a checkpoint has copied all
-    of it; back-to-back batches would begin before, and the log would grow without end. So
-    once it holds `WAL_LIMIT` pages, the next batch waits for the checkpoint in hand (`settle`).
-    The count comes from the last finished checkpoint, a batch or two behind: the log stays
-    within the limit and a few batches.
+    SQLite starts the log afresh only when a batch takes the write lock after a checkpoint has
+    copied all of it, and then writes over the same file pages (a commit costs a third of
+    writing new ones). So rows that arrive while the checkpoint runs are given their ids and
+    contents and held (`BatchWriter.hold`); the batch takes the lock with the first rows after
+    it. A batch whose rows all came before (a small one) takes the lock at its commit without
+    waiting, and the log grows by it; once the log holds `WAL_LIMIT` pages, the next batch
+    waits for the checkpoint in hand (`settle`). The count comes from the last finished
+    checkpoint, a batch or two behind: the log stays within the limit and a few batches.
     """
 
     def __init__(self, path: str, synchronous: str, timeout: float) -> None:
@@ -286,6 +319,10 @@ class Checkpointer:
         with self._turns:
             self._asked += 1
             self._turns.notify_all()
+
+    def running(self) -> bool:
+        """Whether a requested checkpoint has not finished yet."""
+        return self._done < self._asked
 
     def settle(self) -> None:
         """Before a batch: when the log has grown to `WAL_LIMIT` pages, wait for the requested
@@ -377,7 +414,10 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
         elif kind == "rows":
             if failure is None:
                 try:
-                    writer.write(message[1], message[2], message[3])
+                    if writer.db.in_transaction or not checkpointer.running():
+                        writer.write(message[1], message[2], message[3])
+                    else:
+                        writer.hold(message[1], message[2], message[3])
                 except (sqlite3.Error, ValueError) as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                     writer.rollback()
