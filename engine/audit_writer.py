@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-import os
 import signal
 import sqlite3
 import struct
@@ -76,7 +75,6 @@ COLUMNS = (
 INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 WireRow = tuple[Any, ...]
-WAL_LIMIT = 1_000  # pages in the write-ahead log before a batch waits for it to be copied
 _EMPTY_SHA256 = hashlib.sha256()
 
 
@@ -138,39 +136,9 @@ def contents(rows: Sequence[WireRow]) -> list[str]:
     texts: list[str] = []
     add = texts.append
     for row in rows:
-        (
-            kind,
-            record_id,
-            account_id,
-            action,
-            p_id,
-            p_version,
-            p_sha,
-            as_of,
-            recorded_at,
-            template,
-            input_sha256,
-            body,
-            inputs,
-        ) = row
+        body, inputs = row[11], row[12]
         try:
-            head = dumps(
-                [
-                    kind,
-                    record_id,
-                    account_id,
-                    action,
-                    p_id,
-                    p_version,
-                    p_sha,
-                    as_of,
-                    recorded_at,
-                    template,
-                    input_sha256,
-                    len(body),
-                    len(inputs),
-                ]
-            ).decode()
+            head = dumps([*row[:11], len(body), len(inputs)]).decode()
         except TypeError:
             head = _header_by_hand(row)
         add(f"{head}\n{body}\n{inputs}")
@@ -294,12 +262,11 @@ class Checkpointer:
 
     SQLite starts the log afresh only when a batch takes the write lock after a checkpoint has
     copied all of it, and then writes over the same file pages (a commit costs a third of
-    writing new ones). So rows that arrive while the checkpoint runs are given their ids and
-    contents and held (`BatchWriter.hold`); the batch takes the lock with the first rows after
-    it. A batch whose rows all came before (a small one) takes the lock at its commit without
-    waiting, and the log grows by it; once the log holds `WAL_LIMIT` pages, the next batch
-    waits for the checkpoint in hand (`settle`). The count comes from the last finished
-    checkpoint, a batch or two behind: the log stays within the limit and a few batches.
+    writing new ones); a batch that took it before would grow the log by a batch, and
+    back-to-back batches would grow it without end. So the rows that arrive while the
+    checkpoint runs are given their ids and contents and held (`BatchWriter.hold`); the batch
+    takes the lock with the first rows after it, or at its commit, after waiting for the
+    checkpoint (`wait`) if its rows all came first (a small batch). The log stays a batch long.
     """
 
     def __init__(self, path: str, synchronous: str, timeout: float) -> None:
@@ -307,7 +274,6 @@ class Checkpointer:
             path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         self.db.execute(f"PRAGMA synchronous = {synchronous}")
-        self.frames = 0  # pages in the log at the last checkpoint
         self._turns = threading.Condition()
         self._asked = self._done = 0
         self._stopping = False
@@ -324,22 +290,13 @@ class Checkpointer:
         """Whether a requested checkpoint has not finished yet."""
         return self._done < self._asked
 
-    def settle(self) -> None:
-        """Before a batch: when the log has grown to `WAL_LIMIT` pages, wait for the requested
-        checkpoints, so that the batch starts the log afresh."""
-        if self.frames >= WAL_LIMIT:
-            with self._turns:
-                while self._done < self._asked:
-                    self._turns.wait()
+    def wait(self) -> None:
+        """Wait for the requested checkpoints to finish."""
+        with self._turns:
+            while self._done < self._asked:
+                self._turns.wait()
 
     def _run(self) -> None:
-        if sys.platform.startswith("linux"):
-            # The lowest priority for this thread alone (Linux schedules threads as tasks): it
-            # copies while the caller and the writer wait (commits, fsyncs) instead of taking
-            # a core from them; when it lags, `settle` waits for it. A few per cent more
-            # records per second in interleaved runs.
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while True:
             with self._turns:
                 while self._done == self._asked and not self._stopping:
@@ -350,7 +307,7 @@ class Checkpointer:
             # A failed checkpoint loses nothing (the log keeps the pages); the next one
             # retries, and SQLite checkpoints when the last connection closes.
             with contextlib.suppress(sqlite3.Error):
-                self.frames = int(self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             with self._turns:
                 self._done = target
                 self._turns.notify_all()
@@ -407,7 +364,6 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     while (message := receive(source)) is not None:
         kind = message[0]
         if kind == "begin":
-            checkpointer.settle()
             writer.begin()
             failure = None
             started = time.thread_time()
@@ -425,6 +381,8 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
             reply: tuple[Any, ...] = ("error", failure)
             if failure is None:
                 try:
+                    if writer.held:  # every row came while the checkpoint ran
+                        checkpointer.wait()
                     reply = ("ok", *writer.commit(), time.thread_time() - started)
                 except sqlite3.Error as exc:
                     writer.rollback()

@@ -42,7 +42,7 @@ from clearline.engine.audit import (
     decision_entries,
     decision_rows,
 )
-from clearline.engine.audit_writer import WAL_LIMIT, BatchWriter, contents, with_ids
+from clearline.engine.audit_writer import BatchWriter, contents, with_ids
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -730,41 +730,15 @@ def test_the_writer_process_moves_the_wal_into_the_file_after_a_commit(
         assert len(log) == 5 + 2 * len(batch)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities: Linux")
-def test_the_checkpoint_thread_runs_at_the_lowest_priority(
-    tmp_path: Path, decisions: list[Decision]
-) -> None:
-    batch = decisions * (PARALLEL_MIN // len(decisions) + 1)
-    with AuditLog(tmp_path / "a.db") as log:
-        log.append(batch)
-        assert log._writer is not None
-        pid = log._writer.process.pid
-        # Field 19 of /proc/PID/task/TID/stat is the task's nice value (after the name).
-        nice = {
-            int(Path(task, "stat").read_text().rpartition(")")[2].split()[16])
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        }
-    # the writer's own thread at this process's priority, the checkpoint thread at the lowest
-    assert nice == {os.getpriority(os.PRIO_PROCESS, 0), 19}
-
-
-def test_back_to_back_batches_keep_the_wal_bounded(
-    tmp_path: Path, decisions: list[Decision]
-) -> None:
-    """The writer process checkpoints beside the next batch; a batch that begins before the
-    checkpoint has copied the whole WAL cannot start it afresh, so once the WAL holds
-    `WAL_LIMIT` pages a batch waits for the checkpoint. Without that, batches appended back to
-    back grew the WAL by a batch each (14 batches of 10,000: about 170 MB)."""
-    path = tmp_path / "a.db"
-    batch = decisions * (10_000 // len(decisions) + 1)
+def _wal_sizes(path: Path, batch: list[Decision], times: int) -> list[int]:
+    """The WAL file's size after each of `times` appends of `batch`, back to back."""
     sizes = []
     with AuditLog(path) as log:
-        for _ in range(14):
+        for _ in range(times):
             log.append(batch)
             sizes.append(Path(f"{path}-wal").stat().st_size)
-        assert log.verify().ok
-    # The limit, and the few batches a checkpoint's page count can lag behind (about 12 MB each)
-    assert max(sizes) < WAL_LIMIT * 65_536 + 50_000_000
+        assert log.verify().ok and len(log) == times * len(batch)
+    return sizes
 
 
 def test_rows_held_before_the_write_lock_are_written_first_and_in_order(
@@ -797,22 +771,17 @@ def test_rows_held_before_the_write_lock_are_written_first_and_in_order(
     assert stored == [d.decision_id for d in decisions[:30]]
 
 
+@pytest.mark.parametrize(("size", "times"), [(10_000, 8), (2_500, 24)])
 def test_back_to_back_batches_start_the_wal_afresh(
-    tmp_path: Path, decisions: list[Decision]
+    tmp_path: Path, decisions: list[Decision], size: int, times: int
 ) -> None:
     """Rows that reach the writer process while the checkpoint of the last batch runs get their
-    ids and contents and wait; the batch takes the write lock once the checkpoint is done, so
-    that its commit starts the WAL afresh (writing over the same file pages, a third of the
-    commit's cost of writing new ones). Without that the WAL grew by a batch each time until
-    `WAL_LIMIT` (8 batches of 10,000: 11, 21, 32, ... 80 MB)."""
-    path = tmp_path / "a.db"
-    batch = decisions * (10_000 // len(decisions) + 1)
-    sizes = []
-    with AuditLog(path) as log:
-        for _ in range(8):
-            log.append(batch)
-            sizes.append(Path(f"{path}-wal").stat().st_size)
-        assert log.verify().ok and len(log) == 8 * len(batch)
+    ids and contents and wait; the batch takes the write lock once the checkpoint is done (at
+    its commit, if all its rows came first), so that the commit starts the WAL afresh, writing
+    over the same file pages. Before, back-to-back batches grew the WAL by a batch each
+    (8 batches of 10,000: 11, 21, 32, ... 80 MB), and a checkpoint's page count had to stop it."""
+    batch = decisions * (size // len(decisions) + 1)
+    sizes = _wal_sizes(tmp_path / "a.db", batch, times)
     assert max(sizes) < 3 * sizes[0], sizes
 
 
