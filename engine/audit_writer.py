@@ -289,13 +289,13 @@ class Checkpointer:
 
     def running(self) -> bool:
         """Whether a requested checkpoint has not finished yet."""
-        return self._done < self._asked
+        return self._done < self._asked and self._thread.is_alive()
 
     def wait(self) -> None:
         """Wait for the requested checkpoints to finish."""
         with self._turns:
-            while self._done < self._asked:
-                self._turns.wait()
+            while self.running():
+                self._turns.wait(timeout=1.0)  # the timeout: never wait on a thread gone
 
     def _run(self) -> None:
         while True:

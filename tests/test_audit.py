@@ -42,7 +42,7 @@ from clearline.engine.audit import (
     decision_entries,
     decision_rows,
 )
-from clearline.engine.audit_writer import BatchWriter, contents, with_ids
+from clearline.engine.audit_writer import BatchWriter, Checkpointer, contents, with_ids
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -769,6 +769,21 @@ def test_rows_held_before_the_write_lock_are_written_first_and_in_order(
         assert log.verify().ok
         stored = [r.record_id for r in log.records()]
     assert stored == [d.decision_id for d in decisions[:30]]
+
+
+def test_a_batch_never_waits_on_a_checkpoint_thread_that_is_gone(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    AuditLog(path).close()
+    checkpoints = Checkpointer(str(path), "FULL", 5.0)
+    checkpoints.request()
+    checkpoints.wait()
+    assert not checkpoints.running()
+    checkpoints.close()  # the thread ends; a request it will never serve
+    checkpoints.request()
+    assert not checkpoints.running()
+    started = time.monotonic()
+    checkpoints.wait()
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize(("size", "times"), [(10_000, 8), (2_500, 24)])
