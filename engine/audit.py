@@ -197,7 +197,6 @@ class AuditRecord:
             return self.body
         if self.form is None or self.form.sha256 != self.template:
             raise AuditError(f"record {self.seq}: its record template {self.template} is missing")
-        self.facts()  # the template takes the trace's values from the inputs object
         return self.form.render(
             {
                 "account_id": self.account_id,
@@ -205,7 +204,7 @@ class AuditRecord:
                 "record_id": self.record_id,
                 "input_sha256": self.input_sha256,
             },
-            self.inputs,
+            self.facts(),  # the trace's values, from the inputs object
         )
 
     def data(self) -> Any:

@@ -418,18 +418,15 @@ class RecordTemplate:
             raise ValueError("not a record template")
         return cls(text, tuple(chunks), tuple(slots))
 
-    def render(self, values: Mapping[str, str | None], inputs: str) -> str:
+    def render(self, values: Mapping[str, str | None], facts: Mapping[str, Any]) -> str:
         """The record: the chunks around each slot's JSON value.
 
-        `values` holds the named slots (account_id, as_of, record_id, input_sha256); facts
-        come from the canonical `inputs` object, each value written back canonically.
+        `values` holds the named slots (account_id, as_of, record_id, input_sha256); `facts`
+        is the inputs object read back, each value written back canonically.
         """
-        facts: dict[str, Any] | None = None
         parts = [self.chunks[0]]
         for slot, chunk in zip(self.slots, self.chunks[1:], strict=True):
             if slot.startswith(FACT_SLOT):
-                if facts is None:
-                    facts = json.loads(inputs)
                 name = slot[len(FACT_SLOT) :]
                 parts.append(canonical_json(facts[name]) if name in facts else "null")
             else:

@@ -4,6 +4,7 @@ and so is the audit log's form of it (inputs and a record template)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,7 @@ def same_bytes(decision: Any, twin: Any) -> None:
         "input_sha256": input_sha,
     }
     # The stored template, read back from its text, renders the record byte for byte.
-    assert RecordTemplate.parse(template.text).render(values, inputs) == record
+    assert RecordTemplate.parse(template.text).render(values, json.loads(inputs)) == record
     assert decision.to_json() == record
 
 
@@ -228,8 +229,8 @@ def test_a_stored_template_that_is_not_one_is_refused() -> None:
     assert RecordTemplate.parse(good.text).sha256 == good.sha256
     odd = RecordTemplate.build(('{"a\x01中\n":', "\\", '"}'), ("as_of", "fact:é"))
     assert odd.text == canonical_json({"chunks": list(odd.chunks), "slots": list(odd.slots)})
-    assert good.render({"account_id": 'A"1'}, '{"score":1.5}') == '{"A\\"1","x":1.5}'
-    assert good.render({"account_id": None}, "{}") == '{null,"x":null}'
+    assert good.render({"account_id": 'A"1'}, {"score": 1.5}) == '{"A\\"1","x":1.5}'
+    assert good.render({"account_id": None}, {}) == '{null,"x":null}'
     for text in (
         "[]",
         '{"chunks": ["a"], "slots": []',
