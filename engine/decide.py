@@ -249,14 +249,7 @@ class Decision:
 
     def _inputs_text(self) -> str:
         """The inputs JSON, made again on every call (`inputs_json` keeps it)."""
-        facts = self.facts
-        text = plain_facts_json(facts)
-        if text is not None:
-            return text
-        layout = layout_for(self.compiled)
-        if len(facts) != len(layout.names):  # only declared facts reach a decision: some missing
-            return layout.present_inputs_json(facts)
-        return layout.complete_inputs_json(self._encoded_facts[0])
+        return plain_facts_json(self.facts) or layout_for(self.compiled).inputs_json(self.facts)
 
     @lazy
     def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

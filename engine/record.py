@@ -11,8 +11,8 @@ policy, in canonical key order:
   facts), built on first sight and reused: accounts mostly share a few patterns, so a record
   is one `skeleton % values`;
 - the inputs object is written by orjson when its values are all of the plain types
-  (`plain_facts_json`: a few times faster than any Python rendering), else joined from the
-  encoded values.
+  (`plain_facts_json`: a few times faster than any Python rendering), else from each fact's
+  encoded value.
 
 Like the compiler, the generated code holds no policy text: fact names are the constants
 `F0, F1, ...` of its namespace. A property test holds `to_json()` and
@@ -209,17 +209,8 @@ class RecordLayout:
             namespace[f"F{i}"] = name
             parts.append(_encoder_expression(types[name], i))
         self._encode = _generate("encode", "facts", f"({', '.join(parts)},)", namespace)
-        # `render_inputs(e)`: the inputs object when no fact is missing.
-        self._keys = tuple(encode_basestring(name) + ":" for name in self.names)
-        self._named_keys = tuple(zip(self.names, self._keys, strict=True))
-        inputs_ns: dict[str, Any] = {}
-        joined = []
-        for i, key in enumerate(self._keys):
-            inputs_ns[f"K{i}"] = ("{" if i == 0 else ",") + key
-            joined.append(f"K{i}, e[{i}]")
-        self._render_inputs = _generate(
-            "render_inputs", "e", f"''.join(({', '.join(joined)}, '}}'))", inputs_ns
-        )
+        # Each fact's name and its key in the inputs object, in canonical order.
+        self._named_keys = tuple((name, encode_basestring(name) + ":") for name in self.names)
         # The observed values of the trace, in the order they appear in it.
         self._slot_facts: list[int] = []
         for r in range(len(policy.rules)):
@@ -267,9 +258,9 @@ class RecordLayout:
         )
         return encoded, tuple(name for name in self.names if name not in facts)
 
-    def present_inputs_json(self, facts: Mapping[str, Any]) -> str:
-        """The canonical inputs object of a set of facts with some missing (left out); only
-        the present facts are encoded."""
+    def inputs_json(self, facts: Mapping[str, Any]) -> str:
+        """The canonical inputs object of a decision's facts (missing ones left out), written
+        in Python: the way for what `plain_facts_json` leaves (tiny floats, huge integers)."""
         return (
             "{"
             + ",".join(
@@ -277,10 +268,6 @@ class RecordLayout:
             )
             + "}"
         )
-
-    def complete_inputs_json(self, encoded: tuple[str, ...]) -> str:
-        """The canonical inputs object of every fact, from their encoded values."""
-        return self._render_inputs(encoded)  # type: ignore[no-any-return]
 
     def trace_json(
         self,
