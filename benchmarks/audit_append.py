@@ -1,6 +1,7 @@
 """Audit log append throughput: records per second for batches of 1, 100 and 10,000.
 
     python -m benchmarks.audit_append [--quick] [--repeat N]
+    python -m benchmarks.audit_append --grow N
 
 Each run decides fresh accounts with the shipped policy and full trace (not timed), opens a new
 SQLite file and appends one untimed warm-up batch (as a running service has: the policy's
@@ -17,6 +18,9 @@ one-off `clearline decide --audit`). Wall-clock time is reported with the CPU ti
 process and of the writer process beside it, since the machine may be shared, and each line
 with the time of a fixed piece of pure-Python work measured just before it (`ref µs`): a
 virtual machine's speed moves from minute to minute, and this shows where it stood.
+
+`--grow N` appends batches of 10,000 fresh decisions into one log until it holds N records and
+prints the rate for every 100,000: whether an append slows down as the log grows.
 """
 
 from __future__ import annotations
@@ -117,12 +121,57 @@ def breakdown(count: int, seed: int) -> dict[str, float]:
     return {step: seconds / count * 1e6 for step, seconds in steps.items()}
 
 
+def grow(total: int, batch: int = 10_000, every: int = 100_000) -> None:
+    """Append batches of fresh decisions into one log up to `total` records; print the rate,
+    the CPU per record of both processes and the file's size for each `every` records."""
+    print(f"audit append into one growing log, batches of {batch:,}, full trace")
+    print(
+        f"{'log holds':>10}{'records/s':>12}{'cpu µs/rec':>12}{'writer µs/rec':>15}"
+        f"{'ref µs':>14}{'file MB':>9}"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "audit.db"
+        log = AuditLog(path)
+        log.append(fresh_decisions(batch, 1_000))  # warm-up, not counted
+        wall = cpu = writer = 0.0
+        references: list[float] = []
+        for start in range(0, total, batch):
+            decisions = fresh_decisions(min(batch, total - start), start // batch)
+            references.append(reference_loop())
+            began, used = time.perf_counter(), time.process_time()
+            log.append(decisions)
+            wall += time.perf_counter() - began
+            cpu += time.process_time() - used
+            writer += log._writer.work if log._writer else 0.0
+            done = start + len(decisions)
+            if done % every == 0 or done >= total:
+                span = (done - 1) % every + 1
+                size = sum(Path(f"{path}{end}").stat().st_size for end in ("", "-wal"))
+                print(
+                    f"{done:>10,}{span / wall:>12,.0f}{cpu / span * 1e6:>12.1f}"
+                    f"{writer / span * 1e6:>15.1f}"
+                    f"{f'{min(references):.1f} - {max(references):.1f}':>14}{size / 1e6:>9,.0f}"
+                )
+                sys.stdout.flush()
+                wall = cpu = writer = 0.0
+                references = []
+        log.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print records per second for each batch size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer records, one repeat")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (best is shown)")
+    parser.add_argument(
+        "--grow", type=int, metavar="N", help="append into one log up to N records instead"
+    )
     args = parser.parse_args(argv)
+    if args.grow is not None:
+        if args.grow < 1:
+            parser.error("--grow needs a positive number of records")
+        grow(args.grow)
+        return 0
     repeat = 1 if args.quick else args.repeat
     scale = 5 if args.quick else 1
     cases = [

@@ -44,6 +44,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -87,6 +88,15 @@ _SHIFT = 1.5e-6
 # The first messages of a batch are smaller (the writer process idles until the first arrives),
 # and so are the last (the caller idles while the writer finishes the last one, then commits).
 _EDGE_CHUNKS = (50, 150, 300)
+# The lookup indexes (decision id, account) are kept per block of this many records, by seq:
+# an append inserts into the newest block's part of each index only, so its cost does not grow
+# with the log (one index over the whole log, of random decision ids, made every batch of a
+# large log rewrite most of that index's pages); a lookup seeks once in each block's part. A
+# file's own index definition says its block (`AuditLog._index_block`).
+INDEX_BLOCK = 65_536
+# More blocks than a lookup seeks one by one (65 billion records): only a log whose seq was
+# altered far out of line (which `verify` reports) spans more; a lookup there reads it all.
+_MOST_BLOCKS = 1_000_000
 
 
 def chunk_bounds(size: int) -> Iterator[tuple[int, int]]:
@@ -131,9 +141,10 @@ CREATE TABLE IF NOT EXISTS records (
     hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS templates (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS records_record_id ON records (record_id);
-CREATE INDEX IF NOT EXISTS records_account_id ON records (account_id);
+CREATE INDEX IF NOT EXISTS records_record_id ON records (seq / {block}, record_id);
+CREATE INDEX IF NOT EXISTS records_account_id ON records (seq / {block}, account_id);
 """
+_BLOCKED_INDEX = re.compile(r"\(seq / (\d+), record_id\)")
 
 
 # A chunk of a batch for the writer: its rows, (sha256, text) of the record templates they name
@@ -478,7 +489,7 @@ class AuditLog:
         db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.split(";"):
+            for statement in _SCHEMA.format(block=INDEX_BLOCK).split(";"):
                 if statement.strip():
                     db.execute(statement)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -496,6 +507,12 @@ class AuditLog:
             raise
         if meta.get("format") != FORMAT:
             raise AuditError(f"{self.path}: unknown audit log format {meta.get('format')!r}")
+        index = db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'records_record_id'"
+        ).fetchone()
+        blocked = _BLOCKED_INDEX.search(str(index[0])) if index else None
+        # None: a log made before the indexes were kept per block, whose indexes stay as made.
+        self._index_block = int(blocked[1]) if blocked else None
         self.log_id: str = meta["log_id"]
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
@@ -681,6 +698,8 @@ class AuditLog:
         if until is not None:
             where.append("as_of < ?")
             args.append(_instant_text(until))
+        if account_id is not None:
+            where.append(self._in_blocks())
         sql = f"SELECT {', '.join(COLUMNS)} FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -698,11 +717,28 @@ class AuditLog:
     def get(self, record_id: str) -> list[AuditRecord]:
         """Records whose id is `record_id` or starts with it, in log order."""
         rows = self._db.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM records "
-            "WHERE record_id >= ? AND record_id < ? ORDER BY seq LIMIT 100",
+            f"SELECT {', '.join(COLUMNS)} FROM records WHERE {self._in_blocks()} "
+            "AND record_id >= ? AND record_id < ? ORDER BY seq LIMIT 100",
             (record_id, record_id + "\U0010ffff"),
         )
         return [self._record(row) for row in rows]
+
+    def _in_blocks(self) -> str:
+        """A condition every row meets, which lets SQLite seek a lookup index block by block
+        (`INDEX_BLOCK`); always true where the indexes are not kept per block."""
+        block = self._index_block
+        if block is None:
+            return "1"
+        first, last = self._db.execute(
+            f"SELECT (SELECT min(seq) FROM records) / {block}, "
+            f"(SELECT max(seq) FROM records) / {block}"
+        ).fetchone()
+        if first is None or last - first > _MOST_BLOCKS:  # empty, or a seq altered far off
+            return "1"
+        return (
+            f"seq / {block} IN (WITH RECURSIVE block(n) AS (SELECT {int(first)} UNION ALL "
+            f"SELECT n + 1 FROM block WHERE n < {int(last)}) SELECT n FROM block)"
+        )
 
     def _record(self, row: Sequence[Any]) -> AuditRecord:
         """A stored row, with its record template when it names one."""

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from clearline.engine import (
     Decision,
+    audit,
     audit_writer,
     compile_policy,
     decide,
@@ -204,6 +205,97 @@ def test_other_kinds_share_the_chain(tmp_path: Path, decisions: list[Decision]) 
         log.append(decisions[3:6])
         assert log.verify().ok
         assert [r.kind for r in log.records(kind="case-transition")] == ["case-transition"]
+
+
+def lookup_plans(log: AuditLog, lookup: Callable[[], object]) -> list[str]:
+    """SQLite's query plan (EXPLAIN QUERY PLAN) of each statement that `lookup` runs to read
+    records."""
+    statements: list[str] = []
+    log._db.set_trace_callback(statements.append)
+    try:
+        lookup()
+    finally:
+        log._db.set_trace_callback(None)
+    return [
+        " | ".join(row[3] for row in log._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in statements
+        if sql.startswith("SELECT seq, kind,")
+    ]
+
+
+def test_lookups_seek_each_index_block_and_miss_nothing(
+    tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of 7 records, so that 300 records and a repeated one spread over 45 blocks.
+    monkeypatch.setattr(audit, "INDEX_BLOCK", 7)
+    path = tmp_path / "audit.db"
+    again = decisions[5]
+    with AuditLog(path) as log:
+        for start in range(0, len(decisions), 40):
+            log.append(decisions[start : start + 40])
+        log.append([again])
+    monkeypatch.setattr(audit, "INDEX_BLOCK", 65_536)  # the file says its own block
+    with AuditLog(path) as log:
+        assert log._index_block == 7
+        stored = list(log.records())
+        for record in stored[::7] + stored[-3:]:
+            expected = [r.seq for r in stored if r.record_id == record.record_id]
+            assert [r.seq for r in log.get(record.record_id)] == expected
+            assert [r.seq for r in log.get(record.record_id[:6])] == [
+                r.seq for r in stored if r.record_id.startswith(record.record_id[:6])
+            ]
+            assert [r.seq for r in log.records(account_id=record.account_id)] == [
+                r.seq for r in stored if r.account_id == record.account_id
+            ]
+        assert [r.seq for r in log.get(again.decision_id)] == [6, len(decisions) + 1]
+        assert log.get("zz") == []
+        plans = lookup_plans(log, lambda: log.get(again.decision_id)) + lookup_plans(
+            log, lambda: list(log.records(account_id=again.account_id, action="none"))
+        )
+        assert len(plans) == 2
+        for plan in plans:
+            assert "USING INDEX records_" in plan and "(<expr>=? AND " in plan, plan
+    # A seq altered far out of line (which verify reports): found all the same, where a seek
+    # per block up to it would not end.
+    far = 2**62
+    with tampered(path, tmp_path / "t.db", f"UPDATE records SET seq = {far} WHERE seq = 9") as log:
+        moved = stored[8]
+        assert [r.seq for r in log.get(moved.record_id)] == [far]
+        assert far in [r.seq for r in log.records(account_id=moved.account_id)]
+        assert not log.verify().ok
+
+
+def test_a_log_whose_indexes_cover_the_whole_log_still_reads_and_appends(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:100])
+    db = sqlite3.connect(path, isolation_level=None)  # the indexes as earlier versions made them
+    db.execute("DROP INDEX records_record_id")
+    db.execute("DROP INDEX records_account_id")
+    db.execute("CREATE INDEX records_record_id ON records (record_id)")
+    db.execute("CREATE INDEX records_account_id ON records (account_id)")
+    db.close()
+    with AuditLog(path) as log:
+        assert log._index_block is None
+        log.append(decisions[100:])
+        target = decisions[150]
+        assert [r.seq for r in log.get(target.decision_id)] == [151]
+        assert [r.seq for r in log.records(account_id=target.account_id)] == [
+            n + 1 for n, d in enumerate(decisions) if d.account_id == target.account_id
+        ]
+        assert "USING INDEX records_record_id (record_id>? AND record_id<?)" in " ".join(
+            lookup_plans(log, lambda: log.get(target.decision_id))
+        )
+        assert log.verify().ok
+    db = sqlite3.connect(path)
+    indexes = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index'").fetchall()
+    db.close()
+    assert sorted(sql for (sql,) in indexes if sql) == [
+        "CREATE INDEX records_account_id ON records (account_id)",
+        "CREATE INDEX records_record_id ON records (record_id)",
+    ]
 
 
 def test_not_an_audit_log(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import peers
+from benchmarks import audit_append, peers
 from benchmarks.floor import floor
 from benchmarks.run import (
     Engine,
@@ -110,3 +110,29 @@ def test_memory_is_measured_in_a_child(tmp_path: Path, capsys: pytest.CaptureFix
     figures = json.loads(capsys.readouterr().out)
     assert figures["peak_rss_mib"] > 0
     assert figures["rss_growth_mib"] >= 0
+
+
+def test_the_append_benchmark_grows_one_log(capsys: pytest.CaptureFixture[str]) -> None:
+    assert audit_append.main(["--grow", "12000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == [
+        "log",
+        "holds",
+        "records/s",
+        "cpu",
+        "µs/rec",
+        "writer",
+        "µs/rec",
+        "ref",
+        "µs",
+        "file",
+        "MB",
+    ]
+    holds, rate, cpu, writer, *_ = lines[2].split()
+    assert holds == "12,000" and float(rate.replace(",", "")) > 0
+    assert float(cpu) > 0 and float(writer) > 0  # the second batch, of 2,000, goes to the writer
+    assert len(lines) == 3
+    with pytest.raises(SystemExit) as refused:
+        audit_append.main(["--grow", "0"])
+    assert refused.value.code == 2
+    assert "--grow needs a positive number" in capsys.readouterr().err
