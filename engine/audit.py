@@ -92,7 +92,7 @@ _EDGE_CHUNKS = (50, 150, 300)
 # an append inserts into the newest block's part of each index only, so its cost does not grow
 # with the log (one index over the whole log, of random decision ids, made every batch of a
 # large log rewrite most of that index's pages); a lookup seeks once in each block's part. A
-# file's own index definition says its block (`AuditLog._index_block`).
+# file's own index definition says its block (`AuditLog.index_block`).
 INDEX_BLOCK = 65_536
 # More blocks than a lookup seeks one by one (65 billion records): only a log whose seq was
 # altered far out of line (which `verify` reports) spans more; a lookup there reads it all.
@@ -141,6 +141,8 @@ CREATE TABLE IF NOT EXISTS records (
     hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS templates (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
+"""
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS records_record_id ON records (seq / {block}, record_id);
 CREATE INDEX IF NOT EXISTS records_account_id ON records (seq / {block}, account_id);
 """
@@ -452,7 +454,11 @@ class AuditLog:
             self._open(create)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
+            # A write lock held past the timeout says nothing of what the file is.
+            what = (
+                "cannot open the audit log" if "locked" in str(exc) else "not a Clearline audit log"
+            )
+            raise AuditError(f"{self.path}: {what} ({exc})") from None
         except AuditError:
             self._db.close()
             raise
@@ -489,7 +495,7 @@ class AuditLog:
         db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.format(block=INDEX_BLOCK).split(";"):
+            for statement in (_SCHEMA + _INDEXES.format(block=INDEX_BLOCK)).split(";"):
                 if statement.strip():
                     db.execute(statement)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -511,8 +517,9 @@ class AuditLog:
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'records_record_id'"
         ).fetchone()
         blocked = _BLOCKED_INDEX.search(str(index[0])) if index else None
-        # None: a log made before the indexes were kept per block, whose indexes stay as made.
-        self._index_block = int(blocked[1]) if blocked else None
+        # Records per block of the lookup indexes; None for a log whose indexes cover it whole
+        # (made by Clearline before they were kept per block; `reindex` rebuilds them).
+        self.index_block: int | None = int(blocked[1]) if blocked else None
         self.log_id: str = meta["log_id"]
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
@@ -726,7 +733,7 @@ class AuditLog:
     def _in_blocks(self) -> str:
         """A condition every row meets, which lets SQLite seek a lookup index block by block
         (`INDEX_BLOCK`); always true where the indexes are not kept per block."""
-        block = self._index_block
+        block = self.index_block
         if block is None:
             return "1"
         first, last = self._db.execute(
@@ -739,6 +746,33 @@ class AuditLog:
             f"seq / {block} IN (WITH RECURSIVE block(n) AS (SELECT {int(first)} UNION ALL "
             f"SELECT n + 1 FROM block WHERE n < {int(last)}) SELECT n FROM block)"
         )
+
+    def reindex(self) -> bool:
+        """Rebuild lookup indexes made over the whole log (by Clearline before they were kept
+        per block) per block of `INDEX_BLOCK`; False when they are per block already.
+
+        One transaction: if it fails, the log keeps the indexes it had. The records and the
+        chain are not touched (the indexes are not part of it).
+        """
+        if self.index_block is not None:
+            return False
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DROP INDEX IF EXISTS records_record_id")
+                db.execute("DROP INDEX IF EXISTS records_account_id")
+                for statement in _INDEXES.format(block=INDEX_BLOCK).split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: the indexes were not rebuilt ({exc})") from None
+        self.index_block = INDEX_BLOCK
+        return True
 
     def _record(self, row: Sequence[Any]) -> AuditRecord:
         """A stored row, with its record template when it names one."""

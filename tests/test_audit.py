@@ -236,7 +236,7 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
         log.append([again])
     monkeypatch.setattr(audit, "INDEX_BLOCK", 65_536)  # the file says its own block
     with AuditLog(path) as log:
-        assert log._index_block == 7
+        assert log.index_block == 7
         stored = list(log.records())
         for record in stored[::7] + stored[-3:]:
             expected = [r.seq for r in stored if r.record_id == record.record_id]
@@ -278,7 +278,7 @@ def test_a_log_whose_indexes_cover_the_whole_log_still_reads_and_appends(
     db.execute("CREATE INDEX records_account_id ON records (account_id)")
     db.close()
     with AuditLog(path) as log:
-        assert log._index_block is None
+        assert log.index_block is None
         log.append(decisions[100:])
         target = decisions[150]
         assert [r.seq for r in log.get(target.decision_id)] == [151]
@@ -296,6 +296,55 @@ def test_a_log_whose_indexes_cover_the_whole_log_still_reads_and_appends(
         "CREATE INDEX records_account_id ON records (account_id)",
         "CREATE INDEX records_record_id ON records (record_id)",
     ]
+    head = path.with_suffix(".head")
+    with AuditLog(path) as log:
+        head.write_text(repr(log.head()))
+    run = run_cli("audit", "reindex", str(path))
+    assert run.returncode == 0, run.stderr
+    assert (
+        run.stdout
+        == f"reindexed: {len(decisions)} records, lookup indexes per block of 65,536 records\n"
+    )
+    with AuditLog(path) as log:
+        assert log.index_block == 65_536
+        assert repr(log.head()) == head.read_text() and log.verify().ok
+        target = decisions[250]
+        assert [r.seq for r in log.get(target.decision_id)] == [251]
+        assert "(<expr>=? AND record_id>? AND record_id<?)" in " ".join(
+            lookup_plans(log, lambda: log.get(target.decision_id))
+        )
+    again = run_cli("audit", "reindex", str(path))
+    assert again.returncode == 0
+    assert again.stdout.startswith("nothing to do: the lookup indexes are kept per block of 65,536")
+
+
+def test_reindexing_a_log_another_process_holds_fails_and_keeps_its_indexes(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:20])
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP INDEX records_record_id")
+    db.execute("CREATE INDEX records_record_id ON records (record_id)")
+    log = AuditLog(path, timeout=0.2)
+    db.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        with pytest.raises(AuditError, match=r"the indexes were not rebuilt .*locked"):
+            log.reindex()
+        assert log.index_block is None
+        assert [r.seq for r in log.get(decisions[4].decision_id)] == [5]
+        log.close()
+        with pytest.raises(
+            AuditError, match=r"audit.db: cannot open the audit log \(database is locked\)"
+        ):
+            AuditLog(path, timeout=0.2)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    with AuditLog(path) as log:
+        assert log.index_block is None and log.reindex() and log.index_block == 65_536
+        assert not log.reindex()
 
 
 def test_not_an_audit_log(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`clearline audit`: verify, replay, show and list the decisions of an audit log."""
+"""`clearline audit`: verify, replay, show and list the decisions of an audit log; reindex it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from clearline.engine.audit import KIND_DECISION, AuditError, AuditLog, AuditRecord
+from clearline.engine.audit import (
+    INDEX_BLOCK,
+    KIND_DECISION,
+    AuditError,
+    AuditLog,
+    AuditRecord,
+)
 from clearline.engine.decide import AsOfError, to_instant
 from clearline.engine.replay import REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -44,6 +50,25 @@ def verify(db: str) -> None:
         click.echo(f"verify failed: {result.count} records hold before record {result.problem.seq}")
         raise Failed()
     click.echo(f"ok: {result.count} records (head {result.head})")
+
+
+@audit.command()
+@click.argument("db", type=click.Path())
+def reindex(db: str) -> None:
+    """Rebuild a log's lookup indexes per block of records, where an earlier Clearline made
+    them over the whole log (its appends slow down as it grows)."""
+    with open_log(db) as log:
+        try:
+            rebuilt = log.reindex()
+        except AuditError as exc:
+            error(str(exc), code="A001")
+            raise Failed() from None
+        count = len(log)
+        block = f"per block of {log.index_block or INDEX_BLOCK:,} records"
+    if rebuilt:
+        click.echo(f"reindexed: {count} records, lookup indexes {block}")
+    else:
+        click.echo(f"nothing to do: the lookup indexes are kept {block} already")
 
 
 @audit.command(name="replay")
