@@ -34,6 +34,7 @@ its input, rolls back and exits, so a batch is never half written.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import marshal
 import signal
@@ -352,6 +353,9 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
     # Ctrl-C reaches the whole process group: the caller decides (it rolls the batch back or
     # goes away, which ends the input), so that a batch is never cut by the signal here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The writer makes no reference cycles; the collector's passes over the rows it holds
+    # cost about 1% of its instructions (`valgrind --tool=cachegrind`, 30,000 records).
+    gc.disable()
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     synchronous = "FULL" if synchronous == "FULL" else "NORMAL"
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
