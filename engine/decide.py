@@ -14,7 +14,7 @@ from .audit_writer import decision_id as _decision_id
 from .canonical import canonical_json, sha256_hex, to_json_value
 from .check import MISSING_FACTS_REASON
 from .compile import CompiledPolicy
-from .errors import ClearlineError
+from .errors import ClearlineError, FactError, FactProblem
 from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
 from .grace import Timeline, timeline_for
 from .model import ActionKind, FactRef
@@ -486,7 +486,18 @@ def decide(
     account_id: str | None = None,
     trace: bool = True,
 ) -> Decision:
-    """Decide one account. Raises FactError for facts that do not fit the policy's schema."""
+    """Decide one account. Raises FactError for facts that do not fit the policy's schema
+    (and for an account id that is not text, which no record could hold)."""
+    if account_id is not None and not isinstance(account_id, str):
+        raise FactError(
+            [
+                FactProblem(
+                    "account_id",
+                    "F004",
+                    f"`account_id` must be a string, not {type(account_id).__name__}",
+                )
+            ]
+        )
     # The common case (an aware date-time and a dict holding every fact, valid) is written out
     # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
     # layers costing as much as evaluating the rules.

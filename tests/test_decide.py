@@ -162,6 +162,21 @@ def test_facts_must_be_an_object() -> None:
         decide(compiled, [1, 2], AS_OF)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("account_id", [123, b"A1", ["A1"], 1.5])
+def test_an_account_id_that_is_not_text_is_refused(account_id: Any) -> None:
+    compiled = one_rule("{fact: dpd, gt: 5}")
+    for facts in (BASE, {**BASE, "dpd": "3"}):  # the fast path and the checked path alike
+        with pytest.raises(FactError) as caught:
+            decide(compiled, facts, AS_OF, account_id=account_id)
+        problem = caught.value.problems[0]
+        assert (problem.fact, problem.code) == ("account_id", "F004")
+        assert problem.message == (
+            f"`account_id` must be a string, not {type(account_id).__name__}"
+        )
+    assert decide(compiled, BASE, AS_OF, account_id="A1").account_id == "A1"
+    assert decide(compiled, BASE, AS_OF).account_id is None
+
+
 def test_as_of_must_be_a_moment() -> None:
     compiled = one_rule("{fact: dpd, gt: 5}")
     with pytest.raises(AsOfError):
