@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import audit_append, peers
+from benchmarks import audit_append, audit_index_growth, peers
 from benchmarks.floor import floor
 from benchmarks.run import (
     Engine,
@@ -20,7 +20,7 @@ from benchmarks.run import (
     floor_engine,
     main,
 )
-from clearline.engine import load_policy, load_policy_text
+from clearline.engine import audit, load_policy, load_policy_text
 
 from .conftest import ROOT, SHIPPED_V2, small_policy
 
@@ -136,3 +136,26 @@ def test_the_append_benchmark_grows_one_log(capsys: pytest.CaptureFixture[str]) 
         audit_append.main(["--grow", "0"])
     assert refused.value.code == 2
     assert "--grow needs a positive number" in capsys.readouterr().err
+
+
+def test_the_index_growth_benchmark_counts_wal_pages_and_looks_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "INDEX_BLOCK", audit.INDEX_BLOCK)  # restored after the run
+    assert audit_index_growth.main(["--records", "20000", "--every", "10000", "--block", "7"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("lookup indexes per block of 7 or whole")
+    rows = [line.rsplit(None, 4) for line in lines[2:6]]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("per block", "10,000"),
+        ("per block", "20,000"),
+        ("whole log", "10,000"),
+        ("whole log", "20,000"),
+    ]
+    assert all(int(row[2].replace(",", "")) > 0 and float(row[4]) > 0 for row in rows)
+    assert lines[6].startswith("per block: a lookup by decision id takes ")
+    assert lines[6].endswith(" ms over 2,858 blocks")
+    assert lines[7].startswith("whole log: a lookup by decision id takes ")
+    with pytest.raises(SystemExit):
+        audit_index_growth.main(["--every", "15000"])
+    assert "a multiple of 10,000" in capsys.readouterr().err
