@@ -19,8 +19,8 @@ process and of the writer process beside it, since the machine may be shared, an
 with the time of a fixed piece of pure-Python work measured just before it (`ref µs`): a
 virtual machine's speed moves from minute to minute, and this shows where it stood.
 
-`--grow N` appends batches of 10,000 fresh decisions into one log until it holds N records and
-prints the rate for every 100,000: whether an append slows down as the log grows.
+`--grow N` appends N fresh decisions in batches of 10,000 into one log (after the warm-up
+batch) and prints the rate for every 100,000: whether an append slows down as the log grows.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from clearline.engine import (
     decide,
     load_policy,
 )
+from clearline.engine.audit import PARALLEL_MIN
 from clearline.engine.sample import sample_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,17 +123,17 @@ def breakdown(count: int, seed: int) -> dict[str, float]:
 
 
 def grow(total: int, batch: int = 10_000, every: int = 100_000) -> None:
-    """Append batches of fresh decisions into one log up to `total` records; print the rate,
-    the CPU per record of both processes and the file's size for each `every` records."""
+    """Append `total` fresh decisions in batches into one log (after a warm-up batch); print
+    the rate, the CPU per record of both processes and the file's size for each `every`."""
     print(f"audit append into one growing log, batches of {batch:,}, full trace")
     print(
-        f"{'log holds':>10}{'records/s':>12}{'cpu µs/rec':>12}{'writer µs/rec':>15}"
+        f"{'appended':>10}{'records/s':>12}{'cpu µs/rec':>12}{'writer µs/rec':>15}"
         f"{'ref µs':>14}{'file MB':>9}"
     )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "audit.db"
         log = AuditLog(path)
-        log.append(fresh_decisions(batch, 1_000))  # warm-up, not counted
+        log.append(fresh_decisions(batch, 10**9))  # warm-up, not counted (a seed of its own)
         wall = cpu = writer = 0.0
         references: list[float] = []
         for start in range(0, total, batch):
@@ -142,7 +143,8 @@ def grow(total: int, batch: int = 10_000, every: int = 100_000) -> None:
             log.append(decisions)
             wall += time.perf_counter() - began
             cpu += time.process_time() - used
-            writer += log._writer.work if log._writer else 0.0
+            if log._writer and len(decisions) >= PARALLEL_MIN:  # else it is written here
+                writer += log._writer.work
             done = start + len(decisions)
             if done % every == 0 or done >= total:
                 span = (done - 1) % every + 1

@@ -92,11 +92,8 @@ _EDGE_CHUNKS = (50, 150, 300)
 # an append inserts into the newest block's part of each index only, so its cost does not grow
 # with the log (one index over the whole log, of random decision ids, made every batch of a
 # large log rewrite most of that index's pages); a lookup seeks once in each block's part. A
-# file's own index definition says its block (`AuditLog.index_block`).
+# file's own index definitions say its block (`AuditLog.index_block`).
 INDEX_BLOCK = 65_536
-# More blocks than a lookup seeks one by one (65 billion records): only a log whose seq was
-# altered far out of line (which `verify` reports) spans more; a lookup there reads it all.
-_MOST_BLOCKS = 1_000_000
 
 
 def chunk_bounds(size: int) -> Iterator[tuple[int, int]]:
@@ -146,7 +143,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS records_record_id ON records (seq / {block}, record_id);
 CREATE INDEX IF NOT EXISTS records_account_id ON records (seq / {block}, account_id);
 """
-_BLOCKED_INDEX = re.compile(r"\(seq / (\d+), record_id\)")
+_BLOCKED_INDEX = re.compile(r"\(seq / (\d+), (record_id|account_id)\)")
+_INDEX_NAMES = ("records_record_id", "records_account_id")
 
 
 # A chunk of a batch for the writer: its rows, (sha256, text) of the record templates they name
@@ -452,13 +450,13 @@ class AuditLog:
             raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
         try:
             self._open(create)
+        except sqlite3.OperationalError as exc:
+            # A write lock held past the timeout, a read-only file: nothing of what the file is.
+            self._db.close()
+            raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            # A write lock held past the timeout says nothing of what the file is.
-            what = (
-                "cannot open the audit log" if "locked" in str(exc) else "not a Clearline audit log"
-            )
-            raise AuditError(f"{self.path}: {what} ({exc})") from None
+            raise AuditError(f"{self.path}: not a Clearline audit log ({exc})") from None
         except AuditError:
             self._db.close()
             raise
@@ -513,13 +511,6 @@ class AuditLog:
             raise
         if meta.get("format") != FORMAT:
             raise AuditError(f"{self.path}: unknown audit log format {meta.get('format')!r}")
-        index = db.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'records_record_id'"
-        ).fetchone()
-        blocked = _BLOCKED_INDEX.search(str(index[0])) if index else None
-        # Records per block of the lookup indexes; None for a log whose indexes cover it whole
-        # (made by Clearline before they were kept per block; `reindex` rebuilds them).
-        self.index_block: int | None = int(blocked[1]) if blocked else None
         self.log_id: str = meta["log_id"]
         self.salt: str = meta["salt"]
         self.genesis = genesis_hash(self.log_id, self.salt)
@@ -730,29 +721,55 @@ class AuditLog:
         )
         return [self._record(row) for row in rows]
 
+    @property
+    def index_block(self) -> int | None:
+        """Records per block of the lookup indexes; None where they cover the whole log (made
+        so by Clearline before they were kept per block; `reindex` rebuilds them).
+
+        Read from the file each time: another process may have rebuilt them since this one
+        opened the log."""
+        blocks = set()
+        for (sql,) in self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name IN (?, ?)", _INDEX_NAMES
+        ):
+            found = _BLOCKED_INDEX.search(str(sql))
+            blocks.add(int(found[1]) if found else None)
+        return blocks.pop() if len(blocks) == 1 else None  # both indexes, or not at all
+
     def _in_blocks(self) -> str:
         """A condition every row meets, which lets SQLite seek a lookup index block by block
         (`INDEX_BLOCK`); always true where the indexes are not kept per block."""
         block = self.index_block
         if block is None:
             return "1"
-        first, last = self._db.execute(
+        first, last, head = self._db.execute(
             f"SELECT (SELECT min(seq) FROM records) / {block}, "
-            f"(SELECT max(seq) FROM records) / {block}"
+            f"(SELECT max(seq) FROM records) / {block}, "
+            "(SELECT value FROM meta WHERE key = 'head')"
         ).fetchone()
-        if first is None or last - first > _MOST_BLOCKS:  # empty, or a seq altered far off
+        try:  # the blocks the log's own head says it spans
+            spans = int(str(head).split(" ")[0]) // block + 1
+        except ValueError:
+            spans = -1
+        if first is None or not 0 <= last - first <= spans:  # empty, or a seq altered off line
             return "1"
+        # The bounds once more inside the query, which reads one state of the file (a batch
+        # committed meanwhile is seen whole or not at all); the cap only keeps a seq altered
+        # meanwhile from making the count endless.
+        low = f"(SELECT min(seq) FROM records) / {block}"
         return (
-            f"seq / {block} IN (WITH RECURSIVE block(n) AS (SELECT {int(first)} UNION ALL "
-            f"SELECT n + 1 FROM block WHERE n < {int(last)}) SELECT n FROM block)"
+            f"seq / {block} IN (WITH RECURSIVE block(n) AS (SELECT {low} UNION ALL "
+            f"SELECT n + 1 FROM block WHERE n < (SELECT max(seq) FROM records) / {block} "
+            f"AND n < {low} + {spans + 64}) SELECT n FROM block)"
         )
 
     def reindex(self) -> bool:
         """Rebuild lookup indexes made over the whole log (by Clearline before they were kept
         per block) per block of `INDEX_BLOCK`; False when they are per block already.
 
-        One transaction: if it fails, the log keeps the indexes it had. The records and the
-        chain are not touched (the indexes are not part of it).
+        One transaction, which holds the write lock while it runs (appends wait): if it fails,
+        the log keeps the indexes it had. The records and the chain are not touched (the
+        indexes are not part of it).
         """
         if self.index_block is not None:
             return False
@@ -760,18 +777,18 @@ class AuditLog:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("DROP INDEX IF EXISTS records_record_id")
-                db.execute("DROP INDEX IF EXISTS records_account_id")
+                for name in _INDEX_NAMES:
+                    db.execute(f"DROP INDEX IF EXISTS {name}")
                 for statement in _INDEXES.format(block=INDEX_BLOCK).split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise AuditError(f"{self.path}: the indexes were not rebuilt ({exc})") from None
-        self.index_block = INDEX_BLOCK
         return True
 
     def _record(self, row: Sequence[Any]) -> AuditRecord:

@@ -478,6 +478,15 @@ _NONE = ActionKind.NONE
 _NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
 
 
+def _is_text(value: str) -> bool:
+    """Whether a string can be written as UTF-8 (JSON text, a record): no lone surrogate."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decide(
     compiled: CompiledPolicy,
     facts: Mapping[str, Any],
@@ -487,17 +496,16 @@ def decide(
     trace: bool = True,
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema
-    (and for an account id that is not text, which no record could hold)."""
-    if account_id is not None and not isinstance(account_id, str):
-        raise FactError(
-            [
-                FactProblem(
-                    "account_id",
-                    "F004",
-                    f"`account_id` must be a string, not {type(account_id).__name__}",
-                )
-            ]
+    (and for an account id that is not a string of valid text, which no record could hold)."""
+    if account_id is not None and (
+        not isinstance(account_id, str) or not (account_id.isascii() or _is_text(account_id))
+    ):
+        what = (
+            "valid Unicode text (it holds a lone surrogate)"
+            if isinstance(account_id, str)
+            else f"a string, not {type(account_id).__name__}"
         )
+        raise FactError([FactProblem("account_id", "F004", f"`account_id` must be {what}")])
     # The common case (an aware date-time and a dict holding every fact, valid) is written out
     # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
     # layers costing as much as evaluating the rules.

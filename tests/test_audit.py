@@ -255,14 +255,40 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
         assert len(plans) == 2
         for plan in plans:
             assert "USING INDEX records_" in plan and "(<expr>=? AND " in plan, plan
-    # A seq altered far out of line (which verify reports): found all the same, where a seek
-    # per block up to it would not end.
-    far = 2**62
-    with tampered(path, tmp_path / "t.db", f"UPDATE records SET seq = {far} WHERE seq = 9") as log:
+    # Seqs altered (which verify reports) are found all the same: below zero (block -1, sought
+    # from the lowest block there is), and far out of line (where a seek per block up to it
+    # would not end: the log's head says how many blocks it spans, and the lookup reads it all).
+    for seq in (-7, 2**62):
         moved = stored[8]
-        assert [r.seq for r in log.get(moved.record_id)] == [far]
-        assert far in [r.seq for r in log.records(account_id=moved.account_id)]
-        assert not log.verify().ok
+        with tampered(
+            path, tmp_path / "t.db", f"UPDATE records SET seq = {seq} WHERE seq = 9"
+        ) as log:
+            assert [r.seq for r in log.get(moved.record_id)] == [seq]
+            assert seq in [r.seq for r in log.records(account_id=moved.account_id)]
+            assert not log.verify().ok
+
+
+def test_a_lookup_sees_a_batch_committed_while_it_starts_whole(
+    tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of 7: the log holds blocks 0 - 2 when the lookup starts, and another writer's
+    # batch lands in blocks 3 and 4 just before its query runs.
+    monkeypatch.setattr(audit, "INDEX_BLOCK", 7)
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:20])
+    late = decisions[20:30]
+    with AuditLog(path) as reader, AuditLog(path) as other:
+
+        def append_first(sql: str) -> None:
+            if sql.startswith("SELECT seq, kind,") and len(other) == 20:
+                other.append(late)
+
+        reader._db.set_trace_callback(append_first)
+        found = reader.get(late[4].decision_id)
+        reader._db.set_trace_callback(None)
+        assert [r.seq for r in found] == [25]
+        assert len(reader) == 30
 
 
 def log_with_whole_log_indexes(path: Path, decisions: list[Decision]) -> None:
@@ -275,6 +301,16 @@ def log_with_whole_log_indexes(path: Path, decisions: list[Decision]) -> None:
         db.execute(f"DROP INDEX records_{column}")
         db.execute(f"CREATE INDEX records_{column} ON records ({column})")
     db.close()
+
+
+def index_definitions(path: Path) -> list[str]:
+    """The CREATE statements of a log's lookup indexes, by name."""
+    db = sqlite3.connect(path)
+    found = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+    ).fetchall()
+    db.close()
+    return [sql for (sql,) in found]
 
 
 def test_a_log_whose_indexes_cover_the_whole_log_still_reads_and_appends(
@@ -294,29 +330,31 @@ def test_a_log_whose_indexes_cover_the_whole_log_still_reads_and_appends(
             lookup_plans(log, lambda: log.get(target.decision_id))
         )
         assert log.verify().ok
-    db = sqlite3.connect(path)
-    indexes = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index'").fetchall()
-    db.close()
-    assert sorted(sql for (sql,) in indexes if sql) == [
+    assert index_definitions(path) == [
         "CREATE INDEX records_account_id ON records (account_id)",
         "CREATE INDEX records_record_id ON records (record_id)",
     ]
-    with AuditLog(path) as log:
+    with AuditLog(path) as log:  # open while another process reindexes
         head = log.head()
-    run = run_cli("audit", "reindex", str(path))
-    assert run.returncode == 0, run.stderr
-    assert (
-        run.stdout
-        == f"reindexed: {len(decisions)} records, lookup indexes per block of 65,536 records\n"
-    )
-    with AuditLog(path) as log:
+        run = run_cli("audit", "reindex", str(path))
+        assert run.returncode == 0, run.stderr
+        assert (
+            run.stdout
+            == f"reindexed: {len(decisions)} records, lookup indexes per block of 65,536 records\n"
+        )
         assert log.index_block == 65_536
         assert log.head() == head and log.verify().ok
         target = decisions[250]
         assert [r.seq for r in log.get(target.decision_id)] == [251]
-        assert "(<expr>=? AND record_id>? AND record_id<?)" in " ".join(
-            lookup_plans(log, lambda: log.get(target.decision_id))
+        plans = lookup_plans(log, lambda: log.get(target.decision_id)) + lookup_plans(
+            log, lambda: list(log.records(account_id=target.account_id))
         )
+        assert "(<expr>=? AND record_id>? AND record_id<?)" in plans[0]
+        assert "USING INDEX records_account_id (<expr>=? AND account_id=?)" in plans[1]
+    assert index_definitions(path) == [
+        "CREATE INDEX records_account_id ON records (seq / 65536, account_id)",
+        "CREATE INDEX records_record_id ON records (seq / 65536, record_id)",
+    ]
     again = run_cli("audit", "reindex", str(path))
     assert again.returncode == 0
     assert again.stdout.startswith("nothing to do: the lookup indexes are kept per block of 65,536")
@@ -346,6 +384,43 @@ def test_reindexing_a_log_another_process_holds_fails_and_keeps_its_indexes(
     with AuditLog(path) as log:
         assert log.index_block is None and log.reindex() and log.index_block == 65_536
         assert not log.reindex()
+
+
+def test_a_reindex_that_fails_midway_keeps_every_index_as_it_was(
+    tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.db"
+    log_with_whole_log_indexes(path, decisions[:20])
+    before = index_definitions(path)
+    # The rebuild fails at its last statement, after both old indexes were dropped and one
+    # new one made.
+    broken = audit._INDEXES + "CREATE INDEX records_broken ON records (no_such_column);"
+    with AuditLog(path) as log:
+        monkeypatch.setattr(audit, "_INDEXES", broken)
+        with pytest.raises(AuditError, match=r"the indexes were not rebuilt .*no_such_column"):
+            log.reindex()
+        assert log.index_block is None and not log._db.in_transaction
+    assert index_definitions(path) == before
+
+
+def test_a_log_with_one_index_of_each_layout_is_reindexed_whole(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:20])
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP INDEX records_account_id")
+    db.execute("CREATE INDEX records_account_id ON records (account_id)")
+    db.close()
+    with AuditLog(path) as log:
+        assert log.index_block is None  # lookups do not count on either
+        assert [r.seq for r in log.get(decisions[3].decision_id)] == [4]
+        assert log.reindex() and log.index_block == 65_536
+    assert index_definitions(path) == [
+        "CREATE INDEX records_account_id ON records (seq / 65536, account_id)",
+        "CREATE INDEX records_record_id ON records (seq / 65536, record_id)",
+    ]
 
 
 def test_not_an_audit_log(tmp_path: Path) -> None:

@@ -116,8 +116,7 @@ def test_the_append_benchmark_grows_one_log(capsys: pytest.CaptureFixture[str]) 
     assert audit_append.main(["--grow", "12000"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == [
-        "log",
-        "holds",
+        "appended",
         "records/s",
         "cpu",
         "µs/rec",

@@ -177,6 +177,16 @@ def test_an_account_id_that_is_not_text_is_refused(account_id: Any) -> None:
     assert decide(compiled, BASE, AS_OF).account_id is None
 
 
+def test_an_account_id_with_a_lone_surrogate_is_refused() -> None:
+    compiled = one_rule("{fact: dpd, gt: 5}")
+    with pytest.raises(FactError) as caught:
+        decide(compiled, BASE, AS_OF, account_id="A\udcff")
+    assert caught.value.problems[0].message == (
+        "`account_id` must be valid Unicode text (it holds a lone surrogate)"
+    )
+    assert decide(compiled, BASE, AS_OF, account_id="客户-7").to_json()  # any valid text
+
+
 def test_as_of_must_be_a_moment() -> None:
     compiled = one_rule("{fact: dpd, gt: 5}")
     with pytest.raises(AsOfError):
