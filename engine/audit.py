@@ -67,7 +67,7 @@ from .audit_writer import (
     receive,
     send,
 )
-from .canonical import canonical_json, sha256_hex
+from .canonical import canonical_json, is_text, sha256_hex
 from .compile import CompiledPolicy
 from .decide import Decision
 from .errors import ClearlineError
@@ -680,6 +680,12 @@ class AuditLog:
         (`since` inclusive, `until` exclusive)."""
         where: list[str] = []
         args: list[Any] = []
+        if not all(
+            is_text(value)
+            for value in (kind, account_id, action, policy_id, policy_version)
+            if value is not None
+        ):
+            return  # no record holds text that is not valid Unicode
         for column, value in (
             ("kind", kind),
             ("account_id", account_id),
@@ -707,6 +713,8 @@ class AuditLog:
 
     def at(self, seq: int) -> AuditRecord | None:
         """The record numbered `seq`, if any."""
+        if not -(2**63) <= seq < 2**63:  # beyond SQLite's integers: no such record
+            return None
         row = self._db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM records WHERE seq = ?", (seq,)
         ).fetchone()
@@ -714,6 +722,8 @@ class AuditLog:
 
     def get(self, record_id: str) -> list[AuditRecord]:
         """Records whose id is `record_id` or starts with it, in log order."""
+        if not is_text(record_id):  # no record holds text that is not valid Unicode
+            return []
         rows = self._db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM records WHERE {self._in_blocks()} "
             "AND record_id >= ? AND record_id < ? ORDER BY seq LIMIT 100",

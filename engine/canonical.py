@@ -46,6 +46,17 @@ def to_json_value(value: Any) -> Any:
     raise TypeError(f"no canonical JSON form for {type(value).__name__}")
 
 
+def is_text(value: str) -> bool:
+    """Whether a string can be written as UTF-8 (in JSON, in a record): no lone surrogate."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, no insignificant white space, UTF-8 text, no NaN: one spelling per value."""
     return json.dumps(

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .audit_writer import decision_id as _decision_id
-from .canonical import canonical_json, sha256_hex, to_json_value
+from .canonical import canonical_json, is_text, sha256_hex, to_json_value
 from .check import MISSING_FACTS_REASON
 from .compile import CompiledPolicy
 from .errors import ClearlineError, FactError, FactProblem
@@ -478,15 +478,6 @@ _NONE = ActionKind.NONE
 _NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
 
 
-def _is_text(value: str) -> bool:
-    """Whether a string can be written as UTF-8 (JSON text, a record): no lone surrogate."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def decide(
     compiled: CompiledPolicy,
     facts: Mapping[str, Any],
@@ -497,9 +488,7 @@ def decide(
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema
     (and for an account id that is not a string of valid text, which no record could hold)."""
-    if account_id is not None and (
-        not isinstance(account_id, str) or not (account_id.isascii() or _is_text(account_id))
-    ):
+    if account_id is not None and (not isinstance(account_id, str) or not is_text(account_id)):
         what = (
             "valid Unicode text (it holds a lone surrogate)"
             if isinstance(account_id, str)

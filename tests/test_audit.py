@@ -1339,6 +1339,28 @@ def test_cli_show(cli_log: Path) -> None:
     assert run.returncode == 1 and "no record" in run.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        [b"audit", b"show", b"LOG", b"\xff\xfe" * 6],  # not UTF-8 (read with surrogates)
+        [b"audit", b"show", b"LOG", b"#99999999999999999999999"],  # beyond SQLite's integers
+        [b"audit", b"list", b"LOG", b"--account", b"\xff\xfe"],
+    ],
+)
+def test_cli_lookups_of_what_no_record_can_hold_find_nothing(
+    cli_log: Path, args: list[bytes]
+) -> None:
+    command = [sys.executable.encode(), b"-m", b"clearline"]
+    command += [os.fsencode(cli_log) if arg == b"LOG" else arg for arg in args]
+    run = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=300)
+    errors = run.stderr.decode(errors="replace")
+    assert "internal error" not in errors and "Traceback" not in errors
+    if args[1] == b"show":
+        assert run.returncode == 1 and "error[A002]: no record" in errors
+    else:
+        assert run.returncode == 0 and run.stdout == b"" and "0 records" in errors
+
+
 def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:
     run = decide_into(tmp_path / "no" / "such" / "a.db", 2)
     assert run.returncode == 1 and "cannot open the audit log" in run.stderr
