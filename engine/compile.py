@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .canonical import policy_sha256
+from .canonical import is_text, policy_sha256
 from .cells import locate, resolvable
 from .model import (
     ActionKind,
@@ -174,7 +174,7 @@ class _Emitter:
         if t is FactType.BOOLEAN:
             return f"{v} is not True and {v} is not False"
         if t in (FactType.STRING,):
-            return f"type({v}) is not str"
+            return f"type({v}) is not str or not {self.const(is_text)}({v})"
         if t is FactType.ENUM:
             return f"type({v}) is not str or {v} not in {self.const(frozenset(fact.values))}"
         if t is FactType.DATE:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .canonical import is_text
 from .errors import FactProblem, did_you_mean
 from .model import Fact, FactType, MissingMode, Policy
 
@@ -81,6 +82,8 @@ def coerce(fact_type: FactType, value: Any, values: tuple[str, ...] = ()) -> Fac
             )
     elif fact_type is FactType.STRING:
         if isinstance(value, str):
+            if not is_text(value):  # no record could hold it
+                raise ValueProblem("text with a lone surrogate is not valid Unicode")
             return value
     elif fact_type is FactType.DATE:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):

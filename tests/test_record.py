@@ -12,8 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
+from clearline.engine import (
+    FactError,
+    compile_policy,
+    decide,
+    load_policy,
+    load_policy_text,
+    sample_accounts,
+)
 from clearline.engine.canonical import canonical_json, to_json_value
+from clearline.engine.facts import normalise_facts
 from clearline.engine.record import RecordTemplate, orjson_agrees, plain_facts_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +249,21 @@ def test_a_stored_template_that_is_not_one_is_refused() -> None:
     ):
         with pytest.raises(ValueError):
             RecordTemplate.parse(text)
+
+
+def test_a_string_fact_with_a_lone_surrogate_is_refused_on_every_path() -> None:
+    # Typed values (dates as dates), so that a dict of every fact takes the fast path.
+    typed, _ = normalise_facts(
+        ODD.policy, next(iter(sample_accounts(ODD.policy, 1, seed=1)))["facts"]
+    )
+    facts = dict(typed, name="a\udcff")
+    without_limit = {name: value for name, value in facts.items() if name != "limit"}
+    for given_facts in (facts, without_limit):  # the fast path, then the checked path
+        for trace in (True, False):
+            with pytest.raises(FactError) as caught:
+                decide(ODD, given_facts, dt.date(2027, 1, 1), trace=trace)
+            problem = caught.value.problems[0]
+            assert (problem.fact, problem.code) == ("name", "F003")
+            assert "lone surrogate is not valid Unicode" in problem.message
+    facts["name"] = "名字 ok"
+    assert json.loads(decide(ODD, facts, dt.date(2027, 1, 1)).inputs_json)["name"] == "名字 ok"
