@@ -94,6 +94,9 @@ _EDGE_CHUNKS = (50, 150, 300)
 # large log rewrite most of that index's pages); a lookup seeks once in each block's part. A
 # file's own index definitions say its block (`AuditLog.index_block`).
 INDEX_BLOCK = 65_536
+# The most blocks a lookup seeks one by one (65 billion records); a log whose seqs, or head,
+# were altered to span more (which `verify` reports) is read whole.
+_MOST_BLOCKS = 1_000_000
 
 
 def chunk_bounds(size: int) -> Iterator[tuple[int, int]]:
@@ -143,7 +146,9 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS records_record_id ON records (seq / {block}, record_id);
 CREATE INDEX IF NOT EXISTS records_account_id ON records (seq / {block}, account_id);
 """
-_BLOCKED_INDEX = re.compile(r"\(seq / (\d+), (record_id|account_id)\)")
+# A block of 1 to 18 digits (below 2**63: SQLite divides by it as an integer); any other
+# definition is read as an index over the whole log.
+_BLOCKED_INDEX = re.compile(r"\(seq / ([1-9]\d{0,17}), (record_id|account_id)\)")
 _INDEX_NAMES = ("records_record_id", "records_account_id")
 
 
@@ -660,9 +665,17 @@ class AuditLog:
         return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
 
     def head(self) -> tuple[int, str]:
-        """The last seq and hash the log itself recorded."""
-        value = self._db.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()[0]
-        seq, _, hash_ = str(value).partition(" ")
+        """The last seq and hash the log itself recorded; AuditError if that was altered into
+        something else."""
+        found = self._db.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        value = found[0] if found else None
+        seq, _, hash_ = value.partition(" ") if isinstance(value, str) else ("", "", "")
+        if not (seq.isascii() and seq.isdigit() and len(seq) <= 19):
+            shown = "missing" if found is None else f"{value!r}"[:80]
+            raise AuditError(
+                f"{self.path}: the log's head (its last seq and hash, table meta) was altered: "
+                f"{shown}, not 'SEQ HASH'"
+            )
         return int(seq), hash_
 
     def records(
@@ -683,7 +696,7 @@ class AuditLog:
         if not all(
             is_text(value)
             for value in (kind, account_id, action, policy_id, policy_version)
-            if value is not None
+            if isinstance(value, str)
         ):
             return  # no record holds text that is not valid Unicode
         for column, value in (
@@ -748,20 +761,20 @@ class AuditLog:
 
     def _in_blocks(self) -> str:
         """A condition every row meets, which lets SQLite seek a lookup index block by block
-        (`INDEX_BLOCK`); always true where the indexes are not kept per block."""
+        (`INDEX_BLOCK`); always true where the indexes are not kept per block, or where the
+        log's seqs (or its head) were altered out of line: then the lookup reads it whole."""
         block = self.index_block
         if block is None:
             return "1"
-        first, last, head = self._db.execute(
+        first, last = self._db.execute(
             f"SELECT (SELECT min(seq) FROM records) / {block}, "
-            f"(SELECT max(seq) FROM records) / {block}, "
-            "(SELECT value FROM meta WHERE key = 'head')"
+            f"(SELECT max(seq) FROM records) / {block}"
         ).fetchone()
-        try:  # the blocks the log's own head says it spans
-            spans = int(str(head).split(" ")[0]) // block + 1
-        except ValueError:
-            spans = -1
-        if first is None or not 0 <= last - first <= spans:  # empty, or a seq altered off line
+        try:
+            spans = self.head()[0] // block + 1  # the blocks the log's own head says it spans
+        except AuditError:
+            return "1"
+        if first is None or not 0 <= last - first <= min(spans, _MOST_BLOCKS):
             return "1"
         # The bounds once more inside the query, which reads one state of the file (a batch
         # committed meanwhile is seen whole or not at all); the cap only keeps a seq altered
@@ -770,7 +783,7 @@ class AuditLog:
         return (
             f"seq / {block} IN (WITH RECURSIVE block(n) AS (SELECT {low} UNION ALL "
             f"SELECT n + 1 FROM block WHERE n < (SELECT max(seq) FROM records) / {block} "
-            f"AND n < {low} + {spans + 64}) SELECT n FROM block)"
+            f"AND n < {low} + {_MOST_BLOCKS}) SELECT n FROM block)"
         )
 
     def reindex(self) -> bool:
@@ -787,6 +800,9 @@ class AuditLog:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if self.index_block is not None:  # another process rebuilt them meanwhile
+                    db.execute("COMMIT")
+                    return False
                 for name in _INDEX_NAMES:
                     db.execute(f"DROP INDEX IF EXISTS {name}")
                 for statement in _INDEXES.format(block=INDEX_BLOCK).split(";"):
@@ -849,7 +865,11 @@ class AuditLog:
             prev = record.hash
             expected += 1
             count += 1
-        head_seq, head_hash = self.head()
+        try:
+            head_seq, head_hash = self.head()
+        except AuditError as exc:
+            message = str(exc).removeprefix(f"{self.path}: ")
+            return Verification(count, prev, Problem(count + 1, "altered", message))
         if head_seq > count:
             problem = Problem(
                 count + 1,

@@ -258,11 +258,13 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
     # Seqs altered (which verify reports) are found all the same: below zero (block -1, sought
     # from the lowest block there is), and far out of line (where a seek per block up to it
     # would not end: the log's head says how many blocks it spans, and the lookup reads it all).
-    for seq in (-7, 2**62):
-        moved = stored[8]
-        with tampered(
-            path, tmp_path / "t.db", f"UPDATE records SET seq = {seq} WHERE seq = 9"
-        ) as log:
+    # The same with the head altered to match the far seq, or into something else.
+    moved = stored[8]
+    for seq, head in ((-7, None), (2**62, None), (2**62, f"{2**62} x"), (2**62, "garbage")):
+        statements = [f"UPDATE records SET seq = {seq} WHERE seq = 9"]
+        if head is not None:
+            statements.append(f"UPDATE meta SET value = '{head}' WHERE key = 'head'")
+        with tampered(path, tmp_path / "t.db", *statements) as log:
             assert [r.seq for r in log.get(moved.record_id)] == [seq]
             assert seq in [r.seq for r in log.records(account_id=moved.account_id)]
             assert not log.verify().ok
@@ -271,13 +273,14 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
 def test_a_lookup_sees_a_batch_committed_while_it_starts_whole(
     tmp_path: Path, decisions: list[Decision], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Blocks of 7: the log holds blocks 0 - 2 when the lookup starts, and another writer's
-    # batch lands in blocks 3 and 4 just before its query runs.
-    monkeypatch.setattr(audit, "INDEX_BLOCK", 7)
+    # Blocks of 3: the log holds blocks 0 - 6 when the lookup starts, and another writer's
+    # batch lands in blocks 6 - 100 just before its query runs (far past what the log's head
+    # said a moment before).
+    monkeypatch.setattr(audit, "INDEX_BLOCK", 3)
     path = tmp_path / "audit.db"
     with AuditLog(path) as log:
         log.append(decisions[:20])
-    late = decisions[20:30]
+    late = decisions[20:300]
     with AuditLog(path) as reader, AuditLog(path) as other:
 
         def append_first(sql: str) -> None:
@@ -285,10 +288,10 @@ def test_a_lookup_sees_a_batch_committed_while_it_starts_whole(
                 other.append(late)
 
         reader._db.set_trace_callback(append_first)
-        found = reader.get(late[4].decision_id)
+        found = reader.get(late[-1].decision_id)
         reader._db.set_trace_callback(None)
-        assert [r.seq for r in found] == [25]
-        assert len(reader) == 30
+        assert [r.seq for r in found] == [300]
+        assert len(reader) == 300
 
 
 def log_with_whole_log_indexes(path: Path, decisions: list[Decision]) -> None:
@@ -384,6 +387,26 @@ def test_reindexing_a_log_another_process_holds_fails_and_keeps_its_indexes(
     with AuditLog(path) as log:
         assert log.index_block is None and log.reindex() and log.index_block == 65_536
         assert not log.reindex()
+
+
+@pytest.mark.parametrize("block", ["0", "99999999999999999999", "007"])
+def test_an_index_block_sqlite_cannot_divide_by_is_read_as_a_whole_log_index(
+    tmp_path: Path, decisions: list[Decision], block: str
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append(decisions[:20])
+    db = sqlite3.connect(path, isolation_level=None)
+    for column in ("record_id", "account_id"):
+        db.execute(f"DROP INDEX records_{column}")
+        db.execute(f"CREATE INDEX records_{column} ON records (seq / {block}, {column})")
+    db.close()
+    with AuditLog(path) as log:
+        assert log.index_block is None
+        assert [r.seq for r in log.get(decisions[12].decision_id)] == [13]
+        assert [r.seq for r in log.records(account_id=decisions[12].account_id)] == [13]
+        assert log.reindex() and log.index_block == 65_536
+        assert [r.seq for r in log.get(decisions[12].decision_id)] == [13]
 
 
 def test_a_reindex_that_fails_midway_keeps_every_index_as_it_was(
@@ -1359,6 +1382,41 @@ def test_cli_lookups_of_what_no_record_can_hold_find_nothing(
         assert run.returncode == 1 and "error[A002]: no record" in errors
     else:
         assert run.returncode == 0 and run.stdout == b"" and "0 records" in errors
+
+
+@pytest.mark.parametrize(
+    ("seq", "error"),
+    [
+        ("#\u00b2", "error[A003]: give at least 8 characters"),  # a digit, but not 0 - 9
+        ("#" + "9" * 5_000, "error[A002]: no record"),  # beyond any seq
+    ],
+)
+def test_cli_show_of_a_seq_no_record_can_have_finds_nothing(
+    cli_log: Path, seq: str, error: str
+) -> None:
+    run = run_cli("audit", "show", str(cli_log), seq)
+    assert run.returncode == 1 and error in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("head", ["garbage", "", "150.0 x", "9" * 5_000, None])
+def test_verify_reports_a_head_altered_into_something_else(
+    cli_log: Path, tmp_path: Path, head: str | None
+) -> None:
+    statement = (
+        "DELETE FROM meta WHERE key = 'head'"
+        if head is None
+        else f"UPDATE meta SET value = '{head}' WHERE key = 'head'"
+    )
+    with tampered(cli_log, tmp_path / "t.db", statement) as log:
+        count = len(log)
+        result = log.verify()
+        assert result.problem is not None and result.count == count
+        assert (result.problem.seq, result.problem.kind) == (count + 1, "altered")
+        assert "the log's head" in result.problem.message
+        assert list(log.records(account_id=123)) == []  # type: ignore[arg-type]
+    run = run_cli("audit", "verify", str(tmp_path / "t.db"))
+    assert run.returncode == 1 and "error[A100]" in run.stderr and "head" in run.stderr
+    assert "internal error" not in run.stderr
 
 
 def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:

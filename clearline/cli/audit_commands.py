@@ -152,8 +152,9 @@ def show(db: str, record_id: str, fmt: str) -> None:
 
 def find_record(log: AuditLog, record_id: str) -> AuditRecord:
     """The record of a decision id, a unique prefix (8+ characters) or `#SEQ`, or exit 1."""
-    if record_id.startswith("#") and record_id[1:].isdigit():
-        found = log.at(int(record_id[1:]))
+    digits = record_id[1:]
+    if record_id.startswith("#") and digits.isascii() and digits.isdigit():
+        found = log.at(int(digits)) if len(digits) <= 19 else None  # else beyond any seq
         matches = [found] if found is not None else []
     elif len(record_id) < 8:
         error("give at least 8 characters of a decision id, or #SEQ", code="A003")
