@@ -454,9 +454,15 @@ class AuditLog:
         except sqlite3.Error as exc:
             raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
         try:
-            self._open(create)
+            try:
+                self._open(create)
+            except sqlite3.OperationalError as exc:
+                if create or "readonly" not in str(exc):
+                    raise
+                self._db.close()  # a file this process may only read (an auditor's copy)
+                self._open_read_only()
         except sqlite3.OperationalError as exc:
-            # A write lock held past the timeout, a read-only file: nothing of what the file is.
+            # A write lock held past the timeout: nothing of what the file is.
             self._db.close()
             raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from None
         except sqlite3.DatabaseError as exc:
@@ -466,7 +472,31 @@ class AuditLog:
             self._db.close()
             raise
 
-    def _open(self, create: bool) -> None:
+    def _open_read_only(self) -> None:
+        """Open a log this process may read but not write (an auditor's copy) without writing
+        anything: verify, show, list and replay work, an append fails.
+
+        In a folder it may not write either, SQLite cannot make the log's shared-memory file;
+        the log is then read as immutable, which is right only when no records wait in its
+        write-ahead log (and no writer has it open, which would have made that file)."""
+        uri = Path(self.path).absolute().as_uri()
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            self._db = sqlite3.connect(
+                f"{uri}?{options}", uri=True, timeout=self._timeout, isolation_level=None
+            )
+            try:
+                self._check_kind(create=False)
+                break
+            except sqlite3.OperationalError:
+                self._db.close()
+                wal = Path(f"{self.path}-wal")
+                if "immutable" in options or (wal.exists() and wal.stat().st_size):
+                    raise  # as immutable, the records in the WAL would be silently left out
+        self._take(dict(self._db.execute("SELECT key, value FROM meta").fetchall()))
+
+    def _check_kind(self, create: bool) -> set[str]:
+        """The file's tables, once it is known to be a log of this format (or, with `create`,
+        an empty database); AuditError otherwise. Reads, never writes."""
         db = self._db
         # Look before touching anything: never turn another application's database into one.
         tables = {
@@ -484,6 +514,11 @@ class AuditLog:
                     f"Clearline reads {FORMAT!r} (a log written by another version stays "
                     "readable by that version)"
                 )
+        return tables
+
+    def _open(self, create: bool) -> None:
+        db = self._db
+        self._check_kind(create)
         # Large pages keep a traced decision (a few KB) on one page: several times faster
         # appends than the 4 KB default. Only takes effect when the file is created.
         db.execute("PRAGMA page_size = 65536")
@@ -514,6 +549,10 @@ class AuditLog:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._take(meta)
+
+    def _take(self, meta: dict[str, Any]) -> None:
+        """Set up from the log's `meta` table."""
         if meta.get("format") != FORMAT:
             raise AuditError(f"{self.path}: unknown audit log format {meta.get('format')!r}")
         self.log_id: str = meta["log_id"]

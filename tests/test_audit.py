@@ -1274,6 +1274,88 @@ def cli_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield db
 
 
+def run_cli_unprivileged(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI run without the power to write what its permissions forbid (as root, the
+    file-permission override capabilities dropped)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: read-only files are writable")
+        drop = "-dac_override,-dac_read_search,-fowner"
+        prefix = [setpriv, f"--bounding-set={drop}", "--inh-caps=-all", "--"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "clearline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_an_auditor_reads_a_copy_of_the_log_it_may_not_write(cli_log: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    copy = folder / "audit.db"
+    shutil.copy(cli_log, copy)
+    with AuditLog(cli_log) as log:
+        first = log.at(1)
+        assert first is not None
+        count = len(log)
+    # A second copy, taken while a writer still had it open: records in its write-ahead log.
+    live = tmp_path / "live"
+    live.mkdir()
+    with AuditLog(live / "audit.db") as log:
+        log.append(
+            [decide(compile_policy(load_policy_text(V110_TEXT)), {}, AS_OF, account_id="A1")]
+        )
+        for end in ("", "-wal", "-shm"):
+            shutil.copy(live / f"audit.db{end}", folder / f"live.db{end}")
+            if end:
+                shutil.copy(live / f"audit.db{end}", folder / f"waiting.db{end}")
+        shutil.copy(live / "audit.db", folder / "waiting.db")
+        (folder / "waiting.db-shm").unlink()
+    for path in folder.iterdir():
+        path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        run = run_cli_unprivileged("audit", "verify", str(copy))
+        assert run.returncode == 0 and run.stdout.startswith(f"ok: {count} records"), run.stderr
+        run = run_cli_unprivileged("audit", "show", str(copy), first.record_id[:12])
+        assert run.returncode == 0 and f"decision {first.record_id}" in run.stdout, run.stderr
+        run = run_cli_unprivileged("audit", "list", str(copy), "--account", str(first.account_id))
+        assert run.returncode == 0 and first.record_id[:32] in run.stdout, run.stderr
+        # With its shared-memory file the records in the WAL are read; without it, SQLite
+        # cannot read the WAL, and the log is refused rather than read without them.
+        run = run_cli_unprivileged("audit", "verify", str(folder / "live.db"))
+        assert run.returncode == 0 and run.stdout.startswith("ok: 1 records"), run.stderr
+        run = run_cli_unprivileged("audit", "verify", str(folder / "waiting.db"))
+        assert run.returncode == 1 and "cannot open the audit log" in run.stderr, run.stderr
+        run = run_cli_unprivileged(
+            "decide",
+            "--policy",
+            str(SHIPPED / "1.1.0.yaml"),
+            "--audit",
+            str(copy),
+            stdin='{"account_id": "A2", "facts": {}}',
+        )
+        assert run.returncode == 1 and "readonly" in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    finally:
+        folder.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "audit.db",
+        "live.db",
+        "live.db-shm",
+        "live.db-wal",
+        "waiting.db",
+        "waiting.db-wal",
+    ]
+
+
 def test_cli_decide_audit_then_verify(cli_log: Path) -> None:
     out = cli_log.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
     with AuditLog(cli_log) as log:
