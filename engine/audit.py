@@ -152,6 +152,14 @@ _BLOCKED_INDEX = re.compile(r"\(seq / ([1-9]\d{0,17}), (record_id|account_id)\)"
 _INDEX_NAMES = ("records_record_id", "records_account_id")
 
 
+def _execute_each(db: sqlite3.Connection, script: str) -> None:
+    """Run each statement of a script inside the open transaction (`executescript` would
+    commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # A chunk of a batch for the writer: its rows, (sha256, text) of the record templates they name
 # that the file does not hold yet, and the rows' contents when the caller made them.
 WireChunk = tuple[list[WireRow], list[tuple[str, str]], list[str] | None]
@@ -533,9 +541,7 @@ class AuditLog:
         db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in (_SCHEMA + _INDEXES.format(block=INDEX_BLOCK)).split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            _execute_each(db, _SCHEMA + _INDEXES.format(block=INDEX_BLOCK))
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if not meta:
                 meta = {
@@ -844,9 +850,7 @@ class AuditLog:
                     return False
                 for name in _INDEX_NAMES:
                     db.execute(f"DROP INDEX IF EXISTS {name}")
-                for statement in _INDEXES.format(block=INDEX_BLOCK).split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _execute_each(db, _INDEXES.format(block=INDEX_BLOCK))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:  # SQLite may have rolled back itself (disk full)

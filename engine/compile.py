@@ -174,7 +174,8 @@ class _Emitter:
         if t is FactType.BOOLEAN:
             return f"{v} is not True and {v} is not False"
         if t in (FactType.STRING,):
-            return f"type({v}) is not str or not {self.const(is_text)}({v})"
+            # ASCII text needs no further look (`is_text` refuses lone surrogates).
+            return f"type({v}) is not str or not {v}.isascii() and not {self.const(is_text)}({v})"
         if t is FactType.ENUM:
             return f"type({v}) is not str or {v} not in {self.const(frozenset(fact.values))}"
         if t is FactType.DATE:

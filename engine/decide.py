@@ -478,6 +478,19 @@ _NONE = ActionKind.NONE
 _NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
 
 
+def _check_account_id(account_id: object) -> None:
+    """Raise FactError for an account id no record could hold: not a string, or text with a
+    lone surrogate (`decide` checks the common case, an ASCII string, before calling this)."""
+    if isinstance(account_id, str) and is_text(account_id):
+        return
+    what = (
+        "valid Unicode text (it holds a lone surrogate)"
+        if isinstance(account_id, str)
+        else f"a string, not {type(account_id).__name__}"
+    )
+    raise FactError([FactProblem("account_id", "F004", f"`account_id` must be {what}")])
+
+
 def decide(
     compiled: CompiledPolicy,
     facts: Mapping[str, Any],
@@ -488,13 +501,8 @@ def decide(
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema
     (and for an account id that is not a string of valid text, which no record could hold)."""
-    if account_id is not None and (not isinstance(account_id, str) or not is_text(account_id)):
-        what = (
-            "valid Unicode text (it holds a lone surrogate)"
-            if isinstance(account_id, str)
-            else f"a string, not {type(account_id).__name__}"
-        )
-        raise FactError([FactProblem("account_id", "F004", f"`account_id` must be {what}")])
+    if account_id is not None and not (type(account_id) is str and account_id.isascii()):
+        _check_account_id(account_id)
     # The common case (an aware date-time and a dict holding every fact, valid) is written out
     # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
     # layers costing as much as evaluating the rules.
