@@ -43,7 +43,15 @@ from clearline.engine.audit import (
     decision_entries,
     decision_rows,
 )
-from clearline.engine.audit_writer import BatchWriter, Checkpointer, contents, with_ids
+from clearline.engine.audit_writer import (
+    ROWS_PER_INSERT,
+    BatchWriter,
+    Checkpointer,
+    chain_rows,
+    contents,
+    insert_values,
+    with_ids,
+)
 from clearline.engine.canonical import canonical_json
 from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
@@ -164,6 +172,21 @@ def test_a_batch_is_one_transaction(tmp_path: Path, decisions: list[Decision]) -
             # row of the batch does not stay either.
             log.append_entries([good, good._replace(kind=None)])  # type: ignore[arg-type]
         assert len(log) == 5
+        # The same inside a statement of many rows, after whole statements went in.
+        batch = [good._replace(record_id=f"x{n}") for n in range(3 * ROWS_PER_INSERT)]
+        batch[ROWS_PER_INSERT + 7] = good._replace(kind=None)  # type: ignore[arg-type]
+        with pytest.raises(sqlite3.IntegrityError):
+            log.append_entries(batch)
+        assert len(log) == 5
+        assert not log._db.in_transaction
+        assert log.append_entries(batch[:ROWS_PER_INSERT]) == ROWS_PER_INSERT  # and it goes on
+        # And in the writer process, which reports what broke.
+        large = [good._replace(record_id=f"y{n}") for n in range(PARALLEL_MIN + 10)]
+        large[PARALLEL_MIN // 2] = good._replace(kind=None)  # type: ignore[arg-type]
+        with pytest.raises(AuditError, match=r"batch was not written.*NOT NULL"):
+            log.append_entries(large)
+        assert log._writer is not None
+        assert len(log) == 5 + ROWS_PER_INSERT
         assert log.verify().ok
 
 
@@ -1009,6 +1032,48 @@ def test_rows_held_before_the_write_lock_are_written_first_and_in_order(
         assert log.verify().ok
         stored = [r.record_id for r in log.records()]
     assert stored == [d.decision_id for d in decisions[:30]]
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        (1,),
+        (ROWS_PER_INSERT - 1,),
+        (ROWS_PER_INSERT,),
+        (ROWS_PER_INSERT + 1, 2 * ROWS_PER_INSERT + 13),
+        (0, 3 * ROWS_PER_INSERT, 7),
+    ],
+)
+def test_rows_go_in_whole_and_in_order_however_a_chunk_divides(
+    tmp_path: Path, decisions: list[Decision], sizes: tuple[int, ...]
+) -> None:
+    """A chunk's rows go into the table in statements of ROWS_PER_INSERT rows and the rest one
+    at a time: every row lands with its seq and chain hashes, in order, whatever the sizes."""
+    path = tmp_path / "a.db"
+    AuditLog(path).close()
+    total = sum(sizes)
+    with AuditLog(path) as log:
+        rows = decision_rows(decisions[:total], log.salt, "2027-01-01T00:00:00Z", {})
+        templates = [(t.sha256, t.text) for t in {d.template() for d in decisions[:total]}]
+        genesis = log.genesis
+    db = sqlite3.connect(path, isolation_level=None)
+    writer = BatchWriter(db, genesis)
+    writer.begin()
+    start = 0
+    for size in sizes:
+        writer.write(rows[start : start + size], templates if not start else [])
+        start += size
+    assert writer.commit()[0] == total
+    expected, _, _ = chain_rows(rows, 0, genesis)
+    stored = db.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY seq").fetchall()
+    assert [value for row in stored for value in row] == expected
+    assert [row[0] for row in stored] == list(range(1, total + 1))
+    with pytest.raises(ValueError, match="do not make rows of 16 columns"):
+        insert_values(db, expected[:-1])  # never a row cut short
+    db.close()
+    with AuditLog(path, create=False) as log:
+        assert log.verify().ok
+        assert [r.record_id for r in log.records()] == [d.decision_id for d in decisions[:total]]
 
 
 def test_a_batch_never_waits_on_a_checkpoint_thread_that_is_gone(tmp_path: Path) -> None:
