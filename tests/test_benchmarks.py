@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import audit_append, audit_index_growth, peers
+from benchmarks import audit_append, audit_index_growth, audit_writer_ab, peers
 from benchmarks.floor import floor
 from benchmarks.run import (
     Engine,
@@ -158,3 +158,30 @@ def test_the_index_growth_benchmark_counts_wal_pages_and_looks_up(
     with pytest.raises(SystemExit):
         audit_index_growth.main(["--every", "15000"])
     assert "a multiple of 10,000" in capsys.readouterr().err
+
+
+def test_the_writer_ab_benchmark_runs_two_scripts_in_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tmp_path / "before.py"
+    before.write_text((ROOT / "engine" / "audit_writer.py").read_text())
+    started = audit.WRITER_SCRIPT
+    argv = [str(before), str(ROOT / "engine" / "audit_writer.py"), "--rounds", "2"]
+    assert audit_writer_ab.main([*argv, "--batch", "2000"]) == 0
+    assert started == audit.WRITER_SCRIPT  # the engine's own writer again
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"A  {before}: ") and lines[1].startswith("B  ")
+    assert all(" records/s (median round " in line for line in lines[:2])
+    assert lines[2].startswith("B faster in ") and " of 2 rounds; " in lines[2]
+    # A script that is not a writer: a clear error, not a traceback.
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys\nsys.exit('not a writer')\n")
+    assert audit_writer_ab.main([str(broken), *argv[1:], "--batch", "2000"]) == 1
+    assert "the audit writer process stopped (not a writer)" in capsys.readouterr().err
+    assert started == audit.WRITER_SCRIPT
+    with pytest.raises(SystemExit):
+        audit_writer_ab.main([*argv, "--batch", "100"])
+    assert "at least 2,000 records" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        audit_writer_ab.main([str(tmp_path / "missing.py"), *argv[1:]])
+    assert "missing.py: no such file" in capsys.readouterr().err
