@@ -88,6 +88,7 @@ ROWS_PER_INSERT = 50
 INSERT_ROWS = _INSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT)
 
 WireRow = tuple[Any, ...]
+WIRE_WIDTH = len(COLUMNS) - 3  # a wire row: the table's columns but seq and the chain
 _EMPTY_SHA256 = hashlib.sha256()
 
 
@@ -110,6 +111,8 @@ def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
     done: list[WireRow] = []
     add = done.append
     for row in rows:
+        if len(row) != WIRE_WIDTH:
+            raise _odd_width(row)
         if row[1] is not None:
             add(row)
             continue
@@ -123,6 +126,10 @@ def with_ids(rows: Sequence[WireRow]) -> list[WireRow]:
         record_id = decision_id(row[6], row[2], row[7], input_sha)
         add((row[0], record_id, *row[2:10], input_sha, *row[11:]))
     return done
+
+
+def _odd_width(row: WireRow) -> ValueError:
+    return ValueError(f"a row of {len(row)} values where the writer takes {WIRE_WIDTH}")
 
 
 def _text(value: str | None) -> str:
@@ -177,6 +184,8 @@ def chain_rows(
         rows = with_ids(rows)
         texts = contents(rows)
     for row, content in zip(rows, texts, strict=True):
+        if len(row) != WIRE_WIDTH:  # it would shift the columns of every row after it
+            raise _odd_width(row)
         seq += 1
         record_hash = chain_hash(seq, prev, content)
         add(seq)

@@ -1070,6 +1070,15 @@ def test_rows_go_in_whole_and_in_order_however_a_chunk_divides(
     assert [row[0] for row in stored] == list(range(1, total + 1))
     with pytest.raises(ValueError, match="do not make rows of 16 columns"):
         insert_values(db, expected[:-1])  # never a row cut short
+    # Nor a wire row of another width, which would shift the columns of the rows after it.
+    writer.begin()
+    for odd in (rows[0][:-1], (*rows[0], "")):
+        with pytest.raises(
+            ValueError, match=f"a row of {len(odd)} values where the writer takes 13"
+        ):
+            writer.write([*rows[:3], odd, *rows[3:5]], [])
+        writer.rollback()
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == total
     db.close()
     with AuditLog(path, create=False) as log:
         assert log.verify().ok
