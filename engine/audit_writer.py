@@ -132,6 +132,17 @@ def _odd_width(row: WireRow) -> ValueError:
     return ValueError(f"a row of {len(row)} values where the writer takes {WIRE_WIDTH}")
 
 
+def _check_made(rows: Sequence[WireRow], texts: Sequence[str]) -> None:
+    """Rows and the contents the caller made for them: as many of each, and each row as wide
+    as the table's columns but seq and the chain (a row of another width would shift the
+    columns of every row after it in `insert_values`)."""
+    if len(texts) != len(rows):
+        raise ValueError(f"{len(texts)} contents for {len(rows)} rows")
+    for row in rows:
+        if len(row) != WIRE_WIDTH:
+            raise _odd_width(row)
+
+
 def _text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
@@ -183,9 +194,9 @@ def chain_rows(
     if texts is None:
         rows = with_ids(rows)
         texts = contents(rows)
+    else:
+        _check_made(rows, texts)
     for row, content in zip(rows, texts, strict=True):
-        if len(row) != WIRE_WIDTH:  # it would shift the columns of every row after it
-            raise _odd_width(row)
         seq += 1
         record_hash = chain_hash(seq, prev, content)
         add(seq)
@@ -238,6 +249,8 @@ class BatchWriter:
         if texts is None:
             rows = with_ids(rows)
             texts = contents(rows)
+        else:
+            _check_made(rows, texts)
         self.held.append((rows, templates, texts))
 
     def write(
@@ -427,7 +440,7 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
                     if writer.held:  # every row came while the checkpoint ran
                         checkpointer.wait()
                     reply = ("ok", *writer.commit(), time.thread_time() - started)
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, ValueError) as exc:
                     writer.rollback()
                     reply = ("error", f"{type(exc).__name__}: {exc}")
             send(sink, reply)

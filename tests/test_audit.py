@@ -172,21 +172,29 @@ def test_a_batch_is_one_transaction(tmp_path: Path, decisions: list[Decision]) -
             # row of the batch does not stay either.
             log.append_entries([good, good._replace(kind=None)])  # type: ignore[arg-type]
         assert len(log) == 5
-        # The same inside a statement of many rows, after whole statements went in.
-        batch = [good._replace(record_id=f"x{n}") for n in range(3 * ROWS_PER_INSERT)]
-        batch[ROWS_PER_INSERT + 7] = good._replace(kind=None)  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.IntegrityError):
-            log.append_entries(batch)
-        assert len(log) == 5
-        assert not log._db.in_transaction
+        # The same inside a statement of many rows, after whole statements went in, and among
+        # the rows after the last whole statement, which go in one at a time.
+        batch = [good._replace(record_id=f"x{n}") for n in range(3 * ROWS_PER_INSERT + 7)]
+        for broken in (ROWS_PER_INSERT + 7, 3 * ROWS_PER_INSERT + 3):
+            odd = [*batch[:broken], good._replace(kind=None), *batch[broken + 1 :]]
+            with pytest.raises(sqlite3.IntegrityError):
+                log.append_entries(odd)  # type: ignore[arg-type]
+            assert len(log) == 5
+            assert not log._db.in_transaction
         assert log.append_entries(batch[:ROWS_PER_INSERT]) == ROWS_PER_INSERT  # and it goes on
         # And in the writer process, which reports what broke.
         large = [good._replace(record_id=f"y{n}") for n in range(PARALLEL_MIN + 10)]
         large[PARALLEL_MIN // 2] = good._replace(kind=None)  # type: ignore[arg-type]
         with pytest.raises(AuditError, match=r"batch was not written.*NOT NULL"):
             log.append_entries(large)
-        assert log._writer is not None
+        process = log._writer
+        assert process is not None and process.alive()
         assert len(log) == 5 + ROWS_PER_INSERT
+        # The same process writes the next batch.
+        large[PARALLEL_MIN // 2] = good._replace(record_id="y-fixed")
+        assert log.append_entries(large) == len(large)
+        assert log._writer is process
+        assert len(log) == 5 + ROWS_PER_INSERT + len(large)
         assert log.verify().ok
 
 
@@ -1070,19 +1078,48 @@ def test_rows_go_in_whole_and_in_order_however_a_chunk_divides(
     assert [row[0] for row in stored] == list(range(1, total + 1))
     with pytest.raises(ValueError, match="do not make rows of 16 columns"):
         insert_values(db, expected[:-1])  # never a row cut short
-    # Nor a wire row of another width, which would shift the columns of the rows after it.
+    # Nor a wire row of another width, which would shift the columns of the rows after it:
+    # refused with or without the contents made by the caller, held or written at once.
+    ided = with_ids(decision_rows(decisions[:6], "salt", "2027-01-01T00:00:00Z", {}))
+    made = contents(ided)
+    for odd in (ided[0][:-1], (*ided[0], "")):
+        message = f"a row of {len(odd)} values where the writer takes 13"
+        odd_rows = [*ided[:3], odd, *ided[4:]]
+        for call in (writer.hold, writer.write):
+            writer.begin()
+            with pytest.raises(ValueError, match=message):
+                call(odd_rows, [], made)
+            with pytest.raises(ValueError, match=message):
+                call(odd_rows, [])
+            writer.rollback()
     writer.begin()
-    for odd in (rows[0][:-1], (*rows[0], "")):
-        with pytest.raises(
-            ValueError, match=f"a row of {len(odd)} values where the writer takes 13"
-        ):
-            writer.write([*rows[:3], odd, *rows[3:5]], [])
-        writer.rollback()
+    with pytest.raises(ValueError, match="5 contents for 6 rows"):
+        writer.hold(ided, [], made[:-1])
+    writer.rollback()
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == total
     db.close()
     with AuditLog(path, create=False) as log:
         assert log.verify().ok
         assert [r.record_id for r in log.records()] == [d.decision_id for d in decisions[:total]]
+
+
+def test_the_writer_process_refuses_a_row_of_another_width_and_goes_on(
+    tmp_path: Path, decisions: list[Decision]
+) -> None:
+    with AuditLog(tmp_path / "a.db") as log:
+        process = log._process()
+        assert process is not None
+        ided = with_ids(decision_rows(decisions[:6], log.salt, "2027-01-01T00:00:00Z", {}))
+        odd = [*ided[:3], ided[3][:-1], *ided[4:]]
+        for texts in (contents(ided), None):  # held or written, ids made here or there
+            process.begin()
+            process.write(odd, [], texts)
+            with pytest.raises(AuditError, match="a row of 12 values where the writer takes 13"):
+                process.commit()
+            assert process.alive()
+        assert len(log) == 0
+        assert log.append(decisions * (PARALLEL_MIN // len(decisions) + 1)) > PARALLEL_MIN
+        assert log._writer is process and log.verify().ok
 
 
 def test_a_batch_never_waits_on_a_checkpoint_thread_that_is_gone(tmp_path: Path) -> None:

@@ -185,3 +185,6 @@ def test_the_writer_ab_benchmark_runs_two_scripts_in_turn(
     with pytest.raises(SystemExit):
         audit_writer_ab.main([str(tmp_path / "missing.py"), *argv[1:]])
     assert "missing.py: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        audit_writer_ab.main([*argv[:2], "--rounds", "3"])
+    assert "--rounds needs an even number" in capsys.readouterr().err
