@@ -63,7 +63,7 @@ def grow(layout: str, records: int, every: int, folder: Path) -> tuple[Path, lis
     cpu = 0.0
     for start in range(0, records, BATCH):
         batch = [
-            (row[0], ids.randbytes(32).hex(), f"B{start // BATCH}-{n:07d}", *row[3:])
+            (row[0], ids.randbytes(16).hex(), f"B{start // BATCH}-{n:07d}", *row[3:])
             for n, row in enumerate(rows[: min(BATCH, records - start)])
         ]
         probes.append(batch[0][1])
