@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -90,11 +91,12 @@ def shipped_v1() -> CompiledPolicy:
 
 
 def run_cli(
-    *args: str, stdin: str | None = None, cwd: Path | None = None
+    *args: str, stdin: str | None = None, cwd: Path | None = None, prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `clearline` command line in a subprocess."""
+    """Run the real `clearline` command line in a subprocess (after `prefix`, a command that
+    runs it, if given)."""
     return subprocess.run(
-        [sys.executable, "-m", "clearline", *args],
+        [*prefix, sys.executable, "-m", "clearline", *args],
         input=stdin,
         capture_output=True,
         text=True,

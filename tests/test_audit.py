@@ -1395,14 +1395,7 @@ def run_cli_unprivileged(*args: str, stdin: str | None = None) -> subprocess.Com
             pytest.skip("running as root without setpriv: read-only files are writable")
         drop = "-dac_override,-dac_read_search,-fowner"
         prefix = [setpriv, f"--bounding-set={drop}", "--inh-caps=-all", "--"]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "clearline", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    return run_cli(*args, stdin=stdin, prefix=prefix)
 
 
 def test_an_auditor_reads_a_copy_of_the_log_it_may_not_write(cli_log: Path, tmp_path: Path) -> None:
