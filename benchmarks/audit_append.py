@@ -43,8 +43,8 @@ from clearline.engine import (
     decide,
     load_policy,
 )
-from clearline.engine.audit import PARALLEL_MIN
-from clearline.engine.sample import sample_accounts
+from clearline.engine.audit.log import PARALLEL_MIN
+from clearline.engine.synthetic.accounts import sample_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
@@ -99,7 +99,7 @@ def run_once(
 
 def breakdown(count: int, seed: int) -> dict[str, float]:
     """CPU µs per record of the steps of a 10,000-batch append, and of the reference record."""
-    from clearline.engine.audit import decision_rows
+    from clearline.engine.audit.log import decision_rows
     from clearline.engine.canonical import canonical_json
 
     reference = fresh_decisions(count, seed)

@@ -23,10 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from clearline.engine import AuditLog, audit
-from clearline.engine.audit import decision_rows
-from clearline.engine.audit_writer import BatchWriter, WireRow, with_ids
-from clearline.engine.record import RecordTemplate
+from clearline.engine import AuditLog
+from clearline.engine.audit import log as audit
+from clearline.engine.audit.log import decision_rows
+from clearline.engine.audit.writer import BatchWriter, WireRow, with_ids
+from clearline.engine.decisions.record import RecordTemplate
 
 from .audit_append import fresh_decisions
 

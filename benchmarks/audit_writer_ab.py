@@ -2,10 +2,10 @@
 
     python -m benchmarks.audit_writer_ab A.py B.py [--rounds N] [--batch N]
 
-The writer process runs `engine/audit_writer.py` as a script of its own (the standard library
+The writer process runs `engine/audit/writer.py` as a script of its own (the standard library
 and orjson), so an earlier version of it runs beside this checkout's:
-`git show REV:engine/audit_writer.py > before.py`, then `python -m benchmarks.audit_writer_ab
-before.py engine/audit_writer.py`. The two must speak the same frames (see `audit_writer`).
+`git show REV:engine/audit/writer.py > before.py`, then `python -m benchmarks.audit_writer_ab
+before.py engine/audit/writer.py`. The two must speak the same frames (see `audit_writer`).
 
 Both logs are appended to by this process, the same caller code, so what differs is the writer
 process alone. Each round appends a batch of fresh decisions to each log, A then B, then B
@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from clearline.engine import AuditLog, audit
-from clearline.engine.audit import PARALLEL_MIN, AuditError
+from clearline.engine import AuditLog
+from clearline.engine.audit import log as audit
+from clearline.engine.audit.log import PARALLEL_MIN, AuditError
 
 from .audit_append import fresh_decisions
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clearline.engine.compile import PYTHON_OPERATORS
+from clearline.engine.decisions.compile import PYTHON_OPERATORS
 from clearline.engine.model import (
     NEGATED_OPERATORS,
     SET_OPERATORS,

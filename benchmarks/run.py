@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from clearline.engine import CompiledPolicy, compile_policy, decide, load_policy, sample_accounts
-from clearline.engine.decide import to_instant
+from clearline.engine.decisions.decide import to_instant
 from clearline.engine.model import Policy
 
 from . import peers

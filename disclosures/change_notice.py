@@ -1,6 +1,6 @@
 """The notice of a policy change: what gets worse or better for a customer, and from when.
 
-It is generated from the semantic diff (`clearline.engine.diff`), which compares the two typed
+It is generated from the semantic diff (`clearline.engine.change.diff`), which compares the two typed
 models; each rule that changed is shown as it was and as it will be, in the words the policy
 disclosure uses for it. Wording changes only are not listed one by one.
 """
@@ -12,7 +12,7 @@ import zoneinfo
 from collections import defaultdict
 from typing import Any
 
-from clearline.engine.diff import Change, Impact, PolicyDiff
+from clearline.engine.change.diff import Change, Impact, PolicyDiff
 from clearline.engine.model import GraceRule, Policy, Rule
 
 from .disclosure import action_text, lender_context

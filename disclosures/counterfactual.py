@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clearline.engine.compile import CompiledPolicy, ConditionFn
+from clearline.engine.decisions.compile import CompiledPolicy, ConditionFn
 from clearline.engine.model import (
     AllOf,
     Comparison,

@@ -11,8 +11,8 @@ import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
-from clearline.engine.compile import CompiledPolicy
-from clearline.engine.decide import decide
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import decide
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
     ActionKind,

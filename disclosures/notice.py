@@ -14,12 +14,12 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from clearline.engine.check import MISSING_FACTS_REASON
-from clearline.engine.compile import CompiledPolicy
-from clearline.engine.decide import Decision
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import Decision
 from clearline.engine.errors import ClearlineError
 from clearline.engine.facts import FactValue, ValueProblem, coerce
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Fact, Policy, condition_facts
+from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from clearline.engine.model import Policy, Rule
-from clearline.engine.source import Path
+from clearline.engine.policy.source import Path
 
 from .locale import CatalogueError, Locale, languages
 from .render import missing_templates

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from clearline.engine.compile import CompiledPolicy
+from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.model import Policy, Text, comparisons
-from clearline.engine.text_numbers import grace_days, number_key, numbers_in
+from clearline.engine.policy.text_numbers import grace_days, number_key, numbers_in
 
 from .counterfactual import counterfactuals
 from .disclosure import used_facts
@@ -98,7 +98,7 @@ def policy_numbers(policy: Policy, extra: Iterable[Any] = ()) -> set[Decimal]:
 
 def stray_numbers(markdown: str, allowed: set[Decimal]) -> list[str]:
     """Numbers written in a document's prose that are not among `allowed`."""
-    from clearline.engine.text_numbers import number_readings
+    from clearline.engine.policy.text_numbers import number_readings
 
     stray: list[str] = []
     for fragment in _all_text(markdown):

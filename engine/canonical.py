@@ -11,8 +11,8 @@ from typing import Any
 
 # The one SHA-256 helper lives in the writer module (standard library only), which the audit
 # log's writer process runs on its own; re-exported here for the rest of the engine.
-from .audit_writer import sha256_hex as sha256_hex
-from .model import FactRef, Policy, Text
+from clearline.engine.audit.writer import sha256_hex as sha256_hex
+from clearline.engine.model import FactRef, Policy, Text
 
 
 def to_json_value(value: Any) -> Any:

@@ -7,9 +7,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .canonical import is_text
-from .errors import FactProblem, did_you_mean
-from .model import Fact, FactType, MissingMode, Policy
+from clearline.engine.canonical import is_text
+from clearline.engine.errors import FactProblem, did_you_mean
+from clearline.engine.model import Fact, FactType, MissingMode, Policy
 
 FactValue = bool | int | float | str | dt.date | dt.datetime
 
@@ -117,7 +117,7 @@ def normalise_facts(
     A fact that is absent or null is missing. Unknown facts, wrong types, values out of range
     and missing required facts are all reported at once as a FactError.
     """
-    from .errors import FactError
+    from clearline.engine.errors import FactError
 
     if not isinstance(facts, Mapping):
         raise FactError(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .source import Path
+from clearline.engine.policy.source import Path
 
 Scalar = bool | int | float | str | dt.date | dt.datetime
 

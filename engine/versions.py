@@ -19,14 +19,14 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .calendars import CALENDAR_SUFFIX
-from .canonical import policy_sha256
-from .compile import CompiledPolicy, compile_policy
-from .decide import Decision, decide, to_instant
-from .errors import ClearlineError, Diagnostic, PolicyError
-from .load import TESTS_SUFFIX, analyse_policy, display_path
-from .model import Policy
-from .source import diagnostic_at
+from clearline.engine.canonical import policy_sha256
+from clearline.engine.decisions.compile import CompiledPolicy, compile_policy
+from clearline.engine.decisions.decide import Decision, decide, to_instant
+from clearline.engine.errors import ClearlineError, Diagnostic, PolicyError
+from clearline.engine.model import Policy
+from clearline.engine.policy.calendars import CALENDAR_SUFFIX
+from clearline.engine.policy.load import TESTS_SUFFIX, analyse_policy, display_path
+from clearline.engine.policy.source import diagnostic_at
 
 
 class NotInForce(ClearlineError):

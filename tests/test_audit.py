@@ -24,14 +24,14 @@ from hypothesis import strategies as st
 
 from clearline.engine import (
     Decision,
-    audit,
-    audit_writer,
     compile_policy,
     decide,
     load_policy_text,
     sample_accounts,
 )
-from clearline.engine.audit import (
+from clearline.engine.audit import log as audit
+from clearline.engine.audit import writer as audit_writer
+from clearline.engine.audit.log import (
     CHUNK,
     COLUMNS,
     PARALLEL_MIN,
@@ -43,7 +43,15 @@ from clearline.engine.audit import (
     decision_entries,
     decision_rows,
 )
-from clearline.engine.audit_writer import (
+from clearline.engine.audit.replay import (
+    DIFFERS,
+    HASH_MISMATCH,
+    MISSING_POLICY,
+    REDACTED,
+    SAME,
+    replay,
+)
+from clearline.engine.audit.writer import (
     ROWS_PER_INSERT,
     BatchWriter,
     Checkpointer,
@@ -53,7 +61,6 @@ from clearline.engine.audit_writer import (
     with_ids,
 )
 from clearline.engine.canonical import canonical_json
-from clearline.engine.replay import DIFFERS, HASH_MISMATCH, MISSING_POLICY, REDACTED, SAME, replay
 from clearline.engine.versions import PolicyRegistry
 
 from .conftest import run_cli
@@ -664,7 +671,7 @@ WRITER = textwrap.dedent(
     """
     import sys, datetime as dt
     from clearline.engine import compile_policy, decide, load_policy, sample_accounts
-    from clearline.engine.audit import AuditLog
+    from clearline.engine.audit.log import AuditLog
 
     path, prefix, count, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     first = int(sys.argv[5]) if len(sys.argv) > 5 else 0

@@ -20,7 +20,8 @@ from benchmarks.run import (
     floor_engine,
     main,
 )
-from clearline.engine import audit, load_policy, load_policy_text
+from clearline.engine import load_policy, load_policy_text
+from clearline.engine.audit import log as audit
 
 from .conftest import ROOT, SHIPPED_V2, small_policy
 
@@ -164,9 +165,9 @@ def test_the_writer_ab_benchmark_runs_two_scripts_in_turn(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = tmp_path / "before.py"
-    before.write_text((ROOT / "engine" / "audit_writer.py").read_text())
+    before.write_text((ROOT / "engine" / "audit" / "writer.py").read_text())
     started = audit.WRITER_SCRIPT
-    argv = [str(before), str(ROOT / "engine" / "audit_writer.py"), "--rounds", "2"]
+    argv = [str(before), str(ROOT / "engine" / "audit" / "writer.py"), "--rounds", "2"]
     assert audit_writer_ab.main([*argv, "--batch", "2000"]) == 0
     assert started == audit.WRITER_SCRIPT  # the engine's own writer again
     lines = capsys.readouterr().out.splitlines()

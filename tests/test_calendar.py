@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from clearline.engine import PolicyError, compile_policy, decide, load_policy
-from clearline.engine.cases import CaseState, apply_event, case_event, open_case
-from clearline.engine.load import analyse_policy
+from clearline.engine.cases.lifecycle import CaseState, apply_event, case_event, open_case
+from clearline.engine.policy.load import analyse_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"

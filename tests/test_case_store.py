@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from clearline.engine import compile_policy, decide, load_policy
-from clearline.engine.audit import AuditLog
-from clearline.engine.case_store import KIND_CASE_TRANSITION, CaseStore
-from clearline.engine.cases import CaseError, CaseState, case_event
+from clearline.engine.audit.log import AuditLog
+from clearline.engine.cases.lifecycle import CaseError, CaseState, case_event
+from clearline.engine.cases.store import KIND_CASE_TRANSITION, CaseStore
 
 from .conftest import run_cli
 
@@ -257,7 +257,7 @@ def test_a_failed_audit_append_leaves_the_store_unchanged(tmp_path: Path) -> Non
 
 
 def test_audit_list_shows_decisions_unless_asked_for_other_kinds(tmp_path: Path) -> None:
-    from clearline.engine.audit import AuditLog, Entry
+    from clearline.engine.audit.log import AuditLog, Entry
 
     db = tmp_path / "audit.db"
     with AuditLog(db) as log:

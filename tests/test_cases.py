@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
-from clearline.engine.cases import (
+from clearline.engine.cases.lifecycle import (
     FINAL_STATES,
     Case,
     CaseError,
@@ -23,7 +23,7 @@ from clearline.engine.cases import (
     open_case,
     replay,
 )
-from clearline.engine.compile import CompiledPolicy
+from clearline.engine.decisions.compile import CompiledPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearline.engine.cells import locate
+from clearline.engine.decisions.cells import locate
 from clearline.engine.model import Comparison, Fact, FactType, Operator, Text
 
 SIMPLE = [Operator.EQ, Operator.NE, Operator.LT, Operator.LE, Operator.GT, Operator.GE]

@@ -11,7 +11,7 @@ from typing import Any
 from clearline.disclosures import measure
 from clearline.disclosures.change_notice import change_notice
 from clearline.engine import load_policy, load_policy_text
-from clearline.engine.diff import diff_policies
+from clearline.engine.change.diff import diff_policies
 
 from .conftest import SHIPPED_V1, SHIPPED_V2, run_cli
 from .test_diff import BASE, rule

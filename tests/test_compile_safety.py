@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from clearline.engine import ActionKind, compile_policy, decide, load_policy_text
-from clearline.engine.compile import generate_source
+from clearline.engine.decisions.compile import generate_source
 
 
 def policy_document(n: dict[str, str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from clearline.disclosures import Locale, Mood, counterfactuals, describe, negate
 from clearline.engine import CompiledPolicy, decide, sample_accounts
-from clearline.engine.compile import _k_not
+from clearline.engine.decisions.compile import _k_not
 from clearline.engine.model import Comparison, Condition, FactType, Operator, comparisons
 
 from .disclosure_fixtures import AS_OF, shapes, shipped

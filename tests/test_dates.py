@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from clearline.engine import FactError, decide
-from clearline.engine.load import analyse_policy_text
+from clearline.engine.policy.load import analyse_policy_text
 
 from .conftest import compiled_text
 

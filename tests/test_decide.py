@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import ActionKind, CompiledPolicy, FactError, decide
-from clearline.engine.decide import AsOfError
-from clearline.engine.grace import timeline_for
-from clearline.engine.sample import sample_accounts
+from clearline.engine.decisions.decide import AsOfError
+from clearline.engine.decisions.grace import timeline_for
+from clearline.engine.synthetic.accounts import sample_accounts
 
 from .conftest import compiled_text, small_policy
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
-from clearline.engine.backtest import Account, backtest
-from clearline.engine.diff import Impact, diff_policies
-from clearline.engine.notice_period import notice_period_diagnostics
-from clearline.engine.sample import sample_accounts
-from clearline.engine.source import read_yaml
+from clearline.engine.change.backtest import Account, backtest
+from clearline.engine.change.diff import Impact, diff_policies
+from clearline.engine.change.notice_period import notice_period_diagnostics
+from clearline.engine.policy.source import read_yaml
+from clearline.engine.synthetic.accounts import sample_accounts
 
 from .conftest import SHIPPED_V1, SHIPPED_V2, run_cli
 

@@ -8,7 +8,7 @@ import pytest
 
 from clearline.disclosures import Locale, advice_text, reason_text, text_problems
 from clearline.engine import PolicyError, load_policy_text
-from clearline.engine.load import analyse_policy_text
+from clearline.engine.policy.load import analyse_policy_text
 
 from .conftest import run_cli
 from .disclosure_fixtures import SHIPPED, shipped

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.engine import FactError, compile_policy, decide
-from clearline.engine.load import analyse_policy_text
-from clearline.engine.source import read_yaml
+from clearline.engine.policy.load import analyse_policy_text
+from clearline.engine.policy.source import read_yaml
 
 from .conftest import SHIPPED_V2, SMALL_POLICY, run_cli
 

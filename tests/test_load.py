@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 
 from clearline.engine import PolicyError, load_policy, load_policy_text
-from clearline.engine.load import analyse_policy, analyse_policy_text
-from clearline.engine.schema import policy_schema
+from clearline.engine.policy.load import analyse_policy, analyse_policy_text
+from clearline.engine.policy.schema import policy_schema
 
 from .conftest import POLICIES, SHIPPED_V1, SHIPPED_V2, SMALL_POLICY, small_policy
 

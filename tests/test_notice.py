@@ -204,7 +204,7 @@ def test_a_record_with_redacted_facts_still_gives_a_notice() -> None:
 
 
 def test_notice_from_the_audit_log(tmp_path: Path) -> None:
-    from clearline.engine.audit import AuditLog
+    from clearline.engine.audit.log import AuditLog
 
     compiled = shipped()
     closed = decide(compiled, CLOSED, AS_OF, account_id="A-1")

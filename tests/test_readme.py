@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from clearline.engine import compile_policy
-from clearline.engine.load import analyse_policy
-from clearline.engine.policy_tests import run_tests
+from clearline.engine.policy.load import analyse_policy
+from clearline.engine.policy.policy_tests import run_tests
 
 from .conftest import ROOT
 

@@ -21,8 +21,8 @@ from clearline.engine import (
     sample_accounts,
 )
 from clearline.engine.canonical import canonical_json, to_json_value
+from clearline.engine.decisions.record import RecordTemplate, orjson_agrees, plain_facts_json
 from clearline.engine.facts import normalise_facts
-from clearline.engine.record import RecordTemplate, orjson_agrees, plain_facts_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

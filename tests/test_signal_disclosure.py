@@ -8,7 +8,7 @@ from clearline.disclosures import decision_notice, disclosure_problems, measure,
 from clearline.disclosures.locale import Locale
 from clearline.disclosures.signals import signal_text
 from clearline.engine import compile_policy, decide
-from clearline.engine.load import analyse_policy_text
+from clearline.engine.policy.load import analyse_policy_text
 
 from .disclosure_fixtures import AS_OF, SUSPENDED, shipped
 

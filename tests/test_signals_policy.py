@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from clearline.engine import load_policy
-from clearline.engine.load import analyse_policy_text
 from clearline.engine.model import FactType, SignalKind, comparisons
+from clearline.engine.policy.load import analyse_policy_text
 
 BASE = """\
 apiVersion: clearline/v1

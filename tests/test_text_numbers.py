@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from clearline.engine.text_numbers import numbers_in
+from clearline.engine.policy.text_numbers import numbers_in
 
 
 def test_numbers_are_read_as_written() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from clearline.engine import PolicyError, load_policy_text
 from clearline.engine.canonical import policy_sha256
-from clearline.engine.source import read_yaml
+from clearline.engine.policy.source import read_yaml
 from clearline.engine.versions import NotInForce, PolicyRegistry, UnknownPolicy
 
 from .conftest import run_cli
@@ -180,7 +180,7 @@ def test_refuses_the_whole_folder_when_one_file_is_invalid(tmp_path: Path) -> No
 def test_cli_replay_reports_an_inconsistent_folder(tmp_path: Path) -> None:
     target = folder(tmp_path, a=edit(V100, effective_until="2027-02-01"), b=V110)
     db = tmp_path / "audit.db"
-    from clearline.engine.audit import AuditLog
+    from clearline.engine.audit.log import AuditLog
 
     AuditLog(db).close()
     run = run_cli("audit", "replay", str(db), "--policies", str(target))

@@ -12,7 +12,7 @@ import pytest
 
 from clearline.cli.watch import event_json
 from clearline.engine import AuditLog, load_policy, sample_accounts
-from clearline.engine.event_sample import sample_events
+from clearline.engine.synthetic.events import sample_events
 
 POLICY = str(Path("policies/credit-line-closure/1.1.0.yaml").resolve())
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from clearline.engine.audit import (
+from clearline.engine.audit.log import (
     INDEX_BLOCK,
     KIND_DECISION,
     AuditError,
     AuditLog,
     AuditRecord,
 )
-from clearline.engine.decide import AsOfError, to_instant
-from clearline.engine.replay import REDACTED, SAME, replay
+from clearline.engine.audit.replay import REDACTED, SAME, replay
+from clearline.engine.decisions.decide import AsOfError, to_instant
 from clearline.engine.versions import PolicyRegistry
 
 from .common import Failed, error, report

@@ -12,9 +12,9 @@ import click
 
 from clearline.engine import CompiledPolicy, FactError
 from clearline.engine.canonical import canonical_json
-from clearline.engine.case_store import DEFAULT_CASE_STORE, CaseStore
-from clearline.engine.cases import Case, CaseError, Transition, case_event
-from clearline.engine.decide import AsOfError, to_instant
+from clearline.engine.cases.lifecycle import Case, CaseError, Transition, case_event
+from clearline.engine.cases.store import DEFAULT_CASE_STORE, CaseStore
+from clearline.engine.decisions.decide import AsOfError, to_instant
 from clearline.engine.model import ADVERSE_ACTIONS
 
 from .common import Failed, error, load_compiled

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from clearline.engine import CompiledPolicy
-from clearline.engine.backtest import Account, BacktestReport, backtest, render_table
-from clearline.engine.decide import AsOfError, to_instant
-from clearline.engine.diff import diff_policies, render_markdown, render_text
+from clearline.engine.change.backtest import Account, BacktestReport, backtest, render_table
+from clearline.engine.change.diff import diff_policies, render_markdown, render_text
+from clearline.engine.decisions.decide import AsOfError, to_instant
 
 from .common import Failed, error, load_compiled, progress_wanted, with_progress
 from .decide_command import InputProblem, read_requests
@@ -169,7 +169,7 @@ def _audit_accounts(path: str) -> Iterator[Account]:
     Every record is decided at the backtest's moment, not at its own: the question is what the
     two versions would decide today for the states the portfolio has been seen in.
     """
-    from clearline.engine.audit import AuditError, AuditLog
+    from clearline.engine.audit.log import AuditError, AuditLog
 
     if not Path(path).exists():
         error(f"no audit log at {path}", code="E009")

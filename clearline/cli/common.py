@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
-from clearline.engine.load import analyse_policy
+from clearline.engine.policy.load import analyse_policy
 from clearline.engine.versions import policy_files as policy_files  # the commands import it here
 
 T = TypeVar("T")

@@ -10,10 +10,10 @@ from typing import IO, Any, NamedTuple
 import click
 
 from clearline.engine import CompiledPolicy, FactError, decide
-from clearline.engine.audit import BATCH_SIZE, AuditError, AuditLog
+from clearline.engine.audit.log import BATCH_SIZE, AuditError, AuditLog
 from clearline.engine.canonical import canonical_json
-from clearline.engine.decide import AsOfError, Decision, to_instant
-from clearline.engine.sample import sample_accounts
+from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
+from clearline.engine.synthetic.accounts import sample_accounts
 
 from .common import Failed, error, load_compiled, parse_json, progress_wanted, with_progress
 

@@ -18,12 +18,12 @@ from clearline.engine import (
     decide,
     sample_accounts,
 )
-from clearline.engine.audit import BATCH_SIZE, AuditLog
-from clearline.engine.case_store import DEFAULT_CASE_STORE, KIND_CASE_TRANSITION, CaseStore
-from clearline.engine.cases import CaseError, CaseEvent, case_event
-from clearline.engine.load import analyse_policy
+from clearline.engine.audit.log import BATCH_SIZE, AuditLog
+from clearline.engine.audit.replay import SAME, replay
+from clearline.engine.cases.lifecycle import CaseError, CaseEvent, case_event
+from clearline.engine.cases.store import DEFAULT_CASE_STORE, KIND_CASE_TRANSITION, CaseStore
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
-from clearline.engine.replay import SAME, replay
+from clearline.engine.policy.load import analyse_policy
 from clearline.engine.versions import PolicyRegistry
 
 from .common import Failed, load_compiled, report
@@ -257,7 +257,7 @@ def _policy_change(policy_path: str, folder: Path) -> None:
     """The shipped policy's previous version against this one: the diff and its change notice."""
     from clearline.disclosures import markdown_to_html
     from clearline.disclosures.change_notice import change_notice
-    from clearline.engine.diff import diff_policies
+    from clearline.engine.change.diff import diff_policies
 
     if Path(policy_path) != DEMO_POLICY:
         return  # the change step is about the shipped pair only

@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from clearline.engine import CompiledPolicy
-from clearline.engine.event_sample import sample_events
-from clearline.engine.monitor import Monitor
+from clearline.engine.events.monitor import Monitor
+from clearline.engine.synthetic.events import sample_events
 
 DEMO_EVENTS = 50_000
 DEMO_WATCHED_ACCOUNTS = 5_000

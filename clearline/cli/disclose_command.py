@@ -21,7 +21,7 @@ from clearline.disclosures import (
     text_problems,
 )
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
-from clearline.engine.load import LoadResult, analyse_policy, display_path
+from clearline.engine.policy.load import LoadResult, analyse_policy, display_path
 
 from .audit_commands import find_record, open_log
 from .common import Failed, error, load_compiled, policy_files, report

@@ -7,9 +7,14 @@ import time
 import click
 
 from clearline.engine import compile_policy
-from clearline.engine.load import analyse_policy, display_path, load_tests_file, tests_file_for
-from clearline.engine.notice_period import notice_period_diagnostics
-from clearline.engine.policy_tests import run_tests
+from clearline.engine.change.notice_period import notice_period_diagnostics
+from clearline.engine.policy.load import (
+    analyse_policy,
+    display_path,
+    load_tests_file,
+    tests_file_for,
+)
+from clearline.engine.policy.policy_tests import run_tests
 from clearline.engine.versions import version_diagnostics
 
 from .common import Failed, policy_files, report

@@ -15,9 +15,9 @@ from typing import IO, Any
 import click
 
 from clearline.engine import AuditLog, ClearlineError, FactError
-from clearline.engine.audit import BATCH_SIZE, Entry
-from clearline.engine.load import display_path
-from clearline.engine.monitor import EventError, Monitor, MonitorDecision, stream_gc
+from clearline.engine.audit.log import BATCH_SIZE, Entry
+from clearline.engine.events.monitor import EventError, Monitor, MonitorDecision, stream_gc
+from clearline.engine.policy.load import display_path
 
 from .common import EXIT_INVALID, JSON_DECODER, Failed, error, load_compiled, parse_json
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .compile import CompiledPolicy
-from .decide import decide
-from .errors import FactError
-from .model import PolicyTest
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import decide
+from clearline.engine.errors import FactError
+from clearline.engine.model import PolicyTest
 
 
 @dataclass(frozen=True)

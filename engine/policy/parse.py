@@ -6,9 +6,9 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-from .errors import Diagnostic
-from .facts import ValueProblem, coerce, parse_date
-from .model import (
+from clearline.engine.errors import Diagnostic
+from clearline.engine.facts import ValueProblem, coerce, parse_date
+from clearline.engine.model import (
     Action,
     ActionKind,
     AllOf,
@@ -41,7 +41,7 @@ from .model import (
     SignalKind,
     Text,
 )
-from .source import Path, SourceMap
+from clearline.engine.policy.source import Path, SourceMap
 
 _OPERATORS = {op.value for op in Operator}
 

@@ -30,10 +30,10 @@ from typing import Any, Generic, TypeVar, overload
 
 import orjson
 
-from .canonical import canonical_json, sha256_hex, to_json_value
-from .compile import CompiledPolicy
-from .model import Comparison, FactRef, FactType
-from .version import DECISION_SCHEMA, ENGINE_VERSION
+from clearline.engine.canonical import canonical_json, sha256_hex, to_json_value
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.model import Comparison, FactRef, FactType
+from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
 
 T = TypeVar("T")
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .canonical import to_json_value
-from .model import (
+from clearline.engine.canonical import to_json_value
+from clearline.engine.model import (
     ADVERSE_ACTIONS,
     DEFAULT_PRECEDENCE,
     ActionKind,

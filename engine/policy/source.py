@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from .errors import Diagnostic
+from clearline.engine.errors import Diagnostic
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000

@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .model import Fact, FactType, Policy
+from clearline.engine.model import Fact, FactType, Policy
 
 
 def _field_value(rng: random.Random, item: Fact) -> Any:

@@ -10,16 +10,23 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
-from .audit_writer import decision_id as _decision_id
-from .canonical import canonical_json, is_text, sha256_hex, to_json_value
-from .check import MISSING_FACTS_REASON
-from .compile import CompiledPolicy
-from .errors import ClearlineError, FactError, FactProblem
-from .facts import FactValue, ValueProblem, normalise_facts, parse_datetime
-from .grace import Timeline, timeline_for
-from .model import ActionKind, FactRef
-from .record import RecordLayout, RecordTemplate, encode_value, layout_for, lazy, plain_facts_json
-from .version import DECISION_SCHEMA, ENGINE_VERSION
+from clearline.engine.audit.writer import decision_id as _decision_id
+from clearline.engine.canonical import canonical_json, is_text, sha256_hex, to_json_value
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.grace import Timeline, timeline_for
+from clearline.engine.decisions.record import (
+    RecordLayout,
+    RecordTemplate,
+    encode_value,
+    layout_for,
+    lazy,
+    plain_facts_json,
+)
+from clearline.engine.errors import ClearlineError, FactError, FactProblem
+from clearline.engine.facts import FactValue, ValueProblem, normalise_facts, parse_datetime
+from clearline.engine.model import ActionKind, FactRef
+from clearline.engine.policy.check import MISSING_FACTS_REASON
+from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
 
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
 _ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)

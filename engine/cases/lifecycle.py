@@ -23,11 +23,11 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from .compile import CompiledPolicy, ConditionFn
-from .decide import AsOfError, Decision, decide, to_instant
-from .errors import ClearlineError, FactError
-from .grace import deadline, timeline_for
-from .model import ADVERSE_ACTIONS, ActionKind, GraceRule
+from clearline.engine.decisions.compile import CompiledPolicy, ConditionFn
+from clearline.engine.decisions.decide import AsOfError, Decision, decide, to_instant
+from clearline.engine.decisions.grace import deadline, timeline_for
+from clearline.engine.errors import ClearlineError, FactError
+from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, GraceRule
 
 
 class CaseState(StrEnum):

@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .canonical import is_text, policy_sha256
-from .cells import locate, resolvable
-from .model import (
+from clearline.engine.canonical import is_text, policy_sha256
+from clearline.engine.decisions.cells import locate, resolvable
+from clearline.engine.model import (
     ActionKind,
     AllOf,
     Comparison,

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Diagnostic, FactError, did_you_mean
-from .facts import ValueProblem, check_bounds, coerce, normalise_facts
-from .model import (
+from clearline.engine.errors import Diagnostic, FactError, did_you_mean
+from clearline.engine.events.signals import MAX_ALTERNATIVES, pattern_size
+from clearline.engine.facts import ValueProblem, check_bounds, coerce, normalise_facts
+from clearline.engine.model import (
     ADVERSE_ACTIONS,
     ORDERING_OPERATORS,
     AllOf,
@@ -30,9 +31,8 @@ from .model import (
     comparisons,
     condition_facts,
 )
-from .signals import MAX_ALTERNATIVES, pattern_size
-from .source import Path, SourceMap
-from .text_numbers import text_number_problems
+from clearline.engine.policy.source import Path, SourceMap
+from clearline.engine.policy.text_numbers import text_number_problems
 
 MISSING_FACTS_REASON = "missing-facts"
 RESERVED_EVENT_TYPES = frozenset({"facts"})  # `{"type": "facts"}` events update facts

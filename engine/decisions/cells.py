@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .model import Comparison, Fact, FactRef, FactType, Operator
+from clearline.engine.model import Comparison, Fact, FactRef, FactType, Operator
 
 _TESTS: dict[Operator, Callable[[Any, Any], bool]] = {
     Operator.EQ: lambda v, t: bool(v == t),

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from .model import BusinessCalendar, GraceRule
+from clearline.engine.model import BusinessCalendar, GraceRule
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
-from .calendars import calendar_for
-from .check import check_policy, check_test
-from .errors import Diagnostic, PolicyError
-from .model import Policy, PolicyTest
-from .parse import parse_policy, parse_tests
-from .schema import schema_diagnostics, tests_schema_diagnostics
-from .source import Document, SourceMap, read_yaml
+from clearline.engine.errors import Diagnostic, PolicyError
+from clearline.engine.model import Policy, PolicyTest
+from clearline.engine.policy.calendars import calendar_for
+from clearline.engine.policy.check import check_policy, check_test
+from clearline.engine.policy.parse import parse_policy, parse_tests
+from clearline.engine.policy.schema import schema_diagnostics, tests_schema_diagnostics
+from clearline.engine.policy.source import Document, SourceMap, read_yaml
 
 TESTS_SUFFIX = ".tests.yaml"
 

@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from .errors import Diagnostic, did_you_mean
-from .source import SourceMap
+from clearline.engine.errors import Diagnostic, did_you_mean
+from clearline.engine.policy.source import SourceMap
 
 SCHEMA_RESOURCE = "schema/policy.schema.json"
 

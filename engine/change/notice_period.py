@@ -14,10 +14,10 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from .diff import diff_policies
-from .errors import Diagnostic
-from .model import Policy
-from .source import diagnostic_at
+from clearline.engine.change.diff import diff_policies
+from clearline.engine.errors import Diagnostic
+from clearline.engine.model import Policy
+from clearline.engine.policy.source import diagnostic_at
 
 
 def earliest_effective(old: Policy, new: Policy) -> dt.date:

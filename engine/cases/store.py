@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from .audit import AuditLog, Entry, decision_entry
-from .canonical import canonical_json
-from .cases import (
+from clearline.engine.audit.log import AuditLog, Entry, decision_entry
+from clearline.engine.canonical import canonical_json
+from clearline.engine.cases.lifecycle import (
     FINAL_STATES,
     Case,
     CaseError,
@@ -41,10 +41,10 @@ from .cases import (
     next_deadline,
     open_case,
 )
-from .compile import CompiledPolicy, compile_policy
-from .decide import Decision, decide, to_instant
-from .errors import ClearlineError
-from .load import load_policy
+from clearline.engine.decisions.compile import CompiledPolicy, compile_policy
+from clearline.engine.decisions.decide import Decision, decide, to_instant
+from clearline.engine.errors import ClearlineError
+from clearline.engine.policy.load import load_policy
 
 DEFAULT_CASE_STORE = "clearline-cases.db"
 STORE_FORMAT = 1

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compile import CompiledPolicy
-from .decide import AsOfError, decide
-from .errors import FactError
-from .model import ActionKind
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import AsOfError, decide
+from clearline.engine.errors import FactError
+from clearline.engine.model import ActionKind
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The standard library only (and orjson, for speed, when it can be imported), on purpose:
 `AuditLog` runs this file as a separate writer process for large batches
-(`python audit_writer.py`, started in a few hundredths of a second), so that
+(`python writer.py`, started in a few hundredths of a second), so that
 hashing, chaining and SQLite run on a second core while the caller builds the next records.
 Small batches use the same `BatchWriter` in the caller's own process.
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from .audit import Entry, decision_entry
-from .canonical import canonical_json, sha256_hex
-from .compile import CompiledPolicy
-from .decide import Decision, action_of, decide
-from .errors import ClearlineError, FactError
-from .facts import ValueProblem, check_bounds, coerce, parse_datetime
-from .model import ActionKind, EventType, Fact, FactRef, FactType, comparisons
-from .signals import HIDDEN, SEEN, SignalEngine, View
+from clearline.engine.audit.log import Entry, decision_entry
+from clearline.engine.canonical import canonical_json, sha256_hex
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import Decision, action_of, decide
+from clearline.engine.errors import ClearlineError, FactError
+from clearline.engine.events.signals import HIDDEN, SEEN, SignalEngine, View
+from clearline.engine.facts import ValueProblem, check_bounds, coerce, parse_datetime
+from clearline.engine.model import ActionKind, EventType, Fact, FactRef, FactType, comparisons
 
 CHECKPOINT_FORMAT = "clearline.monitor/v1"
 MONITOR_RECORD = "monitor"  # the audit record kind of a decision's cause

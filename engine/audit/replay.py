@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import KIND_DECISION, AuditError, AuditRecord
-from .decide import AsOfError, decide
-from .errors import FactError
-from .versions import PolicyRegistry
+from clearline.engine.audit.log import KIND_DECISION, AuditError, AuditRecord
+from clearline.engine.decisions.decide import AsOfError, decide
+from clearline.engine.errors import FactError
+from clearline.engine.versions import PolicyRegistry
 
 SAME = "same"
 DIFFERS = "differs"

@@ -41,8 +41,8 @@ from typing import Any
 
 import durable_rules_engine as _dre  # type: ignore[import-not-found]  # C core of durable_rules
 
-from .canonical import canonical_json, sha256_hex
-from .model import (
+from clearline.engine.canonical import canonical_json, sha256_hex
+from clearline.engine.model import (
     NEGATED_OPERATORS,
     AllOf,
     AnyOf,

@@ -14,8 +14,16 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 
-from .model import FactRef, GraceRule, Policy, Rule, Text, comparisons, condition_facts
-from .source import Path
+from clearline.engine.model import (
+    FactRef,
+    GraceRule,
+    Policy,
+    Rule,
+    Text,
+    comparisons,
+    condition_facts,
+)
+from clearline.engine.policy.source import Path
 
 _NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?[%％]|万|亿)?")
 # Chinese writes large amounts in myriads: 20万 is 200,000, 1.5亿 is 150,000,000.

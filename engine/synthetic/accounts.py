@@ -15,7 +15,16 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from .model import ActionKind, Condition, Fact, FactRef, FactType, MissingMode, Policy, comparisons
+from clearline.engine.model import (
+    ActionKind,
+    Condition,
+    Fact,
+    FactRef,
+    FactType,
+    MissingMode,
+    Policy,
+    comparisons,
+)
 
 MISSING_RATE = 0.005
 TRUE_RATE = 0.04

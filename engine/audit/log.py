@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from .audit_writer import (
+from clearline.engine.audit.writer import (
     COLUMNS,
     BatchWriter,
     WireRow,
@@ -67,12 +67,12 @@ from .audit_writer import (
     receive,
     send,
 )
-from .canonical import canonical_json, is_text, sha256_hex
-from .compile import CompiledPolicy
-from .decide import Decision
-from .errors import ClearlineError
-from .model import ActionKind
-from .record import RecordTemplate, layout_for
+from clearline.engine.canonical import canonical_json, is_text, sha256_hex
+from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.decide import Decision
+from clearline.engine.decisions.record import RecordTemplate, layout_for
+from clearline.engine.errors import ClearlineError
+from clearline.engine.model import ActionKind
 
 FORMAT = "clearline-audit/2"
 KIND_DECISION = "decision"
@@ -1021,7 +1021,7 @@ class AuditLog:
         )
 
 
-WRITER_SCRIPT = Path(__file__).with_name("audit_writer.py")
+WRITER_SCRIPT = Path(__file__).with_name("writer.py")
 
 
 class _WriterProcess:

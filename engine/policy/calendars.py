@@ -16,10 +16,10 @@ import os
 from pathlib import Path as FsPath
 from typing import Any
 
-from .errors import Diagnostic
-from .facts import ValueProblem, parse_date
-from .model import WEEKDAYS, BusinessCalendar
-from .source import Path, SourceMap, read_yaml
+from clearline.engine.errors import Diagnostic
+from clearline.engine.facts import ValueProblem, parse_date
+from clearline.engine.model import WEEKDAYS, BusinessCalendar
+from clearline.engine.policy.source import Path, SourceMap, read_yaml
 
 CALENDAR_SUFFIX = ".calendar.yaml"
 _KEYS = ("weekend", "non_business_days", "working_days", "description")

@@ -1,0 +1,1 @@
+"""Synthetic data drawn from a policy: accounts and event streams."""
