@@ -1,0 +1,44 @@
+"""The registry of diagnostic codes is complete: every code Clearline reports is listed and documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from clearline.engine.codes import code_families, diagnostic_codes, help_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("engine", "disclosures", "clearline")
+CODE_LITERAL = re.compile(r"""["']([A-Z]\d{3})["']""")
+
+
+def source_codes() -> dict[str, Path]:
+    """Every code written as a string literal in Clearline's source, with one file that has it."""
+    found: dict[str, Path] = {}
+    for top in SOURCES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for code in CODE_LITERAL.findall(path.read_text("utf-8")):
+                found.setdefault(code, path)
+    return found
+
+
+def test_every_code_in_the_source_is_registered() -> None:
+    registered = diagnostic_codes()
+    unknown = {code: str(path.relative_to(ROOT)) for code, path in source_codes().items()}
+    unknown = {code: path for code, path in unknown.items() if code not in registered}
+    assert not unknown, f"codes raised but not in engine/diagnostic_codes.yaml: {unknown}"
+
+
+def test_every_registered_code_is_raised_somewhere() -> None:
+    unused = set(diagnostic_codes()) - set(source_codes())
+    assert not unused, f"registered codes no source raises: {sorted(unused)}"
+
+
+def test_every_code_has_a_family_a_title_and_help() -> None:
+    families = code_families()
+    for code, entry in diagnostic_codes().items():
+        assert entry.family in families, code
+        assert entry.severity in ("error", "warning"), code
+        assert entry.title and not entry.title.endswith("."), code
+        assert entry.help.strip() and help_for(code) == entry.help, code
+    assert help_for("Z999") is None
