@@ -17,6 +17,7 @@ from .decide_command import decide_command, sample
 from .demo import demo
 from .disclose_command import disclose, notice
 from .policy_commands import check, test_command
+from .serve_command import keys, serve
 from .watch import watch
 
 
@@ -39,6 +40,8 @@ for command in (
     audit,
     case,
     watch,
+    serve,
+    keys,
 ):
     cli.add_command(command)
 
