@@ -30,15 +30,14 @@ from clearline.engine import (
     sample_accounts,
 )
 from clearline.engine.audit import log as audit
+from clearline.engine.audit import lookups
 from clearline.engine.audit import writer as audit_writer
 from clearline.engine.audit.log import (
     CHUNK,
-    COLUMNS,
     PARALLEL_MIN,
     AuditError,
     AuditLog,
     Entry,
-    chain_hash,
     chunk_bounds,
     decision_entries,
     decision_rows,
@@ -52,9 +51,11 @@ from clearline.engine.audit.replay import (
     replay,
 )
 from clearline.engine.audit.writer import (
+    COLUMNS,
     ROWS_PER_INSERT,
     BatchWriter,
     Checkpointer,
+    chain_hash,
     chain_rows,
     contents,
     insert_values,
@@ -266,6 +267,7 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
 ) -> None:
     # Blocks of 7 records, so that 300 records and a repeated one spread over 45 blocks.
     monkeypatch.setattr(audit, "INDEX_BLOCK", 7)
+    monkeypatch.setattr(lookups, "INDEX_BLOCK", 7)
     path = tmp_path / "audit.db"
     again = decisions[5]
     with AuditLog(path) as log:
@@ -273,6 +275,7 @@ def test_lookups_seek_each_index_block_and_miss_nothing(
             log.append(decisions[start : start + 40])
         log.append([again])
     monkeypatch.setattr(audit, "INDEX_BLOCK", 65_536)  # the file says its own block
+    monkeypatch.setattr(lookups, "INDEX_BLOCK", 65_536)
     with AuditLog(path) as log:
         assert log.index_block == 7
         stored = list(log.records())
@@ -315,6 +318,7 @@ def test_a_lookup_sees_a_batch_committed_while_it_starts_whole(
     # batch lands in blocks 6 - 100 just before its query runs (far past what the log's head
     # said a moment before).
     monkeypatch.setattr(audit, "INDEX_BLOCK", 3)
+    monkeypatch.setattr(lookups, "INDEX_BLOCK", 3)
     path = tmp_path / "audit.db"
     with AuditLog(path) as log:
         log.append(decisions[:20])
@@ -457,7 +461,7 @@ def test_a_reindex_that_fails_midway_keeps_every_index_as_it_was(
     # new one made.
     broken = audit._INDEXES + "CREATE INDEX records_broken ON records (no_such_column);"
     with AuditLog(path) as log:
-        monkeypatch.setattr(audit, "_INDEXES", broken)
+        monkeypatch.setattr(lookups, "_INDEXES", broken)
         with pytest.raises(AuditError, match=r"the indexes were not rebuilt .*no_such_column"):
             log.reindex()
         assert log.index_block is None and not log._db.in_transaction
