@@ -18,24 +18,44 @@ class ValueProblem(Exception):
     """A value does not fit a fact type; the message says why in words a user understands."""
 
 
+# Dates Clearline reads lie in these years: every date a policy computes from one (notice,
+# cure and appeal deadlines of at most a few times 3,650 days, a time-zone shift) then stays
+# inside Python's calendar (years 1 to 9999) instead of ending in an OverflowError.
+EARLIEST_DATE = dt.date(1000, 1, 1)
+LATEST_DATE = dt.date(8999, 12, 31)
+
+
+def check_calendar_range(value: dt.date) -> None:
+    """Raise ValueProblem for a date or date-time outside EARLIEST_DATE .. LATEST_DATE."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueProblem(
+            f"{value.isoformat()} is outside the dates Clearline reads "
+            f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})"
+        )
+
+
 def parse_date(text: str) -> dt.date:
-    """An ISO date `YYYY-MM-DD`."""
+    """An ISO date `YYYY-MM-DD` between EARLIEST_DATE and LATEST_DATE."""
     try:
         if len(text) != 10:
             raise ValueError
-        return dt.date.fromisoformat(text)
+        value = dt.date.fromisoformat(text)
     except ValueError:
         raise ValueProblem(f"`{text}` is not a date (YYYY-MM-DD)") from None
+    check_calendar_range(value)
+    return value
 
 
 def parse_datetime(text: str) -> dt.datetime:
-    """An ISO date-time with a UTC offset (`Z` or `+08:00`)."""
+    """An ISO date-time with a UTC offset (`Z` or `+08:00`) between the calendar bounds."""
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueProblem(f"`{text}` is not a date-time (YYYY-MM-DDTHH:MM:SS+HH:MM)") from None
     if value.tzinfo is None:
         raise ValueProblem(f"`{text}` has no UTC offset; add `Z` or `+08:00`")
+    check_calendar_range(value)
     return value
 
 
@@ -63,6 +83,9 @@ def coerce(fact_type: FactType, value: Any, values: tuple[str, ...] = ()) -> Fac
         if isinstance(value, bool):
             return value
     elif fact_type is FactType.INTEGER:
+        # One rule for every integer fact: a number whose value is whole, however written
+        # (3, 3.0, 3e0; -0.0 is 0). A JSON number no double can hold (1e-400, which would
+        # read as 0) is refused by the input reader before it gets here.
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -87,6 +110,7 @@ def coerce(fact_type: FactType, value: Any, values: tuple[str, ...] = ()) -> Fac
             return value
     elif fact_type is FactType.DATE:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            check_calendar_range(value)
             return value
         if isinstance(value, str):
             return parse_date(value)
@@ -94,6 +118,7 @@ def coerce(fact_type: FactType, value: Any, values: tuple[str, ...] = ()) -> Fac
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
                 raise ValueProblem("date-time has no UTC offset")
+            check_calendar_range(value)
             return value
         if isinstance(value, str):
             return parse_datetime(value)

@@ -128,7 +128,7 @@ def test_decide_jsonl_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> N
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "in.jsonl:2:1: error[F005]: invalid JSON" in result.stderr
+    assert "in.jsonl:2:2: error[F005]: invalid JSON" in result.stderr
     assert "in.jsonl:3:1: error[F003]: fact `credit_score`: expected an integer" in result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["account_id"] for d in out] == ["A1", "A4"]

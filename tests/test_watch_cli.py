@@ -164,15 +164,16 @@ def test_decisions_and_their_causes_are_recorded_in_the_audit_log(stream: Path) 
 
 def test_json_problems_are_worded_as_pythons_reader_words_them(stream: Path) -> None:
     first = (stream / "events.jsonl").read_text("utf-8").splitlines()[0]
-    lines = ["\ufeff" + first, first.replace("}}", '}, "x": NaN}'), first]
+    # A BOM opening the input is dropped (RFC 8259); one inside it is an error at its line.
+    lines = ["\ufeff" + first, "\ufeff" + first, first.replace("}}", '}, "x": NaN}')]
     (stream / "constants.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
     done = _run("--events", "constants.jsonl", cwd=stream)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "error[" in line]
     assert errors == [
-        "constants.jsonl:1:1: error[E200]: not valid JSON: Unexpected UTF-8 BOM "
+        "constants.jsonl:2:1: error[E200]: not valid JSON: Unexpected UTF-8 BOM "
         "(decode using utf-8-sig): line 1 column 1 (char 0)",
-        "constants.jsonl:2:1: error[E200]: not valid JSON: NaN is not a number JSON allows",
+        "constants.jsonl:3:1: error[E200]: not valid JSON: NaN is not a number JSON allows",
     ]
     assert "3 lines: " in done.stderr
 

@@ -101,7 +101,9 @@ def open_command(
     with _store(store_path, audit_path) as store, stream, store.batch():
         for item in read_requests(stream):
             if isinstance(item, InputProblem):
-                click.echo(f"{where}:{item.line}:1: error[{item.code}]: {item}", err=True)
+                click.echo(
+                    f"{where}:{item.line}:{item.column}: error[{item.code}]: {item}", err=True
+                )
                 failures += 1
                 continue
             try:

@@ -121,7 +121,7 @@ def backtest_command(
         assert facts_path is not None
         where = "<stdin>" if facts_path == "-" else facts_path
         try:
-            stream = click.open_file(facts_path, "r", encoding="utf-8")
+            stream = click.open_file(facts_path, "rb")
         except OSError as exc:
             error(f"cannot read {where}: {exc.strerror}", code="E009")
             raise Failed() from None
@@ -138,7 +138,9 @@ def backtest_command(
                 old, new, accounts(), moment, progress=progress_wanted() and facts_path != "-"
             )
     for problem in problems:
-        click.echo(f"{where}:{problem.line}:1: error[{problem.code}]: {problem}", err=True)
+        click.echo(
+            f"{where}:{problem.line}:{problem.column}: error[{problem.code}]: {problem}", err=True
+        )
     for rejection in report.rejections:
         click.echo(f"{where}: rejected {rejection}", err=True)
     if fmt == "json":

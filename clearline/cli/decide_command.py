@@ -13,9 +13,10 @@ from clearline.engine import CompiledPolicy, FactError, decide
 from clearline.engine.audit.log import BATCH_SIZE, AuditError, AuditLog
 from clearline.engine.canonical import canonical_json
 from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
+from clearline.engine.input_lines import LineProblem, json_lines
 from clearline.engine.synthetic.accounts import sample_accounts
 
-from .common import Failed, error, load_compiled, parse_json, progress_wanted, with_progress
+from .common import Failed, error, load_compiled, progress_wanted, with_progress
 
 RESERVED = ("account_id", "facts", "as_of")
 _RESERVED_KEYS = frozenset(RESERVED)
@@ -33,10 +34,11 @@ class Request(NamedTuple):
 class InputProblem(Exception):
     """One input line that cannot become a request."""
 
-    def __init__(self, line: int, code: str, message: str) -> None:
+    def __init__(self, line: int, code: str, message: str, column: int = 1) -> None:
         super().__init__(message)
         self.line = line
         self.code = code
+        self.column = column
 
 
 def parse_request(obj: Any, line: int) -> Request:
@@ -57,50 +59,23 @@ def parse_request(obj: Any, line: int) -> Request:
             raise InputProblem(line, "F004", "`account_id` must be a string")
         if as_of is not None and not isinstance(as_of, str):
             raise InputProblem(line, "F004", "`as_of` must be an ISO date or date-time string")
+        if as_of == "":
+            raise InputProblem(line, "F006", "`as_of` is empty: give an ISO date or leave it out")
         return Request(line, account, obj["facts"], as_of)
     return Request(line, None, obj, None)
 
 
-def read_requests(stream: IO[str]) -> Iterator[Request | InputProblem]:
-    """Requests from one JSON object (possibly spread over lines) or JSONL, streamed."""
-    first = stream.readline()
-    while first and not first.strip():
-        first = stream.readline()
-    if not first:
-        return
-    try:
-        yield parse_request(parse_json(first), 1)
-        number = 1
-        for raw in stream:
-            number += 1
-            if not raw.strip():
-                continue
-            try:
-                obj = parse_json(raw)
-            except ValueError as exc:
-                yield InputProblem(number, "F005", f"invalid JSON: {exc}")
-                continue
-            try:
-                yield parse_request(obj, number)
-            except InputProblem as problem:
-                yield problem
-        return
-    except InputProblem as problem:
-        yield problem
-        return
-    except ValueError:
-        pass
-    # Not JSONL: the whole input is one JSON document (an object, pretty-printed).
-    text = first + stream.read()
-    try:
-        obj = parse_json(text)
-    except ValueError as exc:
-        yield InputProblem(getattr(exc, "lineno", 1), "F005", f"invalid JSON: {exc}")
-        return
-    try:
-        yield parse_request(obj, 1)
-    except InputProblem as problem:
-        yield problem
+def read_requests(stream: IO[bytes]) -> Iterator[Request | InputProblem]:
+    """Requests from one JSON object (possibly spread over lines) or JSONL, streamed; a bad
+    line is an InputProblem at that line and never stops the lines after it."""
+    for item in json_lines(stream, document=True):
+        if isinstance(item, LineProblem):
+            yield InputProblem(item.line, item.code, item.message, item.column)
+            continue
+        try:
+            yield parse_request(item.value, item.line)
+        except InputProblem as problem:
+            yield problem
 
 
 def decide_request(
@@ -109,17 +84,17 @@ def decide_request(
     """Decide one request; FactError and AsOfError reach the caller."""
     as_of = (
         to_instant(request.as_of, compiled.policy.metadata.timezone)
-        if request.as_of
+        if request.as_of is not None
         else default_as_of
     )
     return decide(compiled, request.facts, as_of, account_id=request.account_id, trace=trace)
 
 
-def open_input(input_path: str) -> tuple[IO[str], str]:
-    """The input file (or stdin for `-`) and its name for messages, or exit 1 if unreadable."""
+def open_input(input_path: str) -> tuple[IO[bytes], str]:
+    """The input file (or stdin for `-`) as bytes and its name for messages, or exit 1."""
     where = "<stdin>" if input_path == "-" else input_path
     try:
-        return click.open_file(input_path, "r", encoding="utf-8"), where
+        return click.open_file(input_path, "rb"), where
     except OSError as exc:
         error(f"cannot read {where}: {exc.strerror}", code="E009")
         raise Failed() from None
@@ -183,29 +158,27 @@ def decide_command(
                 _write(out, decision, line_format)
             pending.clear()
 
-        try:
-            for item in with_progress(
-                read_requests(stream), "deciding", enabled=input_path != "-" and progress_wanted()
-            ):
-                if isinstance(item, InputProblem):
-                    click.echo(f"{where}:{item.line}:1: error[{item.code}]: {item}", err=True)
-                    failures += 1
-                    continue
-                try:
-                    decision = decide_request(compiled, item, default_as_of, not no_trace)
-                except (FactError, AsOfError) as exc:
-                    for message in _fact_messages(exc):
-                        click.echo(f"{where}:{item.line}:1: {message}", err=True)
-                    failures += 1
-                    continue
-                count += 1
-                pending.append(decision)
-                # Without a log, stream; the first is held back until we know it is not alone.
-                if len(pending) >= batch and not (fmt == "auto" and count == 1):
-                    flush(final=False)
-        except UnicodeDecodeError as exc:
-            error(f"{where}: input is not UTF-8 text ({exc.reason})", code="E000")
-            failures += 1
+        for item in with_progress(
+            read_requests(stream), "deciding", enabled=input_path != "-" and progress_wanted()
+        ):
+            if isinstance(item, InputProblem):
+                click.echo(
+                    f"{where}:{item.line}:{item.column}: error[{item.code}]: {item}", err=True
+                )
+                failures += 1
+                continue
+            try:
+                decision = decide_request(compiled, item, default_as_of, not no_trace)
+            except (FactError, AsOfError) as exc:
+                for message in _fact_messages(exc):
+                    click.echo(f"{where}:{item.line}:1: {message}", err=True)
+                failures += 1
+                continue
+            count += 1
+            pending.append(decision)
+            # Without a log, stream; the first is held back until we know it is not alone.
+            if len(pending) >= batch and not (fmt == "auto" and count == 1):
+                flush(final=False)
         flush(final=True)
     if log is not None:
         log.close()

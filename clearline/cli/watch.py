@@ -17,9 +17,17 @@ import click
 from clearline.engine import AuditLog, ClearlineError, FactError
 from clearline.engine.audit.log import BATCH_SIZE, Entry
 from clearline.engine.events.monitor import EventError, Monitor, MonitorDecision, stream_gc
+from clearline.engine.input_lines import (
+    MAX_LINE_BYTES,
+    TOO_LONG,
+    LineProblem,
+    line_text,
+    parse_json,
+    raw_lines,
+)
 from clearline.engine.policy.load import display_path
 
-from .common import EXIT_INVALID, JSON_DECODER, Failed, error, load_compiled, parse_json
+from .common import EXIT_INVALID, Failed, error, load_compiled
 
 CHECKPOINT_KEYS = ("monitor", "lines_read", "decisions_written", "out_bytes")
 
@@ -52,24 +60,9 @@ class _Stopper:
                 signal.signal(sig, handler)
 
 
-_scan = JSON_DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
-
-
 def event_json(text: str) -> Any:
-    """A line as `json.loads` reads it (a byte order mark refused alike), with NaN and Infinity
-    refused, through one decoder for all lines."""
-    if text.startswith("{"):
-        # The usual line, `{...}` and its newline, goes straight to the decoder's scanner (what
-        # `decode` does after skipping white space); anything else is decoded in full, so
-        # errors read exactly as `json.loads` words them.
-        try:
-            data, end = _scan(text, 0)
-        except StopIteration as err:
-            raise json.JSONDecodeError("Expecting value", text, err.value) from None
-        if end == len(text) or text[end:] == "\n":
-            return data
-    elif text.startswith("\ufeff"):
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    """A line as `json.loads` reads it (a byte order mark refused alike), with NaN, Infinity,
+    duplicate keys and numbers a double cannot hold refused, through one decoder for all lines."""
     return parse_json(text)
 
 
@@ -78,16 +71,20 @@ def _read_snapshot(path: str, monitor: Monitor) -> None:
     shown = display_path(path)
     problems = 0
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         error(f"cannot read {shown}: {exc.strerror or exc}", code="E009")
         raise Failed() from None
     with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
+        for number, raw in raw_lines(handle):
+            if raw is not None and not raw.strip():
                 continue
             try:
-                record = event_json(text)
+                record = event_json(_text(raw, number))
+            except LineProblem as exc:
+                click.echo(exc.diagnostic(shown).render(), err=True)
+                problems += 1
+                continue
             except ValueError as exc:
                 click.echo(f"{shown}:{number}:1: error[E200]: not valid JSON: {exc}", err=True)
                 problems += 1
@@ -253,8 +250,8 @@ def watch(
     audit = _AuditWriter(AuditLog(audit_path)) if audit_path else None
     shown = "<stdin>" if events_path == "-" else display_path(events_path)
     try:
-        source: IO[str] = (
-            sys.stdin if events_path == "-" else open(events_path, encoding="utf-8")  # noqa: SIM115
+        source: IO[bytes] = (
+            sys.stdin.buffer if events_path == "-" else open(events_path, "rb")  # noqa: SIM115
         )
     except OSError as exc:
         error(f"cannot read {shown}: {exc.strerror or exc}", code="E009")
@@ -268,11 +265,10 @@ def watch(
     try:
         with stopper.installed(), stream_gc():
             try:
-                for text in source:
+                for lines, raw in raw_lines(source):
                     stopper.busy = True
-                    lines += 1
-                    if lines > skip_lines and text.strip():
-                        problem = _one(monitor, text, lines, out, audit)
+                    if lines > skip_lines and (raw is None or raw.strip()):
+                        problem = _one(monitor, raw, lines, out, audit)
                         if isinstance(problem, EventError):
                             errors += 1
                             click.echo(
@@ -306,7 +302,7 @@ def watch(
         out.flush()
         if out is not sys.stdout:
             out.close()
-        if source is not sys.stdin:
+        if source is not sys.stdin.buffer:
             source.close()
         if audit is not None:
             audit.close()  # writes what is pending
@@ -319,12 +315,21 @@ def watch(
         raise click.exceptions.Exit(EXIT_INVALID)
 
 
+def _text(raw: bytes | None, number: int) -> str:
+    """A line's text once its bytes are safe to parse (LineProblem for a line over the limit)."""
+    if raw is None:
+        raise LineProblem(number, 1, TOO_LONG, f"line is longer than {MAX_LINE_BYTES} bytes")
+    return line_text(raw, number)
+
+
 def _one(
-    monitor: Monitor, text: str, line: int, out: IO[str], audit: _AuditWriter | None
+    monitor: Monitor, line_bytes: bytes | None, line: int, out: IO[str], audit: _AuditWriter | None
 ) -> int | EventError:
     """Read, check and apply one line; write its decisions. An EventError is returned, not raised."""
     try:
-        raw = event_json(text)
+        raw = event_json(_text(line_bytes, line))
+    except LineProblem as exc:
+        return EventError(exc.code, exc.message)
     except ValueError as exc:
         return EventError("E200", f"not valid JSON: {exc}")
     try:  # checked (and applied) as `check` then `apply` would, the usual event inline

@@ -23,7 +23,14 @@ from clearline.engine.decisions.record import (
     plain_facts_json,
 )
 from clearline.engine.errors import ClearlineError, FactError, FactProblem
-from clearline.engine.facts import FactValue, ValueProblem, normalise_facts, parse_datetime
+from clearline.engine.facts import (
+    FactValue,
+    ValueProblem,
+    check_calendar_range,
+    normalise_facts,
+    parse_date,
+    parse_datetime,
+)
 from clearline.engine.model import ActionKind, FactRef
 from clearline.engine.policy.check import MISSING_FACTS_REASON
 from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
@@ -71,6 +78,11 @@ class Reason:
 
 def to_instant(as_of: dt.datetime | dt.date | str, tz: str = "UTC") -> dt.datetime:
     """A decision moment: an aware date-time; a bare date is the start of that day in `tz`."""
+    if isinstance(as_of, dt.date):
+        try:  # a moment at the calendar's edge would overflow in the timeline, not here
+            check_calendar_range(as_of)
+        except ValueProblem as exc:
+            raise AsOfError(f"as_of: {exc}") from None
     if isinstance(as_of, dt.datetime):
         if as_of.tzinfo is None:
             raise AsOfError(f"as_of {as_of.isoformat()} has no UTC offset")
@@ -80,7 +92,7 @@ def to_instant(as_of: dt.datetime | dt.date | str, tz: str = "UTC") -> dt.dateti
     if isinstance(as_of, str):
         try:
             if len(as_of) == 10:
-                return to_instant(dt.date.fromisoformat(as_of), tz)
+                return to_instant(parse_date(as_of), tz)
             return parse_datetime(as_of)
         except (ValueError, ValueProblem) as exc:
             raise AsOfError(f"as_of `{as_of}` is not an ISO date or date-time: {exc}") from None
