@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench bench-quick schema clean golden screenshot
+.PHONY: demo test lint typecheck layout pytest docs bench bench-quick schema clean golden screenshot
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearline needs Python 3.11 or newer")'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clearline demo
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,12 +26,19 @@ lint: $(STAMP)
 
 # mypy cannot follow setuptools' editable finder for the package-dir mapping
 # (engine/ -> clearline.engine), so it checks a tree of symlinks with the installed layout.
-typecheck: $(STAMP)
+typecheck: $(STAMP) layout
+	cd .typecheck && ../$(BIN)/mypy --config-file ../pyproject.toml -p clearline
+
+# The installed layout as a tree of symlinks, read by mypy and by the docs' API reference.
+layout:
 	@rm -rf .typecheck && mkdir -p .typecheck/clearline
 	@for f in clearline/*; do ln -s ../../$$f .typecheck/clearline/; done
 	@ln -s ../../engine .typecheck/clearline/engine
 	@ln -s ../../disclosures .typecheck/clearline/disclosures
-	cd .typecheck && ../$(BIN)/mypy --config-file ../pyproject.toml -p clearline
+
+# The docs site (MkDocs), built strictly to out/site: a broken link or reference fails it.
+docs: $(STAMP) layout
+	$(BIN)/mkdocs build --strict --quiet
 
 pytest: $(STAMP)
 	$(BIN)/pytest
