@@ -21,6 +21,7 @@ from clearline.engine.facts import FactValue, ValueProblem, coerce
 from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Fact, Policy, condition_facts
 from clearline.engine.policy.check import MISSING_FACTS_REASON
 
+from .claims import Claims, advice_backed, claims_for
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context
 from .locale import Locale
@@ -158,8 +159,15 @@ def reason_context(
     values: Mapping[str, FactValue],
     locale: Locale,
     hidden: frozenset[str] = frozenset(),
+    claims: Claims | None = None,
+    decided: str | None = None,
 ) -> dict[str, Any]:
-    """One ranked reason as plain data: text, what we saw, what would change it, advice."""
+    """One ranked reason as plain data: text, what we saw, what would change it, advice.
+
+    Advice and "fixing this alone lifts it" come from `claims` (the engine and the case
+    lifecycle); without them the notice promises nothing beyond the counterfactuals.
+    """
+    claims = claims or Claims()
     policy = compiled.policy
     action = ActionKind(reason["action"])
     base = {
@@ -171,7 +179,9 @@ def reason_context(
     if reason["rule"] == MISSING_FACTS_REASON:
         facts = [f for f in (policy.fact(name) for name in reason.get("facts", ())) if f]
         labels = [locale.label(fact) for fact in facts]
-        text = policy.outcome.missing_facts.review_reason.get(locale.lang)
+        # The policy's review text says a person will look; that is true only of a review.
+        own = policy.outcome.missing_facts.review_reason.get(locale.lang)
+        text = own if claims.person_looks and decided == ActionKind.REVIEW.value else None
         return {
             **base,
             "text": text
@@ -190,6 +200,7 @@ def reason_context(
                 for label in labels
             ],
             "advice": None,
+            "lift": None,
             "exemptions": [],
         }
     rule = policy.rule(reason["rule"])
@@ -217,10 +228,45 @@ def reason_context(
             sentence(describe(cf.region, locale, Mood.COUNTERFACTUAL), locale, "counterfactual")
             for cf in counterfactuals(compiled, rule, values)
         ],
-        # Only the policy's own advice: a negated condition would repeat the counterfactuals
-        # above, and for a `between` it would also offer the way out that leads to a harsher rule.
-        "advice": rule.advice.get(locale.lang),
+        # Only the policy's own advice, and only when the lifecycle backs what it promises: a
+        # negated condition would repeat the counterfactuals above.
+        "advice": rule.advice.get(locale.lang)
+        if decided is not None and advice_backed(compiled, claims, reason["action"], rule)
+        else None,
+        "lift": _lift(claims, rule.id, locale),
         "exemptions": exemptions,
+    }
+
+
+def _lift(claims: Claims, rule_id: str, locale: Locale) -> str | None:
+    """ "Fixing this alone lifts the decision", or which reasons remain, as re-decided."""
+    check = claims.reasons.get(rule_id)
+    if check is None or not check.change:
+        return None
+    if check.lifts:
+        return locale.phrase("claims", "lifts")
+    codes = locale.phrase("join", "values", "sep").join(check.still)
+    return locale.phrase("claims", "still_one" if len(check.still) == 1 else "still_many").format(
+        codes=codes
+    )
+
+
+def claim_sentences(
+    claims: Claims, locale: Locale, timeline: Mapping[str, Any]
+) -> dict[str, str | None]:
+    """The promise sentences a notice may print, each None when the engine does not back it."""
+    cure_until = _day(locale, timeline.get("cure_until"))
+    appeal_until = _day(locale, timeline.get("appeal_until"))
+    return {
+        "cure": locale.phrase("claims", "cure").format(date=cure_until)
+        if claims.cure and cure_until
+        else None,
+        "pause": locale.phrase("claims", "pause") if claims.review and claims.pause else None,
+        "review": locale.phrase("claims", "review_until").format(date=appeal_until)
+        if claims.review and appeal_until
+        else None,
+        "computer": locale.phrase("claims", "computer_review" if claims.review else "computer_ask"),
+        "ask": None if claims.review else locale.phrase("claims", "ask_person"),
     }
 
 
@@ -234,8 +280,10 @@ def notice_context(
     locale = Locale(policy, lang)
     action = ActionKind(record["action"])
     hidden = frozenset(redacted_facts(record))
+    claims = claims_for(compiled, record, values, hidden)
     reasons = [
-        reason_context(compiled, r, values, locale, hidden) for r in record.get("reasons", ())
+        reason_context(compiled, r, values, locale, hidden, claims, action.value)
+        for r in record.get("reasons", ())
     ]
     timeline = record.get("timeline") or {}
     top = record.get("reasons", [{}])[0] if record.get("reasons") else {}
@@ -258,6 +306,7 @@ def notice_context(
         if timeline.get("review_max_days")
         else None,
         "paused": bool(timeline.get("paused_during_review")),
+        "claims": claim_sentences(claims, locale, timeline),
         "principal": reasons[:PRINCIPAL_REASONS],
         "other": reasons[PRINCIPAL_REASONS:],
         "sha256": compiled.sha256,

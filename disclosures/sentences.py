@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from clearline.engine import conditions
 from clearline.engine.model import (
-    NEGATED_OPERATORS,
     AllOf,
-    AnyOf,
     Comparison,
     Condition,
     EventType,
@@ -30,38 +29,15 @@ from clearline.engine.model import (
 
 from .locale import CatalogueError, Locale
 
+# One De Morgan rewrite for every reader of the model (monitor, advice, sentences).
+negate = conditions.negate
+
 
 class Mood(StrEnum):
     """A statement ("is more than 90") or a counterfactual ("if ... were 30 or fewer")."""
 
     STATEMENT = "statement"
     COUNTERFACTUAL = "counterfactual"
-
-
-def negate(condition: Condition) -> Condition:
-    """The condition that holds exactly when `condition` is false (De Morgan, pushed down)."""
-    if isinstance(condition, Not):
-        return condition.part
-    if isinstance(condition, AllOf):
-        return AnyOf(tuple(negate(part) for part in condition.parts), condition.path)
-    if isinstance(condition, AnyOf):
-        return AllOf(tuple(negate(part) for part in condition.parts), condition.path)
-    cmp = condition
-    if cmp.op is Operator.BETWEEN:
-        assert isinstance(cmp.operand, tuple)
-        low, high = cmp.operand
-        return AnyOf(
-            (
-                Comparison(cmp.fact, Operator.LT, low, cmp.path),
-                Comparison(cmp.fact, Operator.GT, high, cmp.path),
-            ),
-            cmp.path,
-        )
-    if isinstance(cmp.operand, bool) and cmp.op in (Operator.EQ, Operator.NE):
-        # A present boolean is true or false, so "not true" reads better as "false".
-        flipped = not cmp.operand if cmp.op is Operator.EQ else cmp.operand
-        return Comparison(cmp.fact, Operator.EQ, flipped, cmp.path)
-    return Comparison(cmp.fact, NEGATED_OPERATORS[cmp.op], cmp.operand, cmp.path)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 
+from clearline.engine.conditions import escape_routes, route_condition
 from clearline.engine.model import Policy, Rule
 from clearline.engine.policy.source import Path
 
 from .locale import CatalogueError, Locale, languages
 from .render import missing_templates
-from .sentences import Mood, describe, negate, sentence
+from .sentences import Mood, describe, sentence
 from .signals import signal_text
 
 
@@ -28,11 +29,15 @@ def reason_is_generated(rule: Rule, lang: str) -> bool:
 
 
 def advice_text(rule: Rule, locale: Locale) -> str:
-    """What stops a rule from applying: the rule's own advice, or the negated condition."""
+    """What stops a rule from applying: the rule's own advice, or the ways out of its condition
+    that do not lead into a rule of an equal or stronger action."""
     own = rule.advice.get(locale.lang)
     if own is not None:
         return own
-    return sentence(describe(negate(rule.when), locale), locale, "generated_advice")
+    way_out = route_condition(escape_routes(locale.policy, rule))
+    if way_out is None:
+        return locale.phrase("sentence", "no_way_out")
+    return sentence(describe(way_out, locale), locale, "generated_advice")
 
 
 def condition_text(rule: Rule, locale: Locale) -> str:

@@ -21,10 +21,18 @@ from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.model import Policy, Text, comparisons
 from clearline.engine.policy.text_numbers import grace_days, number_key, numbers_in
 
+from .claims import advice_backed, claims_for
 from .counterfactual import counterfactuals
 from .disclosure import used_facts
 from .locale import Locale
-from .notice import PRINCIPAL_REASONS, check_record, decision_day, notice_context, record_of
+from .notice import (
+    PRINCIPAL_REASONS,
+    check_record,
+    decision_day,
+    notice_context,
+    record_of,
+    redacted_facts,
+)
 from .render import _markdown_env
 from .signals import signal_numbers, signal_text, signals_read
 from .texts import condition_text, reason_text
@@ -189,8 +197,50 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
         rule = compiled.policy.rule(reason["rule"])
         for cf in counterfactuals(compiled, rule, values) if rule else ():
             extra.extend(cmp.operand for cmp in comparisons(cf.region))
+    problems.extend(claim_problems(compiled, record, flat, lang))
     allowed = policy_numbers(compiled.policy, extra) | template_numbers(f"notice.{lang}.md.j2")
     allowed |= numbers_in(str(record.get("account_id") or "")) | shown
     for number in stray_numbers(markdown, allowed):
         problems.append(f"the {lang} notice shows {number}, which is not in the policy or decision")
+    return problems
+
+
+def claim_problems(
+    compiled: CompiledPolicy, record: Mapping[str, Any], flat: str, lang: str
+) -> list[str]:
+    """Promises in a notice that the engine and the case lifecycle do not back, and backed
+    rights the notice leaves out. Claims are worked out again here, not read from the notice."""
+    policy = compiled.policy
+    locale = Locale(policy, lang)
+    values = check_record(compiled, record)
+    hidden = frozenset(redacted_facts(record))
+    claims = claims_for(compiled, record, values, hidden)
+    problems: list[str] = []
+    for key, backed, what in (
+        ("cure", claims.cure, "a cure"),
+        ("pause", claims.pause and claims.review, "a pause during review"),
+        ("review_until", claims.review, "a human review of the decision"),
+    ):
+        pattern = re.escape(locale.phrase("claims", key)).replace(re.escape("{date}"), ".+?")
+        said = re.search(pattern, flat) is not None
+        if said and not backed:
+            problems.append(f"the {lang} notice promises {what}, which the case would refuse")
+        elif backed and not said and key != "pause":
+            problems.append(f"the {lang} notice does not say that {what} is open to the customer")
+    for reason in record.get("reasons", ()):
+        rule = policy.rule(str(reason.get("rule")))
+        advice = rule.advice.get(lang) if rule is not None else None
+        if rule is None or not advice or " ".join(advice.split()) not in flat:
+            continue
+        if not advice_backed(compiled, claims, str(reason.get("action")), rule):
+            problems.append(
+                f"reason `{rule.id}`: its advice promises what the engine would not do "
+                "for this decision"
+            )
+    review_text = policy.outcome.missing_facts.review_reason.get(lang)
+    if review_text and " ".join(review_text.split()) in flat and not claims.person_looks:
+        problems.append(
+            f"the {lang} notice says a person will look at the account, but the decision "
+            f"is `{record.get('action')}`, not a review"
+        )
     return problems

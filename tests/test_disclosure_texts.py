@@ -29,8 +29,9 @@ def test_missing_texts_are_generated_from_the_condition() -> None:
         reason_text(rule, Locale(policy, "en")) == "The number of days past due is from 31 to 90."
     )
     assert reason_text(rule, Locale(policy, "zh-CN")) == "逾期天数在31天到90天之间。"
+    # More than 90 days late is a closure: generated advice never points into a harsher rule.
     assert advice_text(rule, Locale(policy, "en")) == (
-        "This no longer applies if the number of days past due is fewer than 31 or is more than 90."
+        "This no longer applies if the number of days past due is fewer than 31."
     )
     spree = policy.rule("approaching-spree")
     assert spree is not None

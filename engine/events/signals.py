@@ -41,16 +41,13 @@ from typing import Any
 
 import durable_rules_engine as _dre  # type: ignore[import-not-found]  # C core of durable_rules
 
+from clearline.engine import conditions
 from clearline.engine.canonical import canonical_json, sha256_hex
 from clearline.engine.model import (
-    NEGATED_OPERATORS,
-    AllOf,
-    AnyOf,
     Comparison,
     Condition,
     EventType,
     FactRef,
-    Not,
     Operator,
     Policy,
     Signal,
@@ -82,16 +79,14 @@ def default_value(signal: Signal) -> bool | int | float:
 Branch = list[Any]  # a conjunction of plain durable_rules tests
 
 
-def _atoms(cmp: Comparison, keys: Mapping[str, str], negate: bool) -> list[Branch]:
-    """One comparison (negated or not) as alternatives of plain tests."""
-    op = NEGATED_OPERATORS[cmp.op] if negate and cmp.op in NEGATED_OPERATORS else cmp.op
+def _atoms(cmp: Comparison, keys: Mapping[str, str]) -> list[Branch]:
+    """One comparison as alternatives of plain tests."""
+    op = cmp.op
     key = keys[cmp.fact]
     operand = cmp.operand
     if op is Operator.BETWEEN:
         assert isinstance(operand, tuple)
         low, high = operand
-        if negate:  # two-valued: event fields are always present and typed
-            return [[{"$lt": {key: low}}], [{"$gt": {key: high}}]]
         return [[{"$gte": {key: low}}, {"$lte": {key: high}}]]
     if op is Operator.IN:
         assert isinstance(operand, tuple)
@@ -108,20 +103,18 @@ def _atoms(cmp: Comparison, keys: Mapping[str, str], negate: bool) -> list[Branc
 def alternatives(
     condition: Condition, keys: Mapping[str, str], negate: bool = False
 ) -> list[Branch]:
-    """A condition in disjunctive normal form; `not` is pushed down (De Morgan), as
-    durable_rules has no negation of an expression."""
-    if isinstance(condition, Comparison):
-        return _atoms(condition, keys, negate)
-    if isinstance(condition, Not):
-        return alternatives(condition.part, keys, not negate)
-    parts = [alternatives(part, keys, negate) for part in condition.parts]
-    if isinstance(condition, AllOf) != negate:  # a conjunction: every combination
-        result: list[Branch] = [[]]
-        for options in parts:
-            result = [branch + option for branch in result for option in options]
-        return result
-    assert isinstance(condition, (AllOf, AnyOf))
-    return [branch for options in parts for branch in options]
+    """A condition in disjunctive normal form of durable_rules tests; `not` is pushed down by
+    the shared De Morgan rewrite (`clearline.engine.conditions`), as durable_rules has no
+    negation of an expression. Event fields are always present and typed, so two-valued
+    negation is exact here."""
+    whole = conditions.negate(condition) if negate else condition
+    result: list[Branch] = []
+    for branch in conditions.branches(whole):
+        combos: list[Branch] = [[]]
+        for cmp in branch:
+            combos = [done + atom for done in combos for atom in _atoms(cmp, keys)]
+        result.extend(combos)
+    return result
 
 
 class _SameName(dict[str, str]):
