@@ -63,11 +63,13 @@ def counterfactuals(
     return sorted(found, key=lambda cf: cf.distance)
 
 
-_CACHE: dict[tuple[int, int], ConditionFn] = {}
+# Keyed by the policy's content hash and the condition's value: an id() can be reused by a new
+# object once the old one is freed, and would then return another policy's compiled condition.
+_CACHE: dict[tuple[str, Condition], ConditionFn] = {}
 
 
 def _condition(compiled: CompiledPolicy, condition: Condition) -> ConditionFn:
-    key = (id(compiled), id(condition))
+    key = (compiled.sha256, condition)
     fn = _CACHE.get(key)
     if fn is None:
         if len(_CACHE) > 4096:
