@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
 from clearline.engine.canonical import canonical_json
 from clearline.engine.decisions.compile import CompiledPolicy
-from clearline.engine.events.monitor import Event, EventError, Monitor, stream_gc
+from clearline.engine.events.event import Event, EventError, stream_gc
+from clearline.engine.events.monitor import Monitor
 from clearline.engine.events.signals import default_value, ruleset_definitions
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text, sample_accounts
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import action_of
-from clearline.engine.events.monitor import EventError, Monitor, StampReader, signal_views
+from clearline.engine.events.event import EventError, StampReader, signal_views
+from clearline.engine.events.monitor import Monitor
 from clearline.engine.events.signals import HIDDEN, SEEN
 from clearline.engine.facts import ValueProblem, parse_datetime
 

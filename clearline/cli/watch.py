@@ -16,7 +16,8 @@ import click
 
 from clearline.engine import AuditLog, ClearlineError, FactError
 from clearline.engine.audit.log import BATCH_SIZE, Entry
-from clearline.engine.events.monitor import EventError, Monitor, MonitorDecision, stream_gc
+from clearline.engine.events.event import EventError, MonitorDecision, stream_gc
+from clearline.engine.events.monitor import Monitor
 from clearline.engine.input_lines import (
     MAX_LINE_BYTES,
     TOO_LONG,
