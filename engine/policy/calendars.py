@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -34,15 +35,50 @@ def calendar_for(
         return None, ()
     path = base_dir / str(name)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return None, (
-            source.diagnostic(
-                ("metadata", "calendar"), "C160", f"cannot read calendar file `{name}`: {reason}"
-            ),
-        )
+        raw = read_policy_file(base_dir, str(name))
+    except PolicyFileProblem as exc:
+        return None, (source.diagnostic(("metadata", "calendar"), exc.code, str(exc)),)
     return read_calendar(raw, _shown(path), str(name))
+
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class PolicyFileProblem(Exception):
+    """A file a policy names that it may not or cannot read, with the diagnostic code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_policy_file(base_dir: FsPath, name: str) -> bytes:
+    """The bytes of a file a policy names: a regular file inside the policy's folder (after
+    symlinks), at most MAX_FILE_BYTES, read with a bounded read; else PolicyFileProblem."""
+    if os.path.isabs(name) or "\0" in name:
+        raise PolicyFileProblem("C162", f"`{name}` is not a path relative to the policy's folder")
+    folder = base_dir.resolve()
+    try:
+        path = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # missing, or a symlink loop
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise PolicyFileProblem("C160", f"cannot read calendar file `{name}`: {reason}") from None
+    if not path.is_relative_to(folder):
+        raise PolicyFileProblem("C162", f"`{name}` leads outside the policy's folder")
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise PolicyFileProblem(
+            "C160", f"cannot read calendar file `{name}`: {exc.strerror or exc}"
+        ) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PolicyFileProblem("C162", f"`{name}` is not a regular file")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise PolicyFileProblem("C163", f"`{name}` is larger than {MAX_FILE_BYTES} bytes")
+    return data
 
 
 def _shown(path: FsPath) -> str:

@@ -13,6 +13,7 @@ from clearline.engine.policy.check import check_policy, check_test
 from clearline.engine.policy.parse import parse_policy, parse_tests
 from clearline.engine.policy.schema import schema_diagnostics, tests_schema_diagnostics
 from clearline.engine.policy.source import Document, SourceMap, read_yaml
+from clearline.engine.policy.text_safety import text_problems
 
 TESTS_SUFFIX = ".tests.yaml"
 
@@ -69,7 +70,10 @@ def analyse_policy_text(
                 ),
             ),
         )
-    schema_errors = schema_diagnostics(document.data, document.source)
+    # Unsafe characters first: `id: "x\n"` passes the schema's pattern (`$` allows a newline).
+    schema_errors = text_problems(document.data, document.source) or schema_diagnostics(
+        document.data, document.source
+    )
     if schema_errors:
         return LoadResult(None, tuple(schema_errors))
     calendar, calendar_errors = calendar_for(

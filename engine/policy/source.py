@@ -8,6 +8,7 @@ YAML bomb is refused instead of exhausting memory.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -47,6 +48,8 @@ for _tag, _regexp, _first in _CORE_RESOLVERS:
         _CoreLoader.yaml_implicit_resolvers.setdefault(None if _ch == "\0" else _ch, []).append(
             (_tag, _regexp)
         )
+
+_CORE_PATTERNS = {tag: regexp for tag, regexp, _ in _CORE_RESOLVERS}
 
 _ALLOWED_TAGS = {
     "tag:yaml.org,2002:str",
@@ -168,6 +171,15 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         value = str(node.value)
         tag = node.tag
+        core = _CORE_PATTERNS.get(tag)
+        if core is not None and not core.match(value):
+            # An explicit tag (`!!bool yes`, `!!float nan`) may only say what the core schema
+            # would read anyway: otherwise `yes` would silently become false.
+            kind = tag.rsplit(":", 1)[1]
+            self._error(
+                node, "E003", f"`!!{kind}` on `{value}`, which YAML 1.2 does not read as {kind}"
+            )
+            return None
         if tag == "tag:yaml.org,2002:null":
             return None
         if tag == "tag:yaml.org,2002:bool":
@@ -180,10 +192,14 @@ class _Builder:
                 return None
         if tag == "tag:yaml.org,2002:float":
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 self._error(node, "E006", f"`{value}` is not a decimal number")
                 return None
+            if not math.isfinite(number):  # `1e999` reads as infinity
+                self._error(node, "E006", f"`{value}` is too large for a number")
+                return None
+            return number
         return value
 
 
