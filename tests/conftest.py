@@ -1,4 +1,12 @@
-"""Shared fixtures: the shipped policies and a small policy to mutate in tests."""
+"""Shared fixtures: the shipped policies and a small policy to mutate in tests.
+
+Markers (`pytest -m "not slow"` for a quick loop; `make test` runs everything):
+- `cli`: the module runs the `clearline` command line in a subprocess;
+- `property`: a hypothesis property test;
+- `slow`: a module that starts something heavy (Spark, a browser, a wheel build, a server).
+Hypothesis profiles: `default` (what `make test` runs) and `thorough` (ten times the examples,
+for a nightly run: `pytest --hypothesis-profile thorough`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from clearline.engine import CompiledPolicy, compile_policy, load_policy, load_policy_text
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "thorough",
+    deadline=None,
+    max_examples=1000,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("default")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark property tests and the tests of modules that run the command line."""
+    for item in items:
+        test = getattr(item, "obj", None)
+        if getattr(test, "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+        module = getattr(item, "module", None)
+        if module is not None and "run_cli" in vars(module):
+            item.add_marker(pytest.mark.cli)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
