@@ -11,7 +11,7 @@ from typing import Any
 
 # The one SHA-256 helper lives in the writer module (standard library only), which the audit
 # log's writer process runs on its own; re-exported here for the rest of the engine.
-from clearline.engine.audit.writer import sha256_hex as sha256_hex
+from clearline.engine.ids import sha256_hex as sha256_hex
 from clearline.engine.model import FactRef, Policy, Text
 
 

@@ -10,7 +10,6 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any
 
-from clearline.engine.audit.writer import decision_id as _decision_id
 from clearline.engine.canonical import canonical_json, is_text, sha256_hex, to_json_value
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.grace import Timeline, timeline_for
@@ -31,6 +30,7 @@ from clearline.engine.facts import (
     parse_date,
     parse_datetime,
 )
+from clearline.engine.ids import decision_id as _decision_id
 from clearline.engine.model import ActionKind, FactRef
 from clearline.engine.policy.check import MISSING_FACTS_REASON
 from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
