@@ -98,6 +98,10 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
             f"--id {closed.decision_id[:12]} --lang en"
         )
     _policy_change(policy_path, DEMO_OUT)
+    click.echo(
+        f"12. serve decisions over HTTP, recorded in the same log: clearline serve "
+        f"--policies {Path(policy_path).parent.parent} --audit {audit_path}"
+    )
 
 
 def record_and_verify(decisions: list[Decision], audit_path: Path, policy_path: str) -> None:
