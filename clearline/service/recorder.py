@@ -11,6 +11,7 @@ gathers by itself: under load the batches grow with no waiting at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
@@ -169,11 +170,18 @@ class GroupCommitRecorder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 error = NotRecorded(f"the audit log did not record the decision ({exc})")
         for job in appends:
-            job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+            _wake(job, None, error)
         for job in batch:
             if job.call is not None:
                 try:
                     result, failure = job.call(log), None
                 except Exception as exc:
                     result, failure = None, exc
-                job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
+                _wake(job, result, failure)
+
+
+def _wake(job: _Job, result: Any, error: BaseException | None) -> None:
+    """Hand the outcome to the request's event loop (gone only if the server stopped hard)."""
+    # A closed loop (RuntimeError): nobody is waiting for this answer any more.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(_settle, job.future, result, error)
