@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clearline.cli.watch import event_json
 from clearline.engine import compile_policy, load_policy, sample_accounts
 from clearline.engine.events.event import stream_gc
 from clearline.engine.events.monitor import Monitor
+from clearline.engine.events.runner import event_json
 from clearline.engine.synthetic.events import sample_events
 
 POLICY = Path(__file__).resolve().parent.parent / "policies/credit-line-closure/1.1.0.yaml"

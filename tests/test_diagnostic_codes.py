@@ -9,7 +9,8 @@ from clearline.engine.codes import code_families, diagnostic_codes, help_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("engine", "disclosures", "clearline")
-CODE_LITERAL = re.compile(r"""["']([A-Z]\d{3})["']""")
+# A code as a string literal ("C130") or inside a rendered message (error[C130]).
+CODE_LITERAL = re.compile(r"""["']([A-Z]\d{3})["']|\[([A-Z]\d{3})\]""")
 
 
 def source_codes() -> dict[str, Path]:
@@ -17,8 +18,8 @@ def source_codes() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for top in SOURCES:
         for path in sorted((ROOT / top).rglob("*.py")):
-            for code in CODE_LITERAL.findall(path.read_text("utf-8")):
-                found.setdefault(code, path)
+            for quoted, bracketed in CODE_LITERAL.findall(path.read_text("utf-8")):
+                found.setdefault(quoted or bracketed, path)
     return found
 
 

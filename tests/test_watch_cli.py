@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from clearline.cli.watch import event_json
 from clearline.engine import AuditLog, load_policy, sample_accounts
+from clearline.engine.events.runner import event_json
 from clearline.engine.synthetic.events import sample_events
 
 POLICY = str(Path("policies/credit-line-closure/1.1.0.yaml").resolve())

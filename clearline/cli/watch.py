@@ -1,36 +1,37 @@
-"""`clearline watch`: stream account events through the monitor, write decisions as they change."""
+"""`clearline watch`: stream account events through the monitor, write decisions as they change.
+
+The runner's parts (reading a line, checkpoints, audit batches) are in
+`clearline.engine.events.runner`; this module owns the command's options, signals and output.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
 import click
 
-from clearline.engine import AuditLog, ClearlineError, FactError
-from clearline.engine.audit.log import BATCH_SIZE, Entry
-from clearline.engine.events.event import EventError, MonitorDecision, stream_gc
+from clearline.engine import AuditLog
+from clearline.engine.events.event import EventError, stream_gc
 from clearline.engine.events.monitor import Monitor
-from clearline.engine.input_lines import (
-    MAX_LINE_BYTES,
-    TOO_LONG,
-    LineProblem,
-    line_text,
-    parse_json,
-    raw_lines,
+from clearline.engine.events.runner import (
+    AuditBatcher,
+    CheckpointError,
+    line_decisions,
+    load_checkpoint,
+    load_snapshot,
+    write_checkpoint,
 )
+from clearline.engine.input_lines import raw_lines
 from clearline.engine.policy.load import display_path
 
 from .common import EXIT_INVALID, Failed, error, load_compiled
-
-CHECKPOINT_KEYS = ("monitor", "lines_read", "decisions_written", "out_bytes")
 
 
 class _Stop(Exception):
@@ -61,130 +62,20 @@ class _Stopper:
                 signal.signal(sig, handler)
 
 
-def event_json(text: str) -> Any:
-    """A line as `json.loads` reads it (a byte order mark refused alike), with NaN, Infinity,
-    duplicate keys and numbers a double cannot hold refused, through one decoder for all lines."""
-    return parse_json(text)
-
-
 def _read_snapshot(path: str, monitor: Monitor) -> None:
     """Load every account of a snapshot file, or print all its errors and exit 1."""
     shown = display_path(path)
-    problems = 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         error(f"cannot read {shown}: {exc.strerror or exc}", code="E009")
         raise Failed() from None
     with handle:
-        for number, raw in raw_lines(handle):
-            if raw is not None and not raw.strip():
-                continue
-            try:
-                record = event_json(_text(raw, number))
-            except LineProblem as exc:
-                click.echo(exc.diagnostic(shown).render(), err=True)
-                problems += 1
-                continue
-            except ValueError as exc:
-                click.echo(f"{shown}:{number}:1: error[E200]: not valid JSON: {exc}", err=True)
-                problems += 1
-                continue
-            if (
-                not isinstance(record, dict)
-                or not isinstance(record.get("account_id"), str)
-                or not isinstance(record.get("facts"), dict)
-            ):
-                click.echo(
-                    f"{shown}:{number}:1: error[E210]: a snapshot line is "
-                    '{"account_id": "...", "facts": {...}}',
-                    err=True,
-                )
-                problems += 1
-                continue
-            try:
-                monitor.add_account(record["account_id"], record["facts"])
-            except FactError as exc:
-                for problem in exc.problems:
-                    click.echo(
-                        f"{shown}:{number}:1: error[{problem.code}]: {problem.message}", err=True
-                    )
-                problems += 1
+        problems = load_snapshot(handle, shown, monitor)
+    for problem in problems:
+        click.echo(problem.render(), err=True)
     if problems:
         raise Failed()
-
-
-def _load_checkpoint(path: Path, monitor: Monitor) -> tuple[Monitor, int, int, int | None]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-        if not isinstance(data, dict) or any(key not in data for key in CHECKPOINT_KEYS):
-            raise ValueError("missing keys")
-        restored = Monitor.from_data(monitor.compiled, data["monitor"], trace=monitor.trace)
-        out_bytes = data["out_bytes"]
-        return (
-            restored,
-            int(data["lines_read"]),
-            int(data["decisions_written"]),
-            int(out_bytes) if out_bytes is not None else None,
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        error(f"{display_path(path)}: not a usable checkpoint: {exc}", code="E220")
-        raise Failed() from None
-    except ClearlineError as exc:
-        error(f"{display_path(path)}: {exc}", code="E220")
-        raise Failed() from None
-
-
-class _AuditWriter:
-    """Decisions and their causes to the audit log, in batches of one transaction each.
-
-    A batch is written when it is full, before each checkpoint and at the end of the run, so a
-    checkpoint never points past what the log holds. After a crash, decisions made after the
-    last checkpoint may be recorded a second time by the resumed run (same decision id).
-    """
-
-    def __init__(self, log: AuditLog) -> None:
-        self.log = log
-        self.pending: list[Entry] = []
-
-    def add(self, decisions: list[MonitorDecision]) -> None:
-        for made in decisions:
-            self.pending.extend(made.audit_entries(self.log.salt))
-        if len(self.pending) >= BATCH_SIZE:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.log.append_entries(self.pending)
-            self.pending = []
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.log.close()
-
-
-def _write_checkpoint(
-    path: Path, monitor: Monitor, lines: int, decisions: int, out: IO[str]
-) -> None:
-    """Write atomically: a crash leaves the previous checkpoint, never half of a new one.
-
-    With `--out FILE` the checkpoint also records the file's length, and a resume cuts the file
-    back to it: decisions written after the last checkpoint by a run that crashed are written
-    again, exactly once.
-    """
-    out.flush()
-    out_bytes = out.tell() if out is not sys.stdout and out.seekable() else None
-    data = {
-        "monitor": monitor.to_data(),
-        "lines_read": lines,
-        "decisions_written": decisions,
-        "out_bytes": out_bytes,
-    }
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
-    os.replace(temporary, path)
 
 
 @click.command("watch")
@@ -245,10 +136,16 @@ def watch(
     skip_lines = written = 0
     out_bytes: int | None = None
     if checkpoint is not None and checkpoint.exists():
-        monitor, skip_lines, written, out_bytes = _load_checkpoint(checkpoint, monitor)
+        try:
+            resume = load_checkpoint(checkpoint, monitor)
+        except CheckpointError as exc:
+            error(f"{display_path(checkpoint)}: {exc}", code=exc.code)
+            raise Failed() from None
+        monitor, skip_lines = resume.monitor, resume.lines_read
+        written, out_bytes = resume.decisions_written, resume.out_bytes
     elif facts_path:
         _read_snapshot(facts_path, monitor)
-    audit = _AuditWriter(AuditLog(audit_path)) if audit_path else None
+    audit = AuditBatcher(AuditLog(audit_path)) if audit_path else None
     shown = "<stdin>" if events_path == "-" else display_path(events_path)
     try:
         source: IO[bytes] = (
@@ -287,7 +184,7 @@ def watch(
                         and lines % checkpoint_every == 0
                     ):
                         total = written + decisions_now
-                        _write_checkpoint(checkpoint, monitor, max(lines, skip_lines), total, out)
+                        write_checkpoint(checkpoint, monitor, max(lines, skip_lines), total, out)
                     if stopper.requested or (
                         max_events is not None and lines - skip_lines >= max_events
                     ):
@@ -298,7 +195,7 @@ def watch(
         if audit is not None:
             audit.flush()
         if checkpoint is not None:
-            _write_checkpoint(checkpoint, monitor, max(lines, skip_lines), written, out)
+            write_checkpoint(checkpoint, monitor, max(lines, skip_lines), written, out)
     finally:
         out.flush()
         if out is not sys.stdout:
@@ -316,25 +213,12 @@ def watch(
         raise click.exceptions.Exit(EXIT_INVALID)
 
 
-def _text(raw: bytes | None, number: int) -> str:
-    """A line's text once its bytes are safe to parse (LineProblem for a line over the limit)."""
-    if raw is None:
-        raise LineProblem(number, 1, TOO_LONG, f"line is longer than {MAX_LINE_BYTES} bytes")
-    return line_text(raw, number)
-
-
 def _one(
-    monitor: Monitor, line_bytes: bytes | None, line: int, out: IO[str], audit: _AuditWriter | None
+    monitor: Monitor, raw: bytes | None, line: int, out: IO[str], audit: AuditBatcher | None
 ) -> int | EventError:
-    """Read, check and apply one line; write its decisions. An EventError is returned, not raised."""
+    """Apply one line and write its decisions; an EventError is returned, not raised."""
     try:
-        raw = event_json(_text(line_bytes, line))
-    except LineProblem as exc:
-        return EventError(exc.code, exc.message)
-    except ValueError as exc:
-        return EventError("E200", f"not valid JSON: {exc}")
-    try:  # checked (and applied) as `check` then `apply` would, the usual event inline
-        decisions: list[MonitorDecision] = monitor.feed(raw, line)
+        decisions = line_decisions(monitor, raw, line)
     except EventError as exc:  # refused, or applied but an account could not be decided (E207)
         return exc
     for decision in decisions:
