@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 from enum import Enum
+from json.encoder import encode_basestring
 from typing import Any
 
 # The one SHA-256 helper lives in the writer module (standard library only), which the audit
@@ -57,11 +57,100 @@ def is_text(value: str) -> bool:
     return True
 
 
+def jcs_number(value: float) -> str:
+    """A float as RFC 8785 (JCS) writes it: ECMAScript's Number.prototype.toString.
+
+    The same shortest round-trip digits as `repr`, laid out by ECMAScript's rules: integers
+    without ".0", plain decimals from 1e-6 up to 1e21, "e+N" / "e-N" exponents otherwise.
+    """
+    if not math.isfinite(value):
+        raise ValueError("non-finite numbers have no canonical JSON form")
+    if value == 0:
+        return "0"  # -0 too
+    text = repr(value)
+    if 1e-4 <= abs(value) < 1e16:  # repr writes these as plain decimals already
+        return text[:-2] if text.endswith(".0") else text
+    sign = "-" if text[0] == "-" else ""
+    mantissa, _, exponent = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    # value = 0.DIGITS × 10^n (ECMAScript's k digits and n)
+    if whole != "0":
+        n = int(exponent or 0) + len(whole)
+    else:  # 0.000DIGITS
+        n = int(exponent or 0) - (len(fraction) - len(fraction.lstrip("0")))
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    exp = ("+" if e >= 0 else "-") + str(abs(e))
+    return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + "e" + exp
+
+
+def _jcs(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None or value is True or value is False:
+        out.append("null" if value is None else "true" if value else "false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(jcs_number(value))
+    elif isinstance(value, dict):
+        keys = [(_key(key), item) for key, item in value.items()]
+        # JCS orders keys by their UTF-16 code units; code point order differs only when
+        # characters above U+FFFF meet ones from U+E000 to U+FFFF
+        if all(key.isascii() for key, _ in keys):
+            keys.sort(key=lambda pair: pair[0])
+        else:
+            keys.sort(key=lambda pair: pair[0].encode("utf-16-be", "surrogatepass"))
+        out.append("{")
+        for n, (key, item) in enumerate(keys):
+            if n:
+                out.append(",")
+            out.append(encode_basestring(key))
+            out.append(":")
+            _jcs(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for n, item in enumerate(value):
+            if n:
+                out.append(",")
+            _jcs(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"no canonical JSON form for {type(value).__name__}")
+
+
+def _key(key: Any) -> str:
+    """A mapping key as JSON text names it (as json.dumps does for the scalar types)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else "true" if key else "false"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        return jcs_number(key)
+    raise TypeError(f"keys must be text, not {type(key).__name__}")
+
+
 def canonical_json(data: Any) -> str:
-    """Sorted keys, no insignificant white space, UTF-8 text, no NaN: one spelling per value."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    """RFC 8785 (JCS) canonical JSON: keys sorted by UTF-16 code units, no insignificant white
+    space, ECMAScript number form, no NaN: one spelling per value, which an auditor's own JCS
+    implementation recomputes byte for byte (held equal to the `rfc8785` package by a test).
+
+    Integers are written in full; JCS (I-JSON) promises exactness only within ±2**53.
+    """
+    out: list[str] = []
+    _jcs(data, out)
+    return "".join(out)
 
 
 def policy_data(policy: Policy) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from clearline.engine.audit.replay import REDACTED, SAME, replay
 from clearline.engine.decisions.decide import AsOfError, to_instant
 from clearline.engine.versions import PolicyRegistry
 
+from . import anchor_commands
 from .common import Failed, error, report
 
 
@@ -39,17 +40,39 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("db", type=click.Path())
-def verify(db: str) -> None:
-    """Walk the hash chain; name the first record altered, deleted, inserted or reordered."""
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="A checkpoint file, or a folder of them, held outside the log (repeatable).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The log's verifier key (.pub); by default the key the log itself names.",
+)
+def verify(db: str, checkpoints: tuple[str, ...], key_path: str | None) -> None:
+    """Check the file and walk the hash chain; with checkpoints, check the log against them.
+
+    Names the first record altered, deleted, inserted or reordered; against a checkpoint taken
+    before, also a log cut short, rewound or re-hashed."""
     with open_log(db) as log:
         result = log.verify()
+        key = anchor_commands.verifier_for(log, key_path) if checkpoints else None
     if result.problem is not None:
-        click.echo(
-            f"{db}: record {result.problem.seq}: error[A100]: {result.problem.message}", err=True
-        )
+        where = "meta" if result.problem.seq == 0 else f"record {result.problem.seq}"
+        click.echo(f"{db}: {where}: error[A100]: {result.problem.message}", err=True)
         click.echo(f"verify failed: {result.count} records hold before record {result.problem.seq}")
         raise Failed()
-    click.echo(f"ok: {result.count} records (head {result.head})")
+    if checkpoints:
+        anchor_commands.check_against(db, log.log_id, result, checkpoints, key)
+        return
+    click.echo(
+        f"ok: {result.count} records (head {result.head}); only internal consistency checked "
+        "(no checkpoint held outside the log was given: --checkpoint)"
+    )
 
 
 @audit.command()
@@ -350,3 +373,6 @@ def _summary(record: AuditRecord) -> dict[str, Any]:
         "as_of": record.as_of,
         "recorded_at": record.recorded_at,
     }
+
+
+anchor_commands.register(audit, open_log)

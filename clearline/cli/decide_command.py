@@ -10,6 +10,7 @@ from typing import IO, Any, NamedTuple
 import click
 
 from clearline.engine import CompiledPolicy, FactError, decide
+from clearline.engine.audit.checkpoint import CheckpointError, SignerKey, read_key_file
 from clearline.engine.audit.log import BATCH_SIZE, AuditError, AuditLog
 from clearline.engine.canonical import canonical_json
 from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
@@ -119,6 +120,16 @@ def open_input(input_path: str) -> tuple[IO[bytes], str]:
 @click.option(
     "--audit", "audit_path", type=click.Path(), help="Append every decision to this audit log."
 )
+@click.option(
+    "--audit-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sign a checkpoint of the audit log after each batch with this key (audit keygen).",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(file_okay=False),
+    help="Also write each signed checkpoint to this folder, outside the audit log.",
+)
 def decide_command(
     policy_path: str,
     input_path: str,
@@ -127,6 +138,8 @@ def decide_command(
     no_trace: bool,
     output: str,
     audit_path: str | None,
+    audit_key: str | None,
+    checkpoints: str | None,
 ) -> None:
     """Decide accounts: facts as one JSON object or JSONL (file or stdin), decisions out."""
     compiled = load_compiled(policy_path)
@@ -139,7 +152,7 @@ def decide_command(
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     stream, where = open_input(input_path)
-    log = open_audit(audit_path) if audit_path else None
+    log = open_audit(audit_path, audit_key, checkpoints) if audit_path else None
     failures = 0
     count = 0
     pending: list[Decision] = []
@@ -187,11 +200,13 @@ def decide_command(
         raise Failed()
 
 
-def open_audit(path: str) -> AuditLog:
+def open_audit(path: str, key: str | None = None, checkpoints: str | None = None) -> AuditLog:
     """The audit log at `path`, or exit 1 with the reason it cannot be used."""
     try:
-        return AuditLog(path)
-    except AuditError as exc:
+        signer = read_key_file(key, private=True) if key else None
+        assert signer is None or isinstance(signer, SignerKey)
+        return AuditLog(path, signer=signer, checkpoints=checkpoints)
+    except (AuditError, CheckpointError) as exc:
         error(str(exc), code="A001")
         raise Failed() from None
 

@@ -74,6 +74,7 @@ class WriterProcess:
 
             fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         self.work = 0.0  # CPU seconds the process spent on the last batch
+        self.root = ""  # the Merkle tree's root after the last batch (hex)
         self.requests: IO[bytes] = self.process.stdin
         self.replies: IO[bytes] = self.process.stdout
         self._stop = weakref.finalize(self, _stop_process, self.process)
@@ -99,6 +100,7 @@ class WriterProcess:
         if reply[0] != "ok":
             raise AuditError(f"{self.path}: the batch was not written ({reply[1]})")
         self.work = float(reply[4])
+        self.root = str(reply[5])
         return int(reply[1]), int(reply[2]), str(reply[3])
 
     def rollback(self) -> None:

@@ -49,6 +49,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from clearline.engine.audit.anchors import publish, upgrade
+from clearline.engine.audit.checkpoint import SignerKey
 from clearline.engine.audit.client import (
     CHUNK,
     PARALLEL_MIN,
@@ -73,11 +75,14 @@ from clearline.engine.audit.schema import (
     _INDEXES,
     _SCHEMA,
     FORMAT,
+    FORMATS,
     INDEX_BLOCK,
     AuditError,
     _execute_each,
     _instant_text,
+    foreign_objects,
     genesis_hash,
+    meta_problems,
 )
 from clearline.engine.audit.verify import ChainVerifier, Problem, Verification
 from clearline.engine.audit.writer import BatchWriter, WireRow, contents
@@ -149,8 +154,14 @@ class AuditLog(ChainVerifier):
         durable: bool = True,
         timeout: float = 120.0,
         parallel: bool = True,
+        signer: SignerKey | None = None,
+        checkpoints: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        # With a key, each committed batch is followed by a signed checkpoint of the tree, kept
+        # in the log and, with `checkpoints`, in a folder outside it (see `anchors`).
+        self._signer = signer
+        self._checkpoints = checkpoints
         self._synchronous = "FULL" if durable else "NORMAL"
         self._timeout = timeout
         self._parallel = parallel
@@ -217,11 +228,13 @@ class AuditLog(ChainVerifier):
             raise AuditError(f"{self.path}: not a Clearline audit log (an empty database)")
         if tables:
             found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if found is None or found[0] != FORMAT:
+            if found is None:
+                raise AuditError(f"{self.path}: table meta, key 'format': missing")
+            if found[0] not in FORMATS:
                 raise AuditError(
-                    f"{self.path}: audit log format {found[0] if found else None!r}; this "
-                    f"Clearline reads {FORMAT!r} (a log written by another version stays "
-                    "readable by that version)"
+                    f"{self.path}: table meta, key 'format': audit log format {found[0]!r}; "
+                    f"this Clearline reads {', '.join(FORMATS)} (a log written by another "
+                    "version stays readable by that version)"
                 )
         return tables
 
@@ -260,11 +273,13 @@ class AuditLog(ChainVerifier):
 
     def _take(self, meta: dict[str, Any]) -> None:
         """Set up from the log's `meta` table."""
-        if meta.get("format") != FORMAT:
-            raise AuditError(f"{self.path}: unknown audit log format {meta.get('format')!r}")
+        problems = meta_problems(meta)
+        if problems:
+            raise AuditError(f"{self.path}: table meta, " + "; ".join(problems))
+        self.format: str = meta["format"]
         self.log_id: str = meta["log_id"]
         self.salt: str = meta["salt"]
-        self.genesis = genesis_hash(self.log_id, self.salt)
+        self.genesis = genesis_hash(self.log_id, self.salt, meta.get("genesis_format", self.format))
         self._stored: set[str] = set()  # templates known to be in the file
         # How much of the writer process's work this process takes on (see `_balance`).
         self._caller_share = 0
@@ -321,6 +336,15 @@ class AuditLog(ChainVerifier):
         """
         if not size:
             return 0
+        foreign = foreign_objects(self._db)
+        if foreign:
+            raise AuditError(
+                f"{self.path}: refusing to append: the log holds schema objects Clearline did "
+                f"not make ({', '.join(foreign)}); `clearline audit verify` names them"
+            )
+        if self.format != FORMAT:
+            upgrade(self._db, self.path)
+            self.format = FORMAT
         sink: BatchWriter | WriterProcess = self._inline
         if self._parallel and size >= PARALLEL_MIN:
             sink = self._process() or self._inline
@@ -331,7 +355,7 @@ class AuditLog(ChainVerifier):
         try:
             for rows, templates, texts in chunks(recorded_at, fresh, sink is not self._inline):
                 sink.write(rows, templates, texts)
-            count, _, _ = sink.commit()
+            count, last, _ = sink.commit()
             if isinstance(sink, WriterProcess) and count:
                 self._balance((sink.work - (time.thread_time() - work)) / count)
         except BaseException:
@@ -340,6 +364,8 @@ class AuditLog(ChainVerifier):
         if count != size:  # the writer's own count: a batch is all of it or an error
             raise AuditError(f"{self.path}: {count} of a batch of {size} records were written")
         self._stored |= fresh
+        if self._signer is not None:
+            publish(self._db, self.log_id, last, sink.root, self._signer, self._checkpoints)
         return count
 
     def _balance(self, excess: float) -> None:

@@ -9,7 +9,12 @@ import sqlite3
 
 from clearline.engine.errors import ClearlineError
 
-FORMAT = "clearline-audit/2"
+# 3: record contents in RFC 8785 (JCS) canonical JSON, a Merkle tree over the records (meta
+# `tree`) and signed checkpoints (table `checkpoints`). A log of format 2 is read and verified
+# as it was written; `AuditLog.upgrade` (or its first append) makes it format 3 from then on.
+FORMAT = "clearline-audit/3"
+FORMAT_2 = "clearline-audit/2"
+FORMATS = (FORMAT_2, FORMAT)
 # The lookup indexes (decision id, account) are kept per block of this many records, by seq:
 # an append inserts into the newest block's part of each index only, so its cost does not grow
 # with the log (one index over the whole log, of random decision ids, made every batch of a
@@ -42,6 +47,7 @@ CREATE TABLE IF NOT EXISTS records (
     hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS templates (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS records_record_id ON records (seq / {block}, record_id);
@@ -65,9 +71,64 @@ class AuditError(ClearlineError):
     """The audit log cannot be opened or written."""
 
 
-def genesis_hash(log_id: str, salt: str) -> str:
-    """What the first row chains to: binds the log's identity and redaction salt."""
-    return hashlib.sha256(f"{FORMAT}\n{log_id}\n{salt}".encode()).hexdigest()
+def genesis_hash(log_id: str, salt: str, fmt: str = FORMAT) -> str:
+    """What the first row chains to: binds the log's format (when it was made), identity and
+    redaction salt."""
+    return hashlib.sha256(f"{fmt}\n{log_id}\n{salt}".encode()).hexdigest()
+
+
+# Every schema object a Clearline log holds (SQLite names its own indexes sqlite_autoindex_*):
+# anything else (a trigger rewriting what is appended, a view, another index or table) was put
+# there by someone else, and the log refuses appends until it is removed.
+OWN_OBJECTS = frozenset(
+    {
+        ("table", "meta"),
+        ("table", "records"),
+        ("table", "templates"),
+        ("table", "checkpoints"),
+        ("index", "records_record_id"),
+        ("index", "records_account_id"),
+        ("index", "sqlite_autoindex_meta_1"),
+        ("index", "sqlite_autoindex_templates_1"),
+    }
+)
+
+
+def foreign_objects(db: sqlite3.Connection) -> list[str]:
+    """The schema objects of the file that Clearline did not make, as 'trigger NAME' etc."""
+    return [
+        f"{kind} {name!r}"
+        for kind, name in db.execute("SELECT type, name FROM sqlite_master ORDER BY type, name")
+        if (kind, name) not in OWN_OBJECTS
+    ]
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = {"log_id": re.compile(r"[0-9a-f]{32}"), "salt": _HEX64}
+
+
+def meta_problems(meta: dict[str, object]) -> list[str]:
+    """What is wrong with the fields of a log's `meta` table, each as 'key K: what'."""
+    problems = []
+    for key in ("format", "log_id", "salt", "head"):
+        if key not in meta:
+            problems.append(f"key {key!r}: missing")
+        elif not isinstance(meta[key], str):
+            problems.append(f"key {key!r}: holds {type(meta[key]).__name__}, not text")
+    for key, pattern in _HEX.items():
+        value = meta.get(key)
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            problems.append(f"key {key!r}: {value[:40]!r} is not {pattern.pattern} hex")
+    fmt = meta.get("format")
+    if isinstance(fmt, str) and fmt not in FORMATS:
+        problems.append(f"key 'format': {fmt[:40]!r}; this Clearline reads {', '.join(FORMATS)}")
+    genesis = meta.get("genesis_format")
+    if genesis is not None and genesis not in FORMATS:
+        problems.append(f"key 'genesis_format': {str(genesis)[:40]!r} is not a format")
+    for key in ("tree", "jcs_from", "key"):
+        if key in meta and not isinstance(meta[key], str):
+            problems.append(f"key {key!r}: holds {type(meta[key]).__name__}, not text")
+    return problems
 
 
 def _instant_text(moment: dt.datetime) -> str:

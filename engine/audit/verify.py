@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clearline.engine.audit.entries import AuditRecord, content_text, foreign_value
 from clearline.engine.audit.lookups import LogReader
-from clearline.engine.audit.schema import AuditError
+from clearline.engine.audit.merkle import Frontier, leaf_hash
+from clearline.engine.audit.schema import AuditError, foreign_objects
 from clearline.engine.audit.writer import COLUMNS, chain_hash
 from clearline.engine.canonical import sha256_hex
 
@@ -27,6 +28,8 @@ class Verification:
     count: int
     head: str
     problem: Problem | None
+    # the Merkle tree's leaves: the hashes of the records walked, valid or not
+    leaves: list[bytes] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -38,6 +41,64 @@ class ChainVerifier(LogReader):
     """Verification of an open audit log's chain and head."""
 
     def verify(self) -> Verification:
+        """Check the file (SQLite's integrity check, schema objects, `meta`), walk the chain
+        from the first record, then the Merkle tree and the lookups: the first that fails."""
+        damage = self._db.execute("PRAGMA integrity_check(20)").fetchall()
+        if [row[0] for row in damage] != ["ok"]:
+            lines = "; ".join(str(row[0]) for row in damage)
+            return Verification(
+                0, self.genesis, Problem(0, "damaged", f"the file is damaged: {lines}")
+            )
+        foreign = foreign_objects(self._db)
+        if foreign:
+            message = f"the log holds schema objects Clearline did not make: {', '.join(foreign)}"
+            return Verification(0, self.genesis, Problem(0, "foreign", message))
+        leaves: list[bytes] = []
+        result = self._walk(leaves)
+        result = Verification(result.count, result.head, result.problem, leaves)
+        if result.problem is None:
+            problem = self._check_tree(leaves) or self._check_lookups(result.count)
+            if problem is not None:
+                return Verification(result.count, result.head, problem, leaves)
+        return result
+
+    def _check_tree(self, leaves: list[bytes]) -> Problem | None:
+        """The tree's right edge the log keeps (meta `tree`) against its records."""
+        found = self._db.execute("SELECT value FROM meta WHERE key = 'tree'").fetchone()
+        if found is None:
+            return None  # a log of format 2, not upgraded yet: it has no tree
+        try:
+            kept = Frontier.from_text(str(found[0]))
+        except ValueError:
+            return Problem(0, "altered", "table meta, key 'tree': not a tree edge")
+        tree = Frontier()
+        for leaf in leaves:
+            tree.append(leaf)
+        if kept.size != tree.size or kept.root() != tree.root():
+            return Problem(
+                min(kept.size, tree.size) + 1 if kept.size != tree.size else tree.size,
+                "altered",
+                f"the log's Merkle tree (table meta, key 'tree': {kept.size} records) does not "
+                f"match its {tree.size} records",
+            )
+        return None
+
+    def _check_lookups(self, count: int) -> Problem | None:
+        """Whether lookups by id find the records the chain holds (up to 1,000 spread over the
+        log: a damaged index answers 'no record' for a record that is there)."""
+        step = max(1, count // 1000)
+        for seq in range(1, count + 1, step):
+            record = self.at(seq)
+            if record is None or all(found.seq != seq for found in self.get(record.record_id)):
+                return Problem(
+                    seq,
+                    "index",
+                    f"record {seq} is not found by its id: the lookup index is damaged "
+                    "(`clearline audit reindex` rebuilds it)",
+                )
+        return None
+
+    def _walk(self, leaves: list[bytes]) -> Verification:
         """Walk the chain from the first record; report the first that does not hold."""
         expected = 1
         prev = self.genesis
@@ -53,6 +114,10 @@ class ChainVerifier(LogReader):
             if foreign is not None:
                 return Verification(count, prev, Problem(int(row[0]), "altered", foreign))
             record = AuditRecord(*row)
+            try:
+                leaves.append(leaf_hash(bytes.fromhex(record.hash)))
+            except ValueError:
+                leaves.append(leaf_hash(record.hash.encode()))
             problem = self._check(record, expected, prev)
             if problem is None and record.template is not None and record.template not in intact:
                 problem = self._broken_template(record)

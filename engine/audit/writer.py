@@ -47,6 +47,18 @@ from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
 from typing import IO, Any
 
+if __package__:
+    from clearline.engine.audit.merkle import Frontier, leaf_hash
+else:  # the writer process, run as a script with the standard library only: load the sibling
+    import importlib.util
+    from pathlib import Path
+
+    _spec = importlib.util.spec_from_file_location("merkle", Path(__file__).with_name("merkle.py"))
+    assert _spec is not None and _spec.loader is not None
+    _merkle = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_merkle)
+    Frontier, leaf_hash = _merkle.Frontier, _merkle.leaf_hash  # type: ignore[misc]
+
 _orjson_dumps: Callable[[Any], bytes] | None
 try:  # writes the rows' headers several times faster than the standard library
     import orjson
@@ -182,12 +194,17 @@ def chain_hash(seq: int, prev_hash: str, content: str) -> str:
 
 
 def chain_rows(
-    rows: Sequence[WireRow], seq: int, prev: str, texts: Sequence[str] | None = None
+    rows: Sequence[WireRow],
+    seq: int,
+    prev: str,
+    texts: Sequence[str] | None = None,
+    tree: Frontier | None = None,
 ) -> tuple[list[Any], int, str]:
     """Number and chain rows after record `seq` with hash `prev`: the values of the table rows
     to insert, one row's columns after another's (see `insert_values`).
 
     `texts`: the rows' contents, if the caller made them (then the rows carry their ids).
+    `tree`: the Merkle tree's right edge, to which each row's hash is appended as a leaf.
     """
     values: list[Any] = []
     add = values.append
@@ -204,6 +221,11 @@ def chain_rows(
         add(prev)
         add(record_hash)
         prev = record_hash
+    if tree is not None:
+        grow = tree.append
+        # the leaves are the rows' hashes (32 bytes), each of which covers its whole row
+        for at in range(len(COLUMNS) - 1, len(values), len(COLUMNS)):
+            grow(leaf_hash(bytes.fromhex(values[at])))
     return values, seq, prev
 
 
@@ -230,6 +252,7 @@ class BatchWriter:
         self.count = 0
         self.seq = 0
         self.prev = genesis
+        self.tree = Frontier()  # the Merkle tree's right edge (see `merkle`), kept in meta
         # Rows of the batch given ids and contents before it took the write lock (`hold`).
         self.held: list[tuple[Sequence[WireRow], Sequence[tuple[str, str]], Sequence[str]]] = []
 
@@ -267,6 +290,7 @@ class BatchWriter:
                 "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self.seq, self.prev = (int(row[0]), str(row[1])) if row else (0, self.genesis)
+            self.tree = read_tree(self.db, self.seq)
         held, self.held = self.held, []
         for earlier in held:
             self._insert(*earlier)
@@ -278,7 +302,7 @@ class BatchWriter:
         templates: Sequence[tuple[str, str]],
         texts: Sequence[str] | None,
     ) -> None:
-        values, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, texts)
+        values, self.seq, self.prev = chain_rows(rows, self.seq, self.prev, texts, self.tree)
         if templates:
             # Another writer may have stored the same template: the same text, kept once.
             self.db.executemany("INSERT OR IGNORE INTO templates VALUES (?, ?)", templates)
@@ -292,8 +316,17 @@ class BatchWriter:
             self.db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'head'", (f"{self.seq} {self.prev}",)
             )
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('tree', ?)",
+                (self.tree.to_text(),),
+            )
             self.db.execute("COMMIT")
         return self.count, self.seq, self.prev
+
+    @property
+    def root(self) -> str:
+        """The Merkle tree's root after the last batch (hex)."""
+        return str(self.tree.root().hex())
 
     def rollback(self) -> None:
         """Drop the batch."""
@@ -301,6 +334,24 @@ class BatchWriter:
             self.db.execute("ROLLBACK")
         self.count = 0
         self.held = []
+
+
+def read_tree(db: sqlite3.Connection, size: int) -> Frontier:
+    """The Merkle tree's right edge over the first `size` records, from meta; built from the
+    records when meta holds none of that size (a log of the previous format, upgraded on its
+    first append, or a tree meta lost)."""
+    found = db.execute("SELECT value FROM meta WHERE key = 'tree'").fetchone()
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        if found is not None:
+            tree = Frontier.from_text(found[0])
+            if tree.size == size:
+                return tree
+    tree = Frontier()
+    for (record_hash,) in db.execute(
+        "SELECT hash FROM records WHERE seq <= ? ORDER BY seq", (size,)
+    ):
+        tree.append(leaf_hash(bytes.fromhex(record_hash)))
+    return tree
 
 
 class Checkpointer:
@@ -439,7 +490,8 @@ def serve(path: str, synchronous: str, timeout: float, genesis: str) -> int:
                 try:
                     if writer.held:  # every row came while the checkpoint ran
                         checkpointer.wait()
-                    reply = ("ok", *writer.commit(), time.thread_time() - started)
+                    done = writer.commit()
+                    reply = ("ok", *done, time.thread_time() - started, writer.root)
                 except (sqlite3.Error, ValueError) as exc:
                     writer.rollback()
                     reply = ("error", f"{type(exc).__name__}: {exc}")
