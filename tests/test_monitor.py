@@ -20,7 +20,7 @@ from clearline.engine.canonical import canonical_json
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.events.event import Event, EventError, stream_gc
 from clearline.engine.events.monitor import Monitor
-from clearline.engine.events.signals import default_value, ruleset_definitions
+from clearline.engine.events.rulesets import default_value, ruleset_definitions
 from clearline.engine.model import EventPattern, Policy, Signal, SignalKind
 
 POLICY = """
@@ -86,7 +86,11 @@ rules:
     when: {any: [{fact: twice_b, eq: true}, {fact: seen_p, eq: true}]}
     reason: {code: N1}
 grace:
-  now: {immediate: true}
+  now:
+    immediate: true
+    category: fraud
+    cure: {none: {en: "Confirmed fraud cannot be fixed by the customer."}}
+    appeal: {days: 30}
 """
 
 START = int(dt.datetime(2027, 2, 1, tzinfo=dt.UTC).timestamp())
