@@ -200,8 +200,8 @@ def read_line(raw: bytes, number: int) -> Any:
         at = raw.find(exc.text.encode())
         raise LineProblem(number, _column(raw, max(at, 0)), NUMBER_RANGE, str(exc)) from None
     except json.JSONDecodeError as exc:
-        message = f"invalid JSON: {exc.msg}"
-        raise LineProblem(number, exc.colno if exc.lineno == 1 else 1, NOT_JSON, message) from None
+        column = min(exc.pos, len(text.rstrip("\r\n"))) + 1  # at the end, not past the newline
+        raise LineProblem(number, column, NOT_JSON, f"invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # NaN, Infinity, an integer of 4,300+ digits
         if "digits" in str(exc):
             message = "an integer with more than 4300 digits is too large to read"

@@ -59,10 +59,9 @@ def read_policy_file(base_dir: FsPath, name: str) -> bytes:
         raise PolicyFileProblem("C162", f"`{name}` is not a path relative to the policy's folder")
     folder = base_dir.resolve()
     try:
-        path = (folder / name).resolve(strict=True)
-    except (OSError, RuntimeError) as exc:  # missing, or a symlink loop
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise PolicyFileProblem("C160", f"cannot read calendar file `{name}`: {reason}") from None
+        path = (folder / name).resolve()  # symlinks followed as far as they exist
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise PolicyFileProblem("C160", f"cannot read calendar file `{name}`: {exc}") from None
     if not path.is_relative_to(folder):
         raise PolicyFileProblem("C162", f"`{name}` leads outside the policy's folder")
     try:
@@ -72,9 +71,10 @@ def read_policy_file(base_dir: FsPath, name: str) -> bytes:
         raise PolicyFileProblem(
             "C160", f"cannot read calendar file `{name}`: {exc.strerror or exc}"
         ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PolicyFileProblem("C162", f"`{name}` is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PolicyFileProblem("C162", f"`{name}` is not a regular file")
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise PolicyFileProblem("C163", f"`{name}` is larger than {MAX_FILE_BYTES} bytes")
