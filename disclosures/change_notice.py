@@ -2,7 +2,11 @@
 
 It is generated from the semantic diff (`clearline.engine.change.diff`), which compares the two typed
 models; each rule that changed is shown as it was and as it will be, in the words the policy
-disclosure uses for it. Wording changes only are not listed one by one.
+disclosure uses for it, with the rule's number and reason code. Every changed condition is
+described, also where it takes nothing away (a reminder rule); only changes of wording (kind
+`text`, which no decision reads) are summed up in one sentence, and only when there are some.
+The notice is dated: issued on `metadata.announced_on` (required by `check` for an adverse
+change, C151), or on the effective day when the change was not announced ahead.
 """
 
 from __future__ import annotations
@@ -13,27 +17,13 @@ from collections import defaultdict
 from typing import Any
 
 from clearline.engine.change.diff import Change, Impact, PolicyDiff
+from clearline.engine.change.kinds import GRACE_TERM_KINDS, RULE_KINDS, ChangeKind
 from clearline.engine.model import GraceRule, Policy, Rule
 
 from .disclosure import action_text, lender_context
 from .locale import Locale
 from .render import render_markdown
 from .texts import condition_text
-
-_RULE_KINDS = frozenset(
-    {
-        "threshold",
-        "operator",
-        "added",
-        "removed",
-        "rewritten",
-        "action",
-        "limit_factor",
-        "grace",
-        "rule_added",
-        "rule_removed",
-    }
-)
 
 
 def _day(policy: Policy, moment: dt.datetime | None, locale: Locale) -> str | None:
@@ -47,6 +37,8 @@ def _rule_side(policy: Policy, rule: Rule | None, locale: Locale) -> dict[str, A
         return None
     grace = policy.grace_rule(rule.grace)
     return {
+        "number": policy.rules.index(rule) + 1,
+        "code": rule.reason_code,
         "watch": condition_text(rule, locale),
         "action": action_text(locale, rule.action.kind, rule.action.limit_factor),
         "notice": _notice(grace, locale),
@@ -104,20 +96,15 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
     by_grace: dict[str, list[Change]] = defaultdict(list)
     other: list[Change] = []
     for change in diff.changes:
-        if change.rule is not None and change.kind in _RULE_KINDS:
+        if change.rule is not None and change.kind in RULE_KINDS:
             by_rule[change.rule].append(change)
-        elif change.kind.startswith("grace_") and change.kind not in (
-            "grace_added",
-            "grace_removed",
-        ):
+        elif change.kind in GRACE_TERM_KINDS:
             by_grace[change.subject].append(change)
-        elif change.impact is not Impact.NEUTRAL:
+        elif change.kind is not ChangeKind.TEXT:
             other.append(change)
     rules = []
     for rule_id, changes in by_rule.items():
         impact = _worst(changes)
-        if impact is Impact.NEUTRAL:
-            continue
         rules.append(
             {
                 "type": "rule",
@@ -126,11 +113,7 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
                 "after": _rule_side(new, new.rule(rule_id), new_locale),
             }
         )
-    grace = [
-        _grace_item(diff, name, changes, lang)
-        for name, changes in by_grace.items()
-        if _worst(changes) is not Impact.NEUTRAL
-    ]
+    grace = [_grace_item(diff, name, changes, lang) for name, changes in by_grace.items()]
     others = [
         {
             "type": "other",
@@ -143,23 +126,28 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
         }
         for change in other
     ]
-    neutral = sum(change.impact is Impact.NEUTRAL for change in diff.changes)
+    wording = sum(change.kind is ChangeKind.TEXT for change in diff.changes)
+    effective = _day(new, new.metadata.effective_from, new_locale)
+    announced = _day(new, new.metadata.announced_on, new_locale)
     return {
         **lender_context(new, lang),
         "old_version": old.metadata.version,
         "new_version": new.metadata.version,
-        "effective": _day(new, new.metadata.effective_from, new_locale),
-        "announced": _day(new, new.metadata.announced_on, new_locale),
+        "effective": effective,
+        "announced": announced,
+        "issued": announced or effective,
         "sections": [
             {
                 "impact": impact.value,
                 "items": [i for i in rules + grace + others if i["impact"] == impact.value],
             }
-            for impact in (Impact.ADVERSE, Impact.FAVOURABLE)
+            for impact in (Impact.ADVERSE, Impact.FAVOURABLE, Impact.NEUTRAL)
         ],
         "adverse": bool(diff.adverse),
         "favourable": bool(diff.favourable),
-        "neutral_count": neutral,
+        # Only wording changed when every change is a text; no decision reads a text.
+        "wording_only": bool(diff.changes) and wording == len(diff.changes),
+        "wording_count": wording,
         "notice_days": new_locale.days(old.metadata.adverse_change_notice_days)
         if old.metadata.adverse_change_notice_days
         else None,
@@ -168,11 +156,11 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
     }
 
 
-def _plain(kind: str, value: Any, locale: Locale) -> str:
+def _plain(kind: ChangeKind, value: Any, locale: Locale) -> str:
     """A changed value in words: precedence as action names, notice periods as days."""
-    if kind == "precedence" and isinstance(value, list):
+    if kind is ChangeKind.PRECEDENCE and isinstance(value, list):
         return " > ".join(locale.phrase("action_names", action) for action in value)
-    if kind == "change_notice_days" and isinstance(value, int):
+    if kind is ChangeKind.CHANGE_NOTICE_DAYS and isinstance(value, int):
         return locale.days(value)
     return str(value)
 

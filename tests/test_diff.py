@@ -63,7 +63,7 @@ BASE: dict[str, Any] = {
         "std": {
             "notice_days": 30,
             "cure": {"days": 30},
-            "appeal": {"days": 30, "pauses_action": True},
+            "appeal": {"days": 60, "pauses_action": True},
             "exemptions": [
                 {"id": "x", "when": {"fact": "tier", "eq": "c"}, "extend_notice_days": 10}
             ],
@@ -167,13 +167,17 @@ def test_same_policy_reordered_is_no_change() -> None:
         (lambda d: rule(d, "late").update(id="very-late"), "rule_renamed", Impact.NEUTRAL),
         (lambda d: d["grace"]["std"].update(notice_days=15), "grace_notice", Impact.ADVERSE),
         (lambda d: d["grace"]["std"].update(notice_days=60), "grace_notice", Impact.FAVOURABLE),
-        (lambda d: d["grace"]["std"].pop("cure"), "grace_cure", Impact.ADVERSE),
+        (
+            lambda d: d["grace"]["std"].update(cure={"none": {"en": "This cannot be cured."}}),
+            "grace_cure",
+            Impact.ADVERSE,
+        ),
         (
             lambda d: d["grace"]["std"]["appeal"].update(pauses_action=False),
             "grace_appeal",
             Impact.ADVERSE,
         ),
-        (lambda d: d["grace"]["std"]["appeal"].update(days=10), "grace_appeal", Impact.ADVERSE),
+        (lambda d: d["grace"]["std"]["appeal"].update(days=40), "grace_appeal", Impact.ADVERSE),
         (lambda d: d["grace"]["std"].update(exemptions=[]), "grace_exemption", Impact.ADVERSE),
         (
             lambda d: (
@@ -256,8 +260,9 @@ def _pair(tmp_path: Path, effective: str, announced: str | None = None) -> list[
 
 def test_notice_period_boundary(tmp_path: Path) -> None:
     # 45 days after 2026-01-01 is 2026-02-15: that day passes, the day before fails.
-    assert list(notice_period_diagnostics(_pair(tmp_path, "2026-02-15"))) == []
-    failed = list(notice_period_diagnostics(_pair(tmp_path, "2026-02-14")))
+    on_time = _pair(tmp_path, "2026-02-15", announced="2026-01-01")
+    assert list(notice_period_diagnostics(on_time)) == []
+    failed = list(notice_period_diagnostics(_pair(tmp_path, "2026-02-14", announced="2026-01-01")))
     assert [d.code for d in failed] == ["C150"]
     assert "effective no earlier than 2026-02-15, not 2026-02-14" in failed[0].message
     line = read_yaml((tmp_path / "1.1.0.yaml").read_text(), "x").source.locate(
@@ -270,6 +275,23 @@ def test_notice_period_boundary(tmp_path: Path) -> None:
     )
     late = list(notice_period_diagnostics(_pair(tmp_path, "2026-03-01", announced="2026-01-16")))
     assert [d.code for d in late] == ["C150"]
+
+
+def test_an_adverse_change_must_say_when_it_was_announced(tmp_path: Path) -> None:
+    # Without announced_on the notice period is checked against nothing (C151), however late
+    # the new version starts; with it, the period is counted from that day.
+    unannounced = list(notice_period_diagnostics(_pair(tmp_path, "2027-01-01")))
+    assert [d.code for d in unannounced] == ["C151"]
+    assert "no `announced_on`" in unannounced[0].message
+    line = read_yaml((tmp_path / "1.1.0.yaml").read_text(), "x").source.locate(("metadata",))
+    assert (unannounced[0].line, unannounced[0].column) == line
+    assert list(notice_period_diagnostics(_pair(tmp_path, "2027-01-01", "2026-06-01"))) == []
+
+
+def test_the_shipped_stricter_version_is_announced_in_time() -> None:
+    policies = [load_policy(SHIPPED_V1), load_policy(SHIPPED_V2)]
+    assert policies[1].metadata.announced_on is not None
+    assert list(notice_period_diagnostics(policies)) == []
 
 
 def test_check_cli_runs_the_notice_period_check(tmp_path: Path) -> None:

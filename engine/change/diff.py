@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from clearline.engine.canonical import to_json_value
+from clearline.engine.change.kinds import ChangeKind
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
     DEFAULT_PRECEDENCE,
@@ -56,7 +57,7 @@ class Scope(StrEnum):
 class Change:
     """One semantic change between two versions."""
 
-    kind: str
+    kind: ChangeKind
     subject: str
     where: str
     old: Any
@@ -68,7 +69,7 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {
-            "kind": self.kind,
+            "kind": self.kind.value,
             "subject": self.subject,
             "where": self.where,
             "old": to_json_value(self.old),
@@ -188,7 +189,7 @@ class ConditionChange:
     old: str | None
     new: str | None
     scope: Scope
-    what: str
+    what: ChangeKind
 
 
 def condition_changes(
@@ -204,7 +205,7 @@ def condition_changes(
     if isinstance(old, Comparison) and isinstance(new, Comparison) and old.fact == new.fact:
         scope = comparison_scope(old, new)
         if scope is not None:
-            what = "threshold" if old.op is new.op else "operator"
+            what = ChangeKind.THRESHOLD if old.op is new.op else ChangeKind.OPERATOR
             yield ConditionChange(where, _describe(old), _describe(new), scoped(scope), what)
         return
     if isinstance(old, Not) and isinstance(new, Not):
@@ -229,13 +230,15 @@ def condition_changes(
             # Dropping a conjunct widens an `all`; dropping a branch narrows an `any`.
             scope = Scope.WIDER if kind == "all" else Scope.NARROWER
             yield ConditionChange(
-                f"{where}/{kind}", _describe(part), None, scoped(scope), "removed"
+                f"{where}/{kind}", _describe(part), None, scoped(scope), ChangeKind.REMOVED
             )
         for part in remaining:
             scope = Scope.NARROWER if kind == "all" else Scope.WIDER
-            yield ConditionChange(f"{where}/{kind}", None, _describe(part), scoped(scope), "added")
+            yield ConditionChange(
+                f"{where}/{kind}", None, _describe(part), scoped(scope), ChangeKind.ADDED
+            )
         return
-    yield ConditionChange(where, _describe(old), _describe(new), Scope.MIXED, "rewritten")
+    yield ConditionChange(where, _describe(old), _describe(new), Scope.MIXED, ChangeKind.REWRITTEN)
 
 
 def _partner(part: Condition, candidates: list[Condition]) -> Condition | None:
@@ -280,7 +283,7 @@ class _Differ:
 
     def add(
         self,
-        kind: str,
+        kind: ChangeKind,
         subject: str,
         where: str,
         old: Any,
@@ -304,7 +307,7 @@ class _Differ:
         new = {f.name: f for f in self.new.facts}
         for name in sorted(new.keys() - old.keys()):
             self.add(
-                "fact_added",
+                ChangeKind.FACT_ADDED,
                 name,
                 f"facts/{name}",
                 None,
@@ -314,7 +317,7 @@ class _Differ:
             )
         for name in sorted(old.keys() - new.keys()):
             self.add(
-                "fact_removed",
+                ChangeKind.FACT_REMOVED,
                 name,
                 f"facts/{name}",
                 old[name].type.value,
@@ -337,7 +340,7 @@ class _Differ:
                     ):
                         why = "accounts without this input can no longer be decided"
                     self.add(
-                        f"fact_{attr}",
+                        ChangeKind(f"fact_{attr}"),
                         name,
                         f"facts/{name}/{attr}",
                         getattr(a, attr),
@@ -348,7 +351,7 @@ class _Differ:
             for attr in ("label", "description", "value_labels"):
                 if getattr(a, attr) != getattr(b, attr):
                     self.add(
-                        "text",
+                        ChangeKind.TEXT,
                         name,
                         f"facts/{name}/{attr}",
                         getattr(a, attr),
@@ -368,7 +371,7 @@ class _Differ:
                 added.remove(rule)
                 removed.remove(twin)
                 self.add(
-                    "rule_renamed",
+                    ChangeKind.RULE_RENAMED,
                     rule.id,
                     f"rules/{rule.id}",
                     twin.id,
@@ -380,7 +383,7 @@ class _Differ:
         for rule in added:
             adverse = rule.action.kind in ADVERSE_ACTIONS
             self.add(
-                "rule_added", rule.id, f"rules/{rule.id}", None, _describe(rule.when),
+                ChangeKind.RULE_ADDED, rule.id, f"rules/{rule.id}", None, _describe(rule.when),
                 Impact.ADVERSE if adverse else Impact.NEUTRAL,
                 f"a new criterion for {rule.action.kind}" + ("" if adverse else ", which takes nothing away"),
                 rule.id,
@@ -388,7 +391,7 @@ class _Differ:
         for rule in removed:
             adverse = rule.action.kind in ADVERSE_ACTIONS
             self.add(
-                "rule_removed", rule.id, f"rules/{rule.id}", _describe(rule.when), None,
+                ChangeKind.RULE_REMOVED, rule.id, f"rules/{rule.id}", _describe(rule.when), None,
                 Impact.FAVOURABLE if adverse else Impact.NEUTRAL,
                 f"a criterion for {rule.action.kind} is gone",
                 rule.id,
@@ -402,7 +405,7 @@ class _Differ:
         if a.action.kind is not b.action.kind:
             harsher = _severity(b.action.kind) < _severity(a.action.kind)
             self.add(
-                "action", a.id, f"{where}/action", a.action.kind.value, b.action.kind.value,
+                ChangeKind.ACTION, a.id, f"{where}/action", a.action.kind.value, b.action.kind.value,
                 Impact.ADVERSE if harsher else Impact.FAVOURABLE,
                 "the action is harsher" if harsher else "the action is lighter", a.id,
             )  # fmt: skip
@@ -412,7 +415,7 @@ class _Differ:
         ):
             lower = (b.action.limit_factor or 1.0) < (a.action.limit_factor or 1.0)
             self.add(
-                "limit_factor", a.id, f"{where}/action/limit_factor", a.action.limit_factor, b.action.limit_factor,
+                ChangeKind.LIMIT_FACTOR, a.id, f"{where}/action/limit_factor", a.action.limit_factor, b.action.limit_factor,
                 Impact.ADVERSE if lower else Impact.FAVOURABLE,
                 "the limit is cut deeper" if lower else "the limit is cut less", a.id,
             )  # fmt: skip
@@ -435,10 +438,10 @@ class _Differ:
             old_grace = self.old.grace_rule(a.grace)
             new_grace = self.new.grace_rule(b.grace)
             impact, why = _grace_impact(old_grace, new_grace)
-            self.add("grace", a.id, f"{where}/grace", a.grace, b.grace, impact, why, a.id)
+            self.add(ChangeKind.GRACE, a.id, f"{where}/grace", a.grace, b.grace, impact, why, a.id)
         if a.reason_code != b.reason_code:
             self.add(
-                "reason_code",
+                ChangeKind.REASON_CODE,
                 a.id,
                 f"{where}/reason/code",
                 a.reason_code,
@@ -450,7 +453,7 @@ class _Differ:
         for attr in ("reason", "advice", "description"):
             if getattr(a, attr) != getattr(b, attr):
                 self.add(
-                    "text",
+                    ChangeKind.TEXT,
                     a.id,
                     f"{where}/{attr}",
                     getattr(a, attr),
@@ -467,7 +470,7 @@ class _Differ:
             b = [i for i, r in new.items() if r.action.kind is kind and i in old]
             if a != b and sorted(a) == sorted(b):
                 self.add(
-                    "reason_order",
+                    ChangeKind.REASON_ORDER,
                     kind.value,
                     "rules",
                     a,
@@ -494,11 +497,17 @@ class _Differ:
                     )
         for name in sorted(new.keys() - old.keys()):
             self.add(
-                "grace_added", name, f"grace/{name}", None, name, Impact.NEUTRAL, "a new grace rule"
+                ChangeKind.GRACE_ADDED,
+                name,
+                f"grace/{name}",
+                None,
+                name,
+                Impact.NEUTRAL,
+                "a new grace rule",
             )
         for name in sorted(old.keys() - new.keys()):
             self.add(
-                "grace_removed",
+                ChangeKind.GRACE_REMOVED,
                 name,
                 f"grace/{name}",
                 name,
@@ -517,13 +526,13 @@ class _Differ:
                 for y in b.precedence
             )
             self.add(
-                "precedence", "outcome", "outcome/precedence", [k.value for k in a.precedence], [k.value for k in b.precedence],
+                ChangeKind.PRECEDENCE, "outcome", "outcome/precedence", [k.value for k in a.precedence], [k.value for k in b.precedence],
                 Impact.ADVERSE if harsher_wins_more else Impact.FAVOURABLE,
                 "where rules of both actions fire, the harsher action now wins" if harsher_wins_more else "where rules of both actions fire, the lighter action now wins",
             )  # fmt: skip
         if a.missing_facts != b.missing_facts:
             self.add(
-                "missing_facts",
+                ChangeKind.MISSING_FACTS,
                 "outcome",
                 "outcome/missing_facts",
                 to_json_value(a.missing_facts),
@@ -537,7 +546,7 @@ class _Differ:
         if a.adverse_change_notice_days != b.adverse_change_notice_days:
             shorter = b.adverse_change_notice_days < a.adverse_change_notice_days
             self.add(
-                "change_notice_days", "metadata", "metadata/adverse_change_notice_days",
+                ChangeKind.CHANGE_NOTICE_DAYS, "metadata", "metadata/adverse_change_notice_days",
                 a.adverse_change_notice_days, b.adverse_change_notice_days,
                 Impact.ADVERSE if shorter else Impact.FAVOURABLE,
                 "customers will hear of future adverse changes later" if shorter else "customers will hear of future adverse changes sooner",
@@ -545,7 +554,7 @@ class _Differ:
         for attr in ("title", "owner", "timezone", "languages", "calendar"):
             if getattr(a, attr) != getattr(b, attr):
                 self.add(
-                    "metadata",
+                    ChangeKind.METADATA,
                     attr,
                     f"metadata/{attr}",
                     getattr(a, attr),
@@ -559,7 +568,7 @@ def _same_logic(a: Rule, b: Rule) -> bool:
     return (a.action, a.when, a.grace, a.reason_code) == (b.action, b.when, b.grace, b.reason_code)
 
 
-GraceMove = tuple[str, Any, Any, Impact, str]
+GraceMove = tuple[ChangeKind, Any, Any, Impact, str]
 
 
 def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
@@ -570,45 +579,51 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
 
     if a.immediate != b.immediate:
         yield (
-            "grace_immediate",
+            ChangeKind.GRACE_IMMEDIATE,
             a.immediate,
             b.immediate,
             effect(b.immediate),
             "takes effect at once" if b.immediate else "no longer takes effect at once",
         )
 
-    def presence(kind: str, old: Any, new: Any, term: str) -> GraceMove:
+    def presence(kind: ChangeKind, old: Any, new: Any, term: str) -> GraceMove:
         removed = new is None
         message = f"the {term} is removed" if removed else f"a {term} is added"
         return kind, to_json_value(old), to_json_value(new), effect(removed), message
 
-    def days(kind: str, old: int, new: int, less: str, more: str) -> GraceMove:
+    def days(kind: ChangeKind, old: int, new: int, less: str, more: str) -> GraceMove:
         shorter = new < old
         return kind, old, new, effect(shorter), less if shorter else more
 
     if a.notice_days != b.notice_days:
-        yield days("grace_notice", a.notice_days, b.notice_days, "shorter notice", "longer notice")
+        yield days(
+            ChangeKind.GRACE_NOTICE, a.notice_days, b.notice_days, "shorter notice", "longer notice"
+        )
     if (a.cure is None) != (b.cure is None):
-        yield presence("grace_cure", a.cure, b.cure, "cure")
+        yield presence(ChangeKind.GRACE_CURE, a.cure, b.cure, "cure")
     elif a.cure is not None and b.cure is not None and a.cure != b.cure:
         if a.cure.days != b.cure.days:
             yield days(
-                "grace_cure", a.cure.days, b.cure.days, "less time to cure", "more time to cure"
+                ChangeKind.GRACE_CURE,
+                a.cure.days,
+                b.cure.days,
+                "less time to cure",
+                "more time to cure",
             )
         if a.cure.when != b.cure.when:
             yield (
-                "grace_cure",
+                ChangeKind.GRACE_CURE,
                 to_json_value(a.cure.when),
                 to_json_value(b.cure.when),
                 Impact.ADVERSE,
                 "the cure condition changed; some customers may no longer be able to cure",
             )
     if (a.appeal is None) != (b.appeal is None):
-        yield presence("grace_appeal", a.appeal, b.appeal, "appeal window")
+        yield presence(ChangeKind.GRACE_APPEAL, a.appeal, b.appeal, "appeal window")
     elif a.appeal is not None and b.appeal is not None and a.appeal != b.appeal:
         if a.appeal.days != b.appeal.days:
             yield days(
-                "grace_appeal",
+                ChangeKind.GRACE_APPEAL,
                 a.appeal.days,
                 b.appeal.days,
                 "less time to ask for a review",
@@ -616,7 +631,7 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
             )
         if a.appeal.pauses_action != b.appeal.pauses_action:
             yield (
-                "grace_appeal",
+                ChangeKind.GRACE_APPEAL,
                 a.appeal.pauses_action,
                 b.appeal.pauses_action,
                 effect(not b.appeal.pauses_action),
@@ -627,7 +642,7 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
         if a.appeal.review_max_days != b.appeal.review_max_days:
             slower = (b.appeal.review_max_days or 10**6) > (a.appeal.review_max_days or 10**6)
             yield (
-                "grace_appeal",
+                ChangeKind.GRACE_APPEAL,
                 a.appeal.review_max_days,
                 b.appeal.review_max_days,
                 effect(slower),
@@ -636,7 +651,7 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
         if a.appeal.on_timeout != b.appeal.on_timeout:
             worse = b.appeal.on_timeout == "uphold"
             yield (
-                "grace_appeal",
+                ChangeKind.GRACE_APPEAL,
                 a.appeal.on_timeout,
                 b.appeal.on_timeout,
                 effect(worse),
@@ -647,15 +662,27 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
     old_ex = {e.id: e for e in a.exemptions}
     new_ex = {e.id: e for e in b.exemptions}
     for ex_id in sorted(old_ex.keys() - new_ex.keys()):
-        yield "grace_exemption", ex_id, None, Impact.ADVERSE, f"the exemption `{ex_id}` is removed"
+        yield (
+            ChangeKind.GRACE_EXEMPTION,
+            ex_id,
+            None,
+            Impact.ADVERSE,
+            f"the exemption `{ex_id}` is removed",
+        )
     for ex_id in sorted(new_ex.keys() - old_ex.keys()):
-        yield "grace_exemption", None, ex_id, Impact.FAVOURABLE, f"a new exemption `{ex_id}`"
+        yield (
+            ChangeKind.GRACE_EXEMPTION,
+            None,
+            ex_id,
+            Impact.FAVOURABLE,
+            f"a new exemption `{ex_id}`",
+        )
     for ex_id in sorted(old_ex.keys() & new_ex.keys()):
         x, y = old_ex[ex_id], new_ex[ex_id]
         if x.extend_notice_days != y.extend_notice_days:
             less = y.extend_notice_days < x.extend_notice_days
             yield (
-                "grace_exemption",
+                ChangeKind.GRACE_EXEMPTION,
                 x.extend_notice_days,
                 y.extend_notice_days,
                 effect(less),
@@ -663,7 +690,7 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
             )
         if x.downgrade_to != y.downgrade_to:
             yield (
-                "grace_exemption",
+                ChangeKind.GRACE_EXEMPTION,
                 to_json_value(x.downgrade_to),
                 to_json_value(y.downgrade_to),
                 Impact.ADVERSE if y.downgrade_to is None else Impact.NEUTRAL,
@@ -674,7 +701,7 @@ def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
                 # An exemption reaching more accounts is good for customers.
                 worse = change.scope is not Scope.WIDER
                 yield (
-                    "grace_exemption",
+                    ChangeKind.GRACE_EXEMPTION,
                     change.old,
                     change.new,
                     effect(worse),

@@ -3,8 +3,9 @@
 For each policy id, versions are taken in order of `effective_from`. When a version contains an
 adverse change against the version it replaces (see `diff`), it must take effect at least
 `adverse_change_notice_days` of the replaced version (the promise in force when the change is
-announced) after it was announced: `metadata.announced_on`, or, when that is not given, the day
-the replaced version took effect (the earliest it could have been announced under it).
+announced) after it was announced, `metadata.announced_on`. A version with an adverse change
+must say when it was announced (C151): without that day the promise is checked against nothing,
+and the change notice would carry no issue date.
 """
 
 from __future__ import annotations
@@ -39,24 +40,29 @@ def notice_period_diagnostics(policies: Iterable[Policy]) -> Iterator[Diagnostic
             diff = diff_policies(old, new)
             if not diff.adverse:
                 continue
+            first = diff.adverse[0]
+            if new.metadata.announced_on is None:
+                yield diagnostic_at(
+                    new.source,
+                    ("metadata",),
+                    "C151",
+                    f"{new.metadata.version} has {len(diff.adverse)} adverse change(s) against "
+                    f"{old.metadata.version} (first: {first.kind} at {first.where}) but no "
+                    "`announced_on`: say when customers were told",
+                )
+                continue
             earliest = earliest_effective(old, new)
             tz = new.metadata.effective_from.tzinfo
             effective = new.metadata.effective_from.astimezone(tz).date()
             if effective >= earliest:
                 continue
-            first = diff.adverse[0]
             days = old.metadata.adverse_change_notice_days
-            since = (
-                "announced_on"
-                if new.metadata.announced_on
-                else f"{old.metadata.version} took effect"
-            )
             yield diagnostic_at(
                 new.source,
                 ("metadata", "effective_from"),
                 "C150",
                 f"{new.metadata.version} has {len(diff.adverse)} adverse change(s) "
                 f"(first: {first.kind} at {first.where}) and needs {days} days' notice "
-                f"after {since}: effective no earlier than {earliest.isoformat()}, "
+                f"after announced_on: effective no earlier than {earliest.isoformat()}, "
                 f"not {effective.isoformat()}",
             )
