@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from clearline.engine.policy.source import Path
 
@@ -85,6 +86,15 @@ class MissingMode(StrEnum):
     ERROR = "error"  # the fact is required: deciding without it is an input error
 
 
+class Actionable(StrEnum):
+    """Whether a customer can change a fact, and in which direction it helps them."""
+
+    NO = "no"  # a fraud finding, an age, a customer group
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    EITHER = "either"
+
+
 @dataclass(frozen=True)
 class Text:
     """A short text in several languages, e.g. a label or a customer-facing reason."""
@@ -126,6 +136,21 @@ class Fact:
     on_missing: MissingMode | None = None  # None: the policy's default
     redact: bool = False
     path: Path = field(default=(), compare=False, repr=False)
+    # Whether and which way the customer can change the fact (None: not declared, either way).
+    actionable: Actionable | None = None
+    grows_daily: bool = False  # one more each day while nothing else changes (days late)
+
+    def can_move(self, observed: Any, value: Any) -> bool:
+        """Whether the customer can change this fact from `observed` to `value`."""
+        way = self.actionable or Actionable.EITHER
+        if way is Actionable.NO or observed is None:
+            return False
+        if way is Actionable.EITHER or isinstance(observed, str):
+            return bool(observed != value)
+        try:
+            return bool(value < observed if way is Actionable.DECREASE else value > observed)
+        except TypeError:
+            return False
 
     def value_label(self, value: str) -> Text | None:
         """The label of one enum member, if declared."""
@@ -251,9 +276,20 @@ class Appeal:
     on_timeout: str = "overturn"  # an unanswered review resolves for the customer by default
 
 
+# Why an adverse action may take effect on the decision day, without notice (`immediate: true`).
+IMMEDIATE_CATEGORIES = ("fraud", "legal_order", "deceased", "sanctions", "customer_request")
+# Without `metadata.minimum_notice_days`, an adverse action waits at least this many days.
+DEFAULT_MINIMUM_NOTICE_DAYS = 1
+
+
 @dataclass(frozen=True)
 class GraceRule:
-    """What happens between a rule firing and its action taking effect."""
+    """What happens between a rule firing and its action taking effect.
+
+    Notice is `notice_days` or `notice_months` calendar months (same day of the month, the last
+    day of a shorter month), never both. `category` says why an immediate action needs no
+    notice; `no_cure` says why there is no cure when `cure` is None on purpose.
+    """
 
     name: str
     notice_days: int = 0
@@ -263,6 +299,9 @@ class GraceRule:
     exemptions: tuple[Exemption, ...] = ()
     description: Text = Text()
     path: Path = field(default=(), compare=False, repr=False)
+    notice_months: int = 0
+    category: str | None = None
+    no_cure: Text = Text()
 
 
 @dataclass(frozen=True)
@@ -390,6 +429,21 @@ class Metadata:
     adverse_change_notice_days: int = 0
     announced_on: dt.datetime | None = None
     calendar: BusinessCalendar | None = None
+    jurisdictions: tuple[str, ...] = ()
+    minimum_notice_days: tuple[tuple[ActionKind, int], ...] = ()  # per adverse action
+
+    def minimum_notice(self, kind: ActionKind) -> int:
+        """The fewest days of notice the policy promises before `kind` takes effect."""
+        for action, days in self.minimum_notice_days:
+            if action is kind:
+                return days
+        return DEFAULT_MINIMUM_NOTICE_DAYS if kind in ADVERSE_ACTIONS else 0
+
+    def in_force(self, instant: dt.datetime) -> bool:
+        """Whether `instant` lies in [effective_from, effective_until)."""
+        if instant < self.effective_from:
+            return False
+        return self.effective_until is None or instant < self.effective_until
 
 
 class SignalKind(StrEnum):

@@ -222,27 +222,39 @@ def _policy_data(draw: st.DrawFn) -> dict[str, Any]:
     for name in grace_names:
         users = [r for r in rules if r.get("grace") == name]
         strongest = max((rank(_kind(r["action"])) for r in users), default=-1)
+        # The grace guarantee (check C116-C119, C192): an adverse action gets notice (or is
+        # immediate with a category), a cure or a stated absence of one, and an appeal window
+        # at least as long as the notice.
+        adverse = any(_kind(r["action"]) in ADVERSE for r in users)
         body: dict[str, Any] = {}
-        if draw(st.integers(0, 3)) == 0:
+        immediate = draw(st.integers(0, 3)) == 0
+        if immediate:
             body["immediate"] = True
+            body["category"] = "fraud"
         else:
-            body["notice_days"] = draw(st.sampled_from([0, 10, 30, 45]))
+            body["notice_days"] = draw(st.sampled_from([10, 30, 45] if adverse else [0, 10, 30]))
         if draw(st.booleans()):
             cure: dict[str, Any] = {"days": draw(st.sampled_from([0, 15, 60]))}
             if draw(st.booleans()):
                 cure["when"] = draw(_condition(facts))
             body["cure"] = cure
-        if draw(st.booleans()):
+        elif adverse:
+            body["cure"] = {"none": {"en": "This cannot be fixed."}}
+        if adverse or draw(st.booleans()):
             body["appeal"] = {
-                "days": draw(st.sampled_from([14, 30])),
+                "days": body.get("notice_days", 0) + draw(st.sampled_from([0, 14])),
                 "pauses_action": draw(st.booleans()),
                 "review_max_days": 10,
             }
         exemptions = []
         for j in range(draw(st.integers(0, 2))):
             exemption: dict[str, Any] = {"id": f"e{j}", "when": draw(_condition(facts))}
-            lighter = [a for a in ACTIONS if a != "close" and rank(a) > strongest]
-            if lighter and draw(st.booleans()):
+            lighter = [
+                a for a in ACTIONS if a not in ("close", "reduce_limit") and rank(a) > strongest
+            ]
+            if immediate and not lighter:
+                continue
+            if lighter and (immediate or draw(st.booleans())):
                 exemption["downgrade_to"] = draw(st.sampled_from(lighter))
             else:
                 exemption["extend_notice_days"] = draw(st.sampled_from([5, 30]))

@@ -310,6 +310,7 @@ grace:
   repay:
     notice_days: 10
     cure: {when: {fact: overdue_amount, eq: 0}, days: 5}
+    appeal: {days: 10}
 """
 
 
@@ -329,8 +330,8 @@ def test_an_explicit_cure_condition_decides_the_cure() -> None:
     # The rule no longer firing is not this policy's cure.
     kept = step(case, "reevaluated", "2027-03-06", compiled, facts={"days_past_due": 0})
     assert kept.state is CaseState.IN_GRACE
-    with pytest.raises(CaseError, match="appeal"):
-        step(case, "appeal_filed", "2027-03-02", compiled)
+    with pytest.raises(CaseError, match="appeal window closed"):
+        step(case, "appeal_filed", "2027-03-12", compiled)
 
 
 # -- random event sequences --------------------------------------------------------------------

@@ -51,7 +51,7 @@ def policy_document(n: dict[str, str]) -> dict[str, Any]:
                 "when": {"fact": n["f1"], "le": {"fact": n["f1b"]}},
             },
         ],
-        "grace": {n["g1"]: {"notice_days": 5}},
+        "grace": {n["g1"]: {"notice_days": 5, "cure": {"days": 5}, "appeal": {"days": 5}}},
     }
 
 

@@ -243,7 +243,7 @@ MUTATIONS = [
     ("reason code", lambda d: _rules(d)[0]["reason"].update({"code": "F99"})),
     ("customer text", lambda d: _rules(d)[0]["reason"]["text"].update({"en": "Changed."})),
     ("rule order", lambda d: _rules(d).insert(0, _rules(d).pop(1))),
-    ("grace days", lambda d: d["grace"]["closure"].update({"notice_days": 61})),
+    ("grace days", lambda d: d["grace"]["closure"]["cure"].update({"days": 61})),
     ("fact range", lambda d: d["facts"]["credit_score"].update({"maximum": 901})),
     ("version", lambda d: d["metadata"].update({"version": "1.1.1"})),
     ("effective date", lambda d: d["metadata"].update({"effective_from": "2027-01-16"})),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any
 
 from clearline.engine.errors import Diagnostic, FactError, did_you_mean
-from clearline.engine.events.signals import MAX_ALTERNATIVES, pattern_size
+from clearline.engine.events.rulesets import MAX_ALTERNATIVES, pattern_size
 from clearline.engine.facts import ValueProblem, check_bounds, coerce, normalise_facts
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
@@ -30,6 +31,15 @@ from clearline.engine.model import (
     Text,
     comparisons,
     condition_facts,
+)
+from clearline.engine.policy.grace_checks import grace_findings, policy_minimums
+from clearline.engine.policy.jurisdictions import (
+    Pack,
+    PackError,
+    find_pack,
+    load_pack,
+    pack_findings,
+    pack_minimums,
 )
 from clearline.engine.policy.source import Path, SourceMap
 from clearline.engine.policy.text_numbers import text_number_problems
@@ -222,6 +232,7 @@ class _Checker:
                                 f"`{rule.id}` ({rule.action.kind}), not keep or raise it",
                             )
             self.texts(grace.description, (*grace.path, "description"), required=False)
+        self.guarantee()
         review_grace = policy.outcome.missing_facts.review_grace
         if review_grace is not None and policy.grace_rule(review_grace) is None:
             self.error(
@@ -236,6 +247,35 @@ class _Checker:
             self.diagnostics.extend(check_test(policy, test, self.source))
         self.events()
         return self.diagnostics
+
+    # -- the grace guarantee and jurisdiction packs ---------------------------------------------
+
+    def guarantee(self) -> None:
+        policy = self.policy
+        minimums = policy_minimums(policy)
+        packs: list[Pack] = []
+        here = FsPath(self.source.file).parent if self.source.file.endswith(".yaml") else None
+        for i, code in enumerate(policy.metadata.jurisdictions):
+            try:
+                packs.append(load_pack(find_pack(code, here)))
+            except PackError as exc:
+                self.error(("metadata", "jurisdictions", i), "C170", str(exc))
+        for kind, items in pack_minimums(packs).items():
+            minimums.setdefault(kind, []).extend(items)
+        for path, code, message in grace_findings(policy, minimums):
+            self.error(path, code, message)
+        for path, code, message in pack_findings(policy, packs):
+            self.error(path, code, message)
+        calendar = policy.metadata.calendar
+        if calendar is not None:
+            both = sorted(set(calendar.non_business_days) & set(calendar.working_days))
+            if both:
+                self.error(
+                    ("metadata", "calendar"),
+                    "C196",
+                    f"calendar {calendar.file or ''} lists {both[0].isoformat()} both as a "
+                    "non-business day and as a working day; keep it in one list",
+                )
 
     # -- events and signals -------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from typing import Any
 from clearline.engine.errors import Diagnostic
 from clearline.engine.facts import ValueProblem, coerce, parse_date
 from clearline.engine.model import (
+    ADVERSE_ACTIONS,
+    DEFAULT_PRECEDENCE,
     Action,
     ActionKind,
     AllOf,
@@ -124,6 +126,8 @@ class _Parser:
                 else None
             ),
             calendar=calendar,
+            jurisdictions=tuple(str(code) for code in data.get("jurisdictions", ())),
+            minimum_notice_days=_minimum_notice(data.get("minimum_notice_days")),
         )
 
     def fact(self, name: str, data: dict[str, Any], path: Path | None = None) -> Fact:
@@ -291,7 +295,13 @@ class _Parser:
         cure = None
         ok = True
         notice_days = int(data.get("notice_days", 0))
-        if "cure" in data:
+        notice = data.get("notice") or {}
+        notice_days = int(notice.get("days", notice_days))
+        notice_months = int(notice.get("months", 0))
+        no_cure = Text()
+        if isinstance(data.get("cure"), dict) and "none" in data["cure"]:
+            no_cure = self.text(data["cure"]["none"])
+        elif "cure" in data:
             raw_cure = data["cure"]
             when = None
             if "when" in raw_cure:
@@ -336,6 +346,9 @@ class _Parser:
             exemptions=tuple(exemptions),
             description=self.text(data.get("description")),
             path=path,
+            notice_months=notice_months,
+            category=str(data["category"]) if "category" in data else None,
+            no_cure=no_cure,
         )
 
     def outcome(self, data: dict[str, Any]) -> Outcome:
@@ -483,6 +496,17 @@ class _Parser:
 
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _minimum_notice(raw: Any) -> tuple[tuple[ActionKind, int], ...]:
+    """`minimum_notice_days`: one number for every adverse action, or one per action."""
+    if raw is None:
+        return ()
+    if isinstance(raw, int):
+        return tuple((kind, raw) for kind in DEFAULT_PRECEDENCE if kind in ADVERSE_ACTIONS)
+    given = {ActionKind(kind): int(days) for kind, days in raw.items()}
+    # In precedence order, so the mapping's key order never changes the policy's hash.
+    return tuple((kind, given[kind]) for kind in DEFAULT_PRECEDENCE if kind in given)
 
 
 def parse_duration(text: str) -> int:
