@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import json
 import math
 from typing import Any
 
@@ -10,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearline.disclosures import Locale, Mood, counterfactuals, describe, negate
-from clearline.engine import CompiledPolicy, decide, sample_accounts
+from clearline.engine import (
+    CompiledPolicy,
+    compile_policy,
+    decide,
+    load_policy_text,
+    sample_accounts,
+)
 from clearline.engine.decisions.compile import _k_not
 from clearline.engine.model import Comparison, Condition, FactType, Operator, comparisons
 
@@ -183,3 +191,39 @@ def test_region_is_a_comparison_on_the_changed_fact() -> None:
     (cf,) = counterfactuals(compiled, rule, decision.facts)
     assert cf.value == 49
     assert cf.region == Comparison("a", Operator.LE, 49)
+
+
+def _one_rule_policy(threshold: int) -> CompiledPolicy:
+    data = {
+        "apiVersion": "clearline/v1",
+        "kind": "CreditLinePolicy",
+        "metadata": {
+            "id": "p",
+            "version": "1.0.0",
+            "title": {"en": "P"},
+            "effective_from": "2026-01-01",
+            "languages": ["en"],
+        },
+        "facts": {"dpd": {"type": "integer", "minimum": 0, "label": {"en": "days past due"}}},
+        "rules": [
+            {
+                "id": "late",
+                "action": "review",
+                "reason": {"code": "L"},
+                "when": {"fact": "dpd", "gt": threshold},
+            }
+        ],
+    }
+    return compile_policy(load_policy_text(json.dumps(data), "p.yaml"))
+
+
+def test_policies_compiled_one_after_another_never_share_counterfactuals() -> None:
+    # The compiled-condition cache was keyed by id(condition): once a policy was freed, the next
+    # policy's condition could be allocated at the same address and be given the freed policy's
+    # compiled condition, so its counterfactual came from another threshold.
+    for threshold in range(10, 60):
+        compiled = _one_rule_policy(threshold)
+        found = counterfactuals(compiled, compiled.policy.rules[0], {"dpd": threshold + 5})
+        assert [(cf.fact, cf.value) for cf in found] == [("dpd", threshold)]
+        del compiled, found
+        gc.collect()
