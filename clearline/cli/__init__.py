@@ -11,12 +11,14 @@ import click
 from clearline.engine import ENGINE_VERSION, ClearlineError
 
 from .audit_commands import audit
+from .batch_command import batch_command
 from .case_commands import case
 from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
 from .disclose_command import disclose, notice
 from .policy_commands import check, test_command
+from .schema_command import schema
 from .serve_command import keys, serve
 from .watch import watch
 
@@ -34,6 +36,7 @@ for command in (
     sample,
     diff,
     backtest_command,
+    batch_command,
     disclose,
     notice,
     demo,
@@ -42,6 +45,7 @@ for command in (
     watch,
     serve,
     keys,
+    schema,
 ):
     cli.add_command(command)
 

@@ -30,6 +30,7 @@ from clearline.disclosures import (
 from clearline.engine import FactError, decide
 from clearline.engine.audit.log import KIND_DECISION, AuditLog
 from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
+from clearline.engine.policy.facts_schema import facts_schema
 from clearline.engine.versions import NotInForce, PolicyRegistry, PolicyVersion, UnknownPolicy
 
 from .keys import KeyRing
@@ -336,8 +337,6 @@ def _version(service: Service, request: Request) -> PolicyVersion:
 @endpoint("version", "read")
 async def get_version(service: Service, request: Request) -> Response:
     """GET /v1/policies/{id}/versions/{v}: a version's metadata and facts schema."""
-    from .openapi import facts_schema
-
     version = _version(service, request)
     meta = version.policy.metadata
     body = {

@@ -7,86 +7,15 @@ decision record schema. No second model of the JSON is written by hand in Python
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from clearline.engine.model import Fact, FactType, Policy
-from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
+from clearline.engine.decisions.record_schema import embeddable_decision_schema
+from clearline.engine.policy.facts_schema import facts_schema
+from clearline.engine.version import ENGINE_VERSION
 from clearline.engine.versions import PolicyRegistry
 
 from .keys import SCOPES
 from .limits import Limits
-
-_NULLABLE_DAY: dict[str, Any] = {"type": ["string", "null"], "format": "date"}
-
-REASON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["rank", "rule", "code", "action", "grace"],
-    "properties": {
-        "rank": {"type": "integer", "minimum": 1},
-        "rule": {"type": "string"},
-        "code": {"type": "string"},
-        "action": {"type": "string"},
-        "grace": {"type": ["string", "null"]},
-        "limit_factor": {"type": "number"},
-        "rule_action": {"type": "string"},
-        "exemptions": {"type": "array", "items": {"type": "string"}},
-        "facts": {"type": "array", "items": {"type": "string"}},
-    },
-}
-
-DECISION_RECORD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "The decision record (canonical JSON: sorted keys, no spaces, UTF-8).",
-    "required": [
-        "schema",
-        "decision_id",
-        "account_id",
-        "policy",
-        "as_of",
-        "input_sha256",
-        "action",
-        "limit_factor",
-        "reasons",
-        "missing_facts",
-        "trace",
-        "timeline",
-        "engine_version",
-    ],
-    "properties": {
-        "schema": {"const": DECISION_SCHEMA},
-        "decision_id": {"type": "string"},
-        "account_id": {"type": ["string", "null"]},
-        "policy": {
-            "type": "object",
-            "required": ["id", "version", "sha256"],
-            "properties": {
-                "id": {"type": "string"},
-                "version": {"type": "string"},
-                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            },
-        },
-        "as_of": {"type": "string", "format": "date-time"},
-        "input_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "action": {"type": "string"},
-        "limit_factor": {"type": ["number", "null"]},
-        "reasons": {"type": "array", "items": {"$ref": "#/components/schemas/Reason"}},
-        "missing_facts": {"type": "array", "items": {"type": "string"}},
-        "trace": {"type": ["array", "null"], "items": {"type": "object"}},
-        "timeline": {
-            "type": ["object", "null"],
-            "properties": {
-                "grace": {"type": ["string", "null"]},
-                "decided_on": _NULLABLE_DAY,
-                "notice_date": _NULLABLE_DAY,
-                "effective": _NULLABLE_DAY,
-                "cure_until": _NULLABLE_DAY,
-                "appeal_until": _NULLABLE_DAY,
-            },
-        },
-        "engine_version": {"type": "string"},
-    },
-}
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,54 +30,6 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
-
-
-def _bound(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
-def fact_schema(fact: Fact) -> dict[str, Any]:
-    """The JSON Schema of one fact's value (null: the fact is missing)."""
-    schema: dict[str, Any]
-    if fact.type is FactType.INTEGER:
-        schema = {"type": "integer"}
-    elif fact.type is FactType.NUMBER:
-        schema = {"type": "number"}
-    elif fact.type is FactType.BOOLEAN:
-        schema = {"type": "boolean"}
-    elif fact.type is FactType.ENUM:
-        schema = {"enum": list(fact.values)}
-    elif fact.type is FactType.DATE:
-        schema = {"type": "string", "format": "date"}
-    elif fact.type is FactType.DATETIME:
-        schema = {"type": "string", "format": "date-time"}
-    else:
-        schema = {"type": "string"}
-    if fact.type in (FactType.INTEGER, FactType.NUMBER):
-        if fact.minimum is not None:
-            schema["minimum"] = fact.minimum
-        if fact.maximum is not None:
-            schema["maximum"] = fact.maximum
-    elif fact.type in (FactType.DATE, FactType.DATETIME):
-        # JSON Schema has no bounds for dates; the policy's range is said in words.
-        bounds = [f"from {_bound(fact.minimum)}"] if fact.minimum is not None else []
-        bounds += [f"until {_bound(fact.maximum)}"] if fact.maximum is not None else []
-        if bounds:
-            schema["description"] = ", ".join(bounds)
-    label = dict(fact.label.values).get("en") or next(iter(dict(fact.label.values).values()), "")
-    if label:
-        schema["title"] = label
-    return {"anyOf": [schema, {"type": "null"}]} if fact.type is not FactType.ENUM else schema
-
-
-def facts_schema(policy: Policy) -> dict[str, Any]:
-    """The JSON Schema of a policy version's facts: what `decide` accepts."""
-    return {
-        "type": "object",
-        "properties": {fact.name: fact_schema(fact) for fact in policy.facts},
-        "required": [f.name for f in policy.facts if policy.missing_mode(f).value == "error"],
-        "additionalProperties": False,
-    }
 
 
 def _json(schema: Any, description: str = "OK") -> dict[str, Any]:
@@ -177,8 +58,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(registry: PolicyRegistry, limits: Limits, secured: bool) -> dict[str, Any]:
     """The service's OpenAPI 3.1 document for the registry it serves now."""
     schemas: dict[str, Any] = {
-        "DecisionRecord": DECISION_RECORD_SCHEMA,
-        "Reason": REASON_SCHEMA,
+        "DecisionRecord": embeddable_decision_schema(),
         "Problem": PROBLEM_SCHEMA,
     }
     paths: dict[str, Any] = {}

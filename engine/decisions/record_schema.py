@@ -29,3 +29,29 @@ def record_problems(record: Any) -> list[str]:
         f"{'/'.join(str(part) for part in error.absolute_path) or '(record)'}: {error.message}"
         for error in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
     ]
+
+
+def embeddable_decision_schema() -> dict[str, Any]:
+    """The schema with its `$defs` written in place, for documents that hold it inside their
+    own (an OpenAPI 3.1 component), where `#/$defs/...` would point at the outer document."""
+    schema = decision_schema()
+    defs = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(
+                    {
+                        **defs[ref.removeprefix("#/$defs/")],
+                        **{k: v for k, v in node.items() if k != "$ref"},
+                    }
+                )
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
