@@ -22,6 +22,7 @@ from clearline.engine.versions import PolicyRegistry
 
 from . import anchor_commands
 from .common import Failed, error, report
+from .record_view import render_record
 
 
 def open_log(path: str) -> AuditLog:
@@ -224,76 +225,6 @@ def _as_json(record: AuditRecord) -> dict[str, Any]:
         "record": record.data(),
         "inputs": record.facts(),
     }
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, dict) and set(value) == {"redacted"}:
-        return f"(redacted {str(value['redacted'])[:12]}…)"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def render_record(record: AuditRecord) -> str:
-    """A decision record for a person: what was decided, under which rules, on which data."""
-    if record.kind != "decision":
-        body = json.dumps(record.data(), ensure_ascii=False, indent=2, sort_keys=True)
-        return f"record {record.seq} ({record.kind}, recorded {record.recorded_at})\n{body}"
-    data = record.data()
-    policy = data["policy"]
-    lines = [
-        f"decision {record.record_id}  (record {record.seq}, recorded {record.recorded_at})",
-        f"  account      {data['account_id'] or '-'}",
-        f"  as of        {data['as_of']}",
-        f"  policy       {policy['id']} {policy['version']} (sha256 {policy['sha256']})",
-        f"  engine       {data['engine_version']}",
-        f"  action       {data['action']}"
-        + (f" (limit x {data['limit_factor']})" if data.get("limit_factor") is not None else ""),
-        "",
-        "reasons",
-    ]
-    for reason in data["reasons"] or []:
-        extra = ""
-        if reason.get("exemptions"):
-            extra = f"  exemptions {', '.join(reason['exemptions'])} (rule says {reason['rule_action']})"
-        lines.append(
-            f"  {reason['rank']}. {reason['rule']} [{reason['code']}] {reason['action']}"
-            f", grace {reason['grace'] or '-'}{extra}"
-        )
-    if not data["reasons"]:
-        lines.append("  none: no rule fired")
-    lines += ["", "inputs"]
-    facts = record.facts()
-    width = max((len(name) for name in facts), default=0)
-    for name, value in sorted(facts.items()):
-        lines.append(f"  {name:<{width}}  {_value(value)}")
-    if data["missing_facts"]:
-        lines.append(f"  missing: {', '.join(data['missing_facts'])}")
-    lines += ["", "rules"]
-    if data["trace"] is None:
-        lines.append("  (decided without a trace)")
-    for rule in data["trace"] or []:
-        mark = {True: "matched", False: "not matched", None: "unknown"}[rule["matched"]]
-        lines.append(f"  {rule['rule']} ({rule['action']}): {mark}")
-        for check in rule["checks"]:
-            threshold = check["threshold"]
-            if isinstance(threshold, dict) and "fact" in threshold:
-                target = f"{threshold['fact']} ({_value(threshold['value'])})"
-            else:
-                target = _value(threshold)
-            seen = "missing" if check.get("missing") else _value(check["value"])
-            result = {True: "true", False: "false", None: "unknown"}[check["result"]]
-            lines.append(f"    {check['fact']} {check['op']} {target}: saw {seen} -> {result}")
-    timeline = data["timeline"]
-    lines += ["", "timeline"]
-    if timeline is None:
-        lines.append("  none (no action)")
-    else:
-        for key in ("notice_date", "effective", "cure_until", "appeal_until"):
-            lines.append(f"  {key.replace('_', ' '):<13} {timeline[key] or '-'}")
-        lines.append(
-            f"  grace {timeline['grace'] or '-'}, notice {timeline['notice_days']} days"
-            + (", immediate" if timeline["immediate"] else "")
-        )
-    return "\n".join(lines)
 
 
 def _moment(value: str | None, option: str) -> dt.datetime | None:
