@@ -17,6 +17,11 @@ class Diagnostic:
     code: str
     message: str
     severity: str = "error"
+    # Optional extras a renderer may show: where the span ends (1-based, inclusive line,
+    # exclusive column) and a `help:` line with the fix, when the check that found it knows one.
+    end_line: int | None = None
+    end_column: int | None = None
+    help: str | None = None
 
     def render(self) -> str:
         """Format as `FILE:LINE:COL: error[CODE]: message`, like compilers and linters do."""

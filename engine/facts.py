@@ -129,9 +129,24 @@ def check_bounds(fact: Fact, value: FactValue) -> None:
     """Raise ValueProblem when a value lies outside the fact's declared range."""
     unit = f" {fact.unit}" if fact.unit else ""
     if fact.minimum is not None and value < fact.minimum:  # type: ignore[operator]
-        raise ValueProblem(f"{describe(value)} is below the minimum {fact.minimum}{unit}")
+        raise ValueProblem(
+            f"{describe(value)} is below the minimum {_bound(fact.minimum, fact.unit)}"
+            if fact.unit == "percent"
+            else f"{describe(value)} is below the minimum {fact.minimum}{unit}"
+        )
     if fact.maximum is not None and value > fact.maximum:  # type: ignore[operator]
-        raise ValueProblem(f"{describe(value)} is above the maximum {fact.maximum}{unit}")
+        raise ValueProblem(
+            f"{describe(value)} is above the maximum {_bound(fact.maximum, fact.unit)}"
+            if fact.unit == "percent"
+            else f"{describe(value)} is above the maximum {fact.maximum}{unit}"
+        )
+
+
+def _bound(limit: object, unit: str | None) -> str:
+    """A percent fact's bound for people: 2 means 200%, and 90 was most likely meant as 0.9."""
+    if isinstance(limit, int | float) and not isinstance(limit, bool):
+        return f"{limit * 100:g}% ({limit:g}): percent facts hold ratios, write 0.9 for 90%"
+    return f"{limit} {unit}"
 
 
 def normalise_facts(

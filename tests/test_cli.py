@@ -93,7 +93,7 @@ def test_tests_file_beside_the_policy(tmp_path: Path) -> None:
     result = run_cli("check", str(tmp_path))
     assert result.returncode == 1
     assert (
-        "p.tests.yaml:4:22: error[S004]: tests/0/expect/action: 'nope' is not one of"
+        "p.tests.yaml:4:22: error[S004]: tests/0/expect/action: `nope` is not one of"
         in result.stderr
     )
     assert "p.tests.yaml:3:17: error[C140]" not in result.stderr  # schema errors stop before facts

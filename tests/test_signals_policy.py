@@ -78,7 +78,7 @@ def test_a_signal_is_a_typed_labelled_fact() -> None:
         ),
         (
             "  paid:\n    label: {en: x}\n    count: {event: payment}\n    window: 7 days\n",
-            "p.yaml:21:13: error[S005]: signals/paid/window: '7 days' is not valid",
+            "p.yaml:21:13: error[S005]: signals/paid/window: `7 days` is not valid",
         ),
         (
             "  score:\n    label: {en: x}\n    count: {event: payment}\n    window: 1d\n",

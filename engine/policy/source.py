@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import yaml
 
 from clearline.engine.errors import Diagnostic
+from clearline.engine.policy.yaml_problems import explain, full_width_problems
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
@@ -237,6 +238,23 @@ def read_yaml(text: str | bytes, file: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        explained = explain(text, line, column, problem)
+        if explained is not None:
+            # The author's likely mistake, in words, at the line they made it.
+            return Document(
+                None,
+                source,
+                (
+                    Diagnostic(
+                        file,
+                        explained.line,
+                        explained.column,
+                        explained.code,
+                        explained.message,
+                        help=explained.help,
+                    ),
+                ),
+            )
         return fail(line, column, "E001", f"YAML syntax error: {problem}")
     except yaml.YAMLError as exc:
         return fail(1, 1, "E001", f"YAML error: {exc}")
@@ -252,6 +270,11 @@ def read_yaml(text: str | bytes, file: str) -> Document:
     except _Refused as exc:
         mark = exc.node.start_mark
         return fail(mark.line + 1, mark.column + 1, exc.code, str(exc))
+    # `[gold， silver]` parses, as one item: the full-width comma is reported where it stands.
+    for found in full_width_problems(text):
+        builder.diagnostics.append(
+            Diagnostic(file, found.line, found.column, found.code, found.message, help=found.help)
+        )
     return Document(data, source, tuple(builder.diagnostics))
 
 
