@@ -17,8 +17,10 @@ from .change_commands import backtest_command, diff
 from .decide_command import decide_command, sample
 from .demo import demo
 from .disclose_command import disclose, notice
+from .init_command import init_command
 from .policy_commands import check, test_command
 from .schema_command import schema
+from .selfcheck_command import selfcheck
 from .serve_command import keys, serve
 from .watch import watch
 
@@ -32,6 +34,7 @@ def cli() -> None:
 for command in (
     check,
     test_command,
+    init_command,
     decide_command,
     sample,
     diff,
@@ -46,6 +49,7 @@ for command in (
     serve,
     keys,
     schema,
+    selfcheck,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,152 @@
+"""Run compiled policies over a table of accounts: DuckDB (embedded) or Spark (any master).
+
+Both runners read the input (Parquet, JSONL or CSV), find what each fact's column holds, run
+the same generated SQL printed in their dialect, and write decisions and errors as Parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy, compile_sql
+from clearline.engine.errors import ClearlineError
+from clearline.engine.model import Policy
+
+
+class BatchInputError(ClearlineError):
+    """The batch input cannot be read as a table of accounts."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Counts of one batch run."""
+
+    decisions: int
+    errors: int
+
+
+def input_format(path: str | os.PathLike[str]) -> str:
+    """`parquet`, `jsonl` or `csv`, from the file name."""
+    name = os.fspath(path).lower()
+    for suffix, kind in ((".parquet", "parquet"), (".jsonl", "jsonl"), (".ndjson", "jsonl")):
+        if name.endswith(suffix):
+            return kind
+    if name.endswith(".csv"):
+        return "csv"
+    raise BatchInputError(f"{os.fspath(path)}: the input must be .parquet, .jsonl or .csv")
+
+
+# DuckDB column types (as DESCRIBE prints them) to what `compile_sql` calls a source.
+def _duckdb_source(type_name: str) -> str:
+    t = type_name.upper()
+    if t in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
+        return "integer"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return "number"
+    if t == "BOOLEAN":
+        return "boolean"
+    if t == "VARCHAR":
+        return "string"
+    if t == "DATE":
+        return "date"
+    if t == "TIMESTAMP WITH TIME ZONE":
+        return "datetime"
+    return "other"
+
+
+def sources_for(
+    policies: Sequence[Policy], columns: dict[str, str], text: bool = False
+) -> tuple[list[dict[str, str]], tuple[str, ...]]:
+    """Per policy, what each fact's column holds; and the columns no policy declares."""
+    declared = {fact.name for policy in policies for fact in policy.facts}
+    result = []
+    for policy in policies:
+        sources = {}
+        for fact in policy.facts:
+            kind = columns.get(fact.name)
+            sources[fact.name] = "absent" if kind is None else ("text" if text else kind)
+        result.append(sources)
+    extra = tuple(name for name in columns if name != ACCOUNT_ID and name not in declared)
+    return result, extra
+
+
+def _quote(path: str | os.PathLike[str]) -> str:
+    """A file path as a SQL string literal (DuckDB reads files by name in FROM)."""
+    return "'" + os.fspath(path).replace("'", "''") + "'"
+
+
+def duckdb_reader(path: str | os.PathLike[str]) -> str:
+    """The DuckDB table function reading the input file."""
+    kind = input_format(path)
+    if kind == "parquet":
+        return f"read_parquet({_quote(path)})"
+    if kind == "jsonl":
+        return f"read_json({_quote(path)}, format='newline_delimited')"
+    return f"read_csv({_quote(path)}, all_varchar=true, header=true)"
+
+
+def compile_for_duckdb(
+    connection: Any, policies: Sequence[Policy], path: str | os.PathLike[str], as_of: dt.datetime
+) -> list[SqlPolicy]:
+    """Create the `accounts` view over the input and compile each policy for its columns."""
+    try:
+        connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW accounts AS SELECT * FROM {duckdb_reader(path)}"
+        )
+        described = connection.execute("DESCRIBE accounts").fetchall()
+        if any(name == "facts" and kind.startswith("STRUCT") for name, kind, *_ in described):
+            # `clearline decide` input ({"account_id", "facts": {...}}): the facts as columns.
+            connection.execute(
+                "CREATE OR REPLACE TEMP VIEW accounts AS SELECT account_id, facts.* "
+                f"FROM {duckdb_reader(path)}"
+            )
+            described = connection.execute("DESCRIBE accounts").fetchall()
+    except Exception as exc:  # duckdb raises its own error classes for unreadable files
+        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {exc}") from None
+    columns = {row[0]: _duckdb_source(row[1]) for row in described}
+    if ACCOUNT_ID not in columns:
+        raise BatchInputError(f"{os.fspath(path)}: the input has no `{ACCOUNT_ID}` column")
+    per_policy, extra = sources_for(policies, columns, text=input_format(path) == "csv")
+    return [
+        compile_sql(policy, as_of, sources, extra)
+        for policy, sources in zip(policies, per_policy, strict=True)
+    ]
+
+
+def run_duckdb(
+    policies: Sequence[Policy],
+    input_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    errors_output: str | os.PathLike[str],
+    as_of: dt.datetime,
+    *,
+    threads: int | None = None,
+) -> BatchResult:
+    """Decide every account of the input with DuckDB; write decisions and errors as Parquet."""
+    import duckdb
+
+    connection = duckdb.connect()
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    compiled = compile_for_duckdb(connection, policies, input_path, as_of)
+    decisions = " UNION ALL ".join(f"({c.sql('duckdb')[0]})" for c in compiled)
+    errors = " UNION ALL ".join(f"({c.sql('duckdb')[1]})" for c in compiled)
+    connection.execute(f"COPY ({decisions}) TO {_quote(output)} (FORMAT parquet)")
+    connection.execute(f"COPY ({errors}) TO {_quote(errors_output)} (FORMAT parquet)")
+    count = connection.execute(f"SELECT count(*) FROM read_parquet({_quote(output)})").fetchone()
+    bad = connection.execute(
+        f"SELECT count(*) FROM read_parquet({_quote(errors_output)})"
+    ).fetchone()
+    connection.close()
+    return BatchResult(int(count[0]) if count else 0, int(bad[0]) if bad else 0)
+
+
+def default_errors_path(output: str | os.PathLike[str]) -> Path:
+    """`decisions.parquet` -> `decisions.errors.parquet`."""
+    path = Path(output)
+    return path.with_name(path.name.removesuffix(".parquet") + ".errors.parquet")
