@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck layout pytest docs bench bench-quick schema clean golden screenshot
+.PHONY: demo test lint typecheck layout pytest docs bench bench-quick schema clean golden screenshot chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearline needs Python 3.11 or newer")'
@@ -40,7 +40,7 @@ layout:
 docs: $(STAMP) layout
 	$(BIN)/mkdocs build --strict --quiet
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
 
 # Rewrite tests/golden/ from the shipped policy; read `git diff tests/golden` before committing.
@@ -48,8 +48,16 @@ golden: $(STAMP)
 	$(BIN)/python -m tests.regenerate_golden
 
 # Render the golden HTML pages in headless Debian chromium to out/screenshots/ (not part of `make test`).
-screenshot: $(STAMP)
+screenshot: $(STAMP) chromium
 	scripts/screenshot.sh
+	$(BIN)/clearline selfcheck policies/credit-line-closure/1.1.0.yaml --lang en \
+	  --lender-only confirmed_fraud --lender-only segment -o out/selfcheck.en.html
+	$(BIN)/python -m tests.selfcheck_screenshots out/selfcheck.en.html out/screenshots
+
+# Debian's chromium and its driver for the browser tests (installed when missing; needs root).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
