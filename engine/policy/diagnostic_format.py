@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from xml.sax.saxutils import escape, quoteattr
 
+from clearline.engine.codes import help_for
 from clearline.engine.errors import Diagnostic
 from clearline.engine.version import ENGINE_VERSION
 
@@ -41,7 +42,8 @@ def message_and_help(diagnostic: Diagnostic) -> tuple[str, str | None]:
     match = _DID_YOU_MEAN.search(diagnostic.message)
     if match:
         return diagnostic.message[: match.start()], match.group(1)
-    return diagnostic.message, None
+    # Otherwise the registry's advice for the code, when it has one.
+    return diagnostic.message, help_for(diagnostic.code)
 
 
 def _width(text: str) -> int:

@@ -30,6 +30,46 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(policy_schema())
 
 
+TESTS_SCHEMA_ID = "https://clearline.dev/schema/policy/v1/tests.json"
+
+
+def tests_file_schema() -> dict[str, Any]:
+    """The JSON Schema of a `*.tests.yaml` file: a `tests:` list of example accounts."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": TESTS_SCHEMA_ID,
+        "title": "Clearline policy tests",
+        "description": "Example accounts with the outcome a policy must give them, run by "
+        "`clearline test`; the file sits beside its policy as `<version>.tests.yaml`.",
+        "type": "object",
+        "required": ["tests"],
+        "additionalProperties": False,
+        "properties": {
+            "policy": {
+                "type": "string",
+                "description": "The id of the policy these tests are for (documentation only).",
+                "markdownDescription": "The id of the policy these tests are for.\n\n"
+                "```yaml\npolicy: credit-line-closure\n```",
+            },
+            "version": {
+                "type": "string",
+                "description": "The policy version these tests are for (documentation only).",
+                "markdownDescription": "The policy version these tests are for.\n\n"
+                "```yaml\nversion: 1.1.0\n```",
+            },
+            "tests": {
+                "type": "array",
+                "description": "Example accounts with their expected outcome.",
+                "markdownDescription": "Example accounts with their expected outcome.\n\n"
+                "```yaml\ntests:\n  - name: paying on time keeps the line open\n"
+                "    facts: {days_past_due: 0}\n    expect: {action: none}\n```",
+                "items": {"$ref": "#/$defs/test"},
+            },
+        },
+        "$defs": policy_schema()["$defs"],
+    }
+
+
 @cache
 def _tests_validator() -> jsonschema.Draft202012Validator:
     defs = policy_schema()["$defs"]
