@@ -88,7 +88,7 @@ def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -
     record_and_verify(decisions, Path(audit_path), policy_path)
     _cases(compiled, decisions, policy_path, moment, seed, Path(audit_path))
     watch_demo(compiled, accounts, seed, step=9)
-    click.echo(f"10. write the policy disclosure and two decision notices to {DEMO_OUT}/")
+    click.echo(f"10. write the policy disclosure, self-check pages and two notices to {DEMO_OUT}/")
     for path in write_documents(compiled, decisions, DEMO_OUT):
         click.echo(f"   {path}")
     closed = next((d for d in decisions if d.action is ActionKind.CLOSE), None)
@@ -236,8 +236,17 @@ def write_documents(
             path.write_text(text, encoding="utf-8")
             written.append(path)
 
+    from clearline.disclosures.selfcheck import selfcheck_page
+
+    # Facts of the shipped policy only the lender knows: the self-check page does not ask them.
+    lender_only = [
+        f.name for f in compiled.policy.facts if f.name in ("confirmed_fraud", "segment")
+    ]
     for lang in meta.languages:
         write(f"disclosure-{meta.id}-{meta.version}", policy_disclosure(compiled, lang), lang)
+        page = folder / f"selfcheck-{meta.id}.{lang}.html"
+        page.write_text(selfcheck_page(compiled.policy, lang, lender_only), encoding="utf-8")
+        written.append(page)
     for action in (ActionKind.CLOSE, ActionKind.SUSPEND):
         chosen = next((d for d in decisions if d.action is action), None)
         if chosen is None:
