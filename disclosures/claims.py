@@ -194,7 +194,13 @@ def _redecide(
     compiled: CompiledPolicy, facts: Mapping[str, Any], record: Mapping[str, Any]
 ) -> Decision | None:
     try:
-        return decide(compiled, dict(facts), _instant(record), account_id=record.get("account_id"))
+        return decide(
+            compiled,
+            dict(facts),
+            _instant(record),
+            account_id=record.get("account_id"),
+            what_if=True,
+        )
     except (ClearlineError, ValueError):
         return None
 
@@ -244,7 +250,7 @@ def _remaining(
     For a close, suspend or reduction, any rule that still restricts the line counts (trading a
     closure for a suspension does not lift it); for a review or reminder, rules at least as
     strong."""
-    after = decide(compiled, dict(facts), decision.as_of, trace=False)
+    after = decide(compiled, dict(facts), decision.as_of, trace=False, what_if=True)
     outcome = compiled.policy.outcome
     strength = outcome.rank(decision.action)
     adverse = decision.action in ADVERSE_ACTIONS

@@ -177,7 +177,7 @@ def example_context(
         elif value is not None and value != baseline.get(fact.name):
             changed.append(Comparison(fact.name, Operator.EQ, value))  # type: ignore[arg-type]
     as_of = test.as_of or policy.metadata.effective_from
-    decision = decide(compiled, facts, as_of)
+    decision = decide(compiled, facts, as_of, what_if=True)
     if changed:
         situation = sentence(describe(AllOf(tuple(changed)), locale), locale, "example")
     elif missing:

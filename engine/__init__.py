@@ -13,7 +13,7 @@ from clearline.engine.cases.lifecycle import (
 )
 from clearline.engine.cases.store import CaseStore
 from clearline.engine.decisions.compile import CompiledPolicy, compile_policy
-from clearline.engine.decisions.decide import Decision, Reason, decide
+from clearline.engine.decisions.decide import Decision, PolicyNotInForce, Reason, decide
 from clearline.engine.errors import ClearlineError, Diagnostic, FactError, PolicyError
 from clearline.engine.model import ActionKind, Policy
 from clearline.engine.policy.load import analyse_policy, load_policy, load_policy_text
@@ -37,6 +37,7 @@ __all__ = [
     "FactError",
     "Policy",
     "PolicyError",
+    "PolicyNotInForce",
     "PolicyRegistry",
     "Reason",
     "analyse_policy",

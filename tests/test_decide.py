@@ -18,7 +18,7 @@ from clearline.engine.synthetic.accounts import sample_accounts
 
 from .conftest import compiled_text, small_policy
 
-AS_OF = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
+AS_OF = dt.datetime(2027, 3, 1, 9, 30, tzinfo=dt.UTC)
 BASE = {"dpd": 0, "score": 700, "ratio": 0.5, "tier": "silver", "flagged": False}
 
 
@@ -298,7 +298,7 @@ def test_record_contract(shipped: CompiledPolicy) -> None:
         "version": "1.1.0",
         "sha256": shipped.sha256,
     }
-    assert record["as_of"] == "2026-03-01T09:30:00Z"
+    assert record["as_of"] == "2027-03-01T09:30:00Z"
     assert len(record["trace"]) == len(shipped.policy.rules)
     serious = next(t for t in record["trace"] if t["rule"] == "serious-delinquency")
     assert serious["matched"] is True

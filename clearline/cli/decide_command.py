@@ -13,11 +13,12 @@ from clearline.engine import CompiledPolicy, FactError, decide
 from clearline.engine.audit.checkpoint import CheckpointError, SignerKey, read_key_file
 from clearline.engine.audit.log import BATCH_SIZE, AuditError, AuditLog
 from clearline.engine.canonical import canonical_json
-from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
+from clearline.engine.decisions.decide import AsOfError, Decision, PolicyNotInForce, to_instant
 from clearline.engine.input_lines import LineProblem, json_lines
 from clearline.engine.synthetic.accounts import sample_accounts
+from clearline.engine.versions import NotInForce, PolicyRegistry
 
-from .common import Failed, error, load_compiled, progress_wanted, with_progress
+from .common import Failed, error, load_compiled, progress_wanted, report, with_progress
 
 RESERVED = ("account_id", "facts", "as_of")
 _RESERVED_KEYS = frozenset(RESERVED)
@@ -80,15 +81,59 @@ def read_requests(stream: IO[bytes]) -> Iterator[Request | InputProblem]:
 
 
 def decide_request(
-    compiled: CompiledPolicy, request: Request, default_as_of: dt.datetime, trace: bool
+    compiled: CompiledPolicy | Chooser,
+    request: Request,
+    default_as_of: dt.datetime,
+    trace: bool,
+    what_if: bool = False,
 ) -> Decision:
-    """Decide one request; FactError and AsOfError reach the caller."""
+    """Decide one request with the policy given, or the version in force that `compiled` picks
+    for the request's moment; FactError, AsOfError, PolicyNotInForce and NotInForce reach the
+    caller."""
+    if isinstance(compiled, Chooser):
+        moment = request.as_of if request.as_of is not None else default_as_of
+        compiled = compiled.pick(moment)
     as_of = (
         to_instant(request.as_of, compiled.policy.metadata.timezone)
         if request.as_of is not None
         else default_as_of
     )
-    return decide(compiled, request.facts, as_of, account_id=request.account_id, trace=trace)
+    return decide(
+        compiled, request.facts, as_of, account_id=request.account_id, trace=trace, what_if=what_if
+    )
+
+
+class Chooser:
+    """The versions of one policy in a folder: picks the one in force at each moment."""
+
+    def __init__(self, registry: PolicyRegistry, policy_id: str) -> None:
+        self.registry, self.policy_id = registry, policy_id
+        self.used: dict[str, int] = {}
+
+    def pick(self, moment: dt.datetime | str) -> CompiledPolicy:
+        """The compiled version in force at `moment` (raises NotInForce when none is)."""
+        item = self.registry.in_force(self.policy_id, moment)
+        self.used[item.version] = self.used.get(item.version, 0) + 1
+        return item.compiled
+
+
+def load_chooser(folder: str, policy_id: str | None) -> Chooser:
+    """The versions of the folder's policy (or of `policy_id`), or print the errors and exit 1."""
+    registry, diagnostics = PolicyRegistry.analyse([folder])
+    if registry is None:
+        report(diagnostics)
+        raise Failed()
+    ids = registry.policy_ids()
+    if policy_id is None and len(ids) != 1:
+        raise click.UsageError(
+            f"{folder} holds {len(ids)} policies ({', '.join(ids) or 'none'}); "
+            "name one with --policy-id"
+        )
+    chosen = policy_id or ids[0]
+    if chosen not in ids:
+        error(f"no policy `{chosen}` in {folder} (known: {', '.join(ids)})", code="V000")
+        raise Failed()
+    return Chooser(registry, chosen)
 
 
 def open_input(input_path: str) -> tuple[IO[bytes], str]:
@@ -102,7 +147,20 @@ def open_input(input_path: str) -> tuple[IO[bytes], str]:
 
 
 @click.command(name="decide")
-@click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy file.")
+@click.option("--policy", "policy_path", type=click.Path(), help="Policy file.")
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(file_okay=False),
+    help="Folder of policy versions: each account is decided with the version in force at its "
+    "as_of (stderr says which).",
+)
+@click.option("--policy-id", help="With --policies: the policy, when the folder holds several.")
+@click.option(
+    "--what-if",
+    is_flag=True,
+    help="With --policy: decide even outside the policy's effective window (what-if analysis).",
+)
 @click.argument("input_path", default="-", type=click.Path(allow_dash=True))
 @click.option(
     "--as-of", help="Decision date or date-time (ISO); default: now. A line's own as_of wins."
@@ -131,7 +189,10 @@ def open_input(input_path: str) -> tuple[IO[bytes], str]:
     help="Also write each signed checkpoint to this folder, outside the audit log.",
 )
 def decide_command(
-    policy_path: str,
+    policy_path: str | None,
+    policies_dir: str | None,
+    policy_id: str | None,
+    what_if: bool,
     input_path: str,
     as_of: str | None,
     fmt: str,
@@ -142,12 +203,24 @@ def decide_command(
     checkpoints: str | None,
 ) -> None:
     """Decide accounts: facts as one JSON object or JSONL (file or stdin), decisions out."""
-    compiled = load_compiled(policy_path)
+    if (policy_path is None) == (policies_dir is None):
+        raise click.UsageError("give either --policy FILE or --policies DIR")
+    if what_if and policies_dir is not None:
+        raise click.UsageError(
+            "--what-if goes with --policy: --policies picks the version in force"
+        )
+    chooser = load_chooser(policies_dir, policy_id) if policies_dir is not None else None
+    compiled: CompiledPolicy | Chooser
+    if chooser is not None:
+        compiled = chooser
+        timezone = chooser.registry.versions(chooser.policy_id)[-1].policy.metadata.timezone
+    else:
+        assert policy_path is not None
+        compiled = load_compiled(policy_path)
+        timezone = compiled.policy.metadata.timezone
     try:
         default_as_of = (
-            to_instant(as_of, compiled.policy.metadata.timezone)
-            if as_of
-            else dt.datetime.now(dt.UTC).replace(microsecond=0)
+            to_instant(as_of, timezone) if as_of else dt.datetime.now(dt.UTC).replace(microsecond=0)
         )
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
@@ -181,7 +254,11 @@ def decide_command(
                 failures += 1
                 continue
             try:
-                decision = decide_request(compiled, item, default_as_of, not no_trace)
+                decision = decide_request(compiled, item, default_as_of, not no_trace, what_if)
+            except (PolicyNotInForce, NotInForce) as exc:
+                click.echo(f"{where}:{item.line}:1: error[V005]: {exc}", err=True)
+                failures += 1
+                continue
             except (FactError, AsOfError) as exc:
                 for message in _fact_messages(exc):
                     click.echo(f"{where}:{item.line}:1: {message}", err=True)
@@ -195,6 +272,9 @@ def decide_command(
         flush(final=True)
     if log is not None:
         log.close()
+    if chooser is not None and chooser.used:
+        picked = ", ".join(f"{version} ({n})" for version, n in sorted(chooser.used.items()))
+        click.echo(f"clearline: versions in force of {chooser.policy_id}: {picked}", err=True)
     if failures:
         click.echo(f"clearline: {failures} input{'s' * (failures != 1)} rejected", err=True)
         raise Failed()

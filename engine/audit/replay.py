@@ -88,6 +88,7 @@ def replay_record(record: AuditRecord, registry: PolicyRegistry) -> ReplayOutcom
             record.as_of or "",
             account_id=record.account_id,
             trace=traced,
+            what_if=True,  # a replay reproduces the record as it was decided
         )
     except (FactError, AsOfError) as exc:
         return ReplayOutcome(record, INVALID, f"the stored inputs no longer decide: {exc}")

@@ -355,7 +355,9 @@ def _reevaluated(
 ) -> Case:
     facts = {**case.facts, **event.facts}
     try:
-        decision = decide(compiled, facts, event.at, account_id=case.account_id, trace=False)
+        decision = decide(
+            compiled, facts, event.at, account_id=case.account_id, trace=False, what_if=True
+        )
     except FactError as exc:
         raise CaseError(f"{event.kind}: facts rejected: {exc}") from None
     case = replace(case, facts=decision.inputs())

@@ -236,7 +236,9 @@ class CaseStore:
             if self.audit is not None and event.kind in (EventKind.REEVALUATED, EventKind.CURED):
                 # The re-decision the cure was judged on is a decision too: log it, with its
                 # trace, like any other (the same facts and moment give the same record).
-                again = decide(policy, dict(after.facts), event.at, account_id=after.account_id)
+                again = decide(
+                    policy, dict(after.facts), event.at, account_id=after.account_id, what_if=True
+                )
                 self._journal.append(decision_entry(again, self.audit.salt))
             self._append_transitions(policy, after, caused, event, event.at)
         self._remember(after)
@@ -382,7 +384,12 @@ class CaseStore:
             if stored == recent.events:
                 return recent
         decision = decide(
-            policy, opening.facts, opening.as_of, account_id=opening.account_id, trace=False
+            policy,
+            opening.facts,
+            opening.as_of,
+            account_id=opening.account_id,
+            trace=False,
+            what_if=True,
         )
         if decision.decision_id != case_id:
             raise CaseError(

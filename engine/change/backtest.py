@@ -90,8 +90,8 @@ def backtest(
                 )
             continue
         try:
-            before = decide(old, account.facts, moment, trace=False)
-            after = decide(new, account.facts, moment, trace=False)
+            before = decide(old, account.facts, moment, trace=False, what_if=True)
+            after = decide(new, account.facts, moment, trace=False, what_if=True)
         except (FactError, AsOfError) as exc:
             report.rejected += 1
             if len(report.rejections) < MAX_REJECTIONS_KEPT:

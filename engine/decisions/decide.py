@@ -7,12 +7,15 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from json.encoder import encode_basestring
-from types import MappingProxyType
 from typing import Any
 
 from clearline.engine.canonical import canonical_json, is_text, sha256_hex, to_json_value
 from clearline.engine.decisions.compile import CompiledPolicy
+from clearline.engine.decisions.exemptions import NO_ADJUST, adjustments
 from clearline.engine.decisions.grace import Timeline, timeline_for
+from clearline.engine.decisions.moments import AsOfError as AsOfError
+from clearline.engine.decisions.moments import PolicyNotInForce as PolicyNotInForce
+from clearline.engine.decisions.moments import to_instant as to_instant
 from clearline.engine.decisions.record import (
     RecordLayout,
     RecordTemplate,
@@ -21,14 +24,10 @@ from clearline.engine.decisions.record import (
     lazy,
     plain_facts_json,
 )
-from clearline.engine.errors import ClearlineError, FactError, FactProblem
+from clearline.engine.errors import FactError, FactProblem
 from clearline.engine.facts import (
     FactValue,
-    ValueProblem,
-    check_calendar_range,
     normalise_facts,
-    parse_date,
-    parse_datetime,
 )
 from clearline.engine.ids import decision_id as _decision_id
 from clearline.engine.model import ActionKind, FactRef
@@ -37,10 +36,6 @@ from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
 
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
 _ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)
-
-
-class AsOfError(ClearlineError):
-    """The moment of a decision is not a valid date or date-time."""
 
 
 @dataclass(frozen=True)
@@ -74,29 +69,6 @@ class Reason:
         if self.facts:
             data["facts"] = list(self.facts)
         return data
-
-
-def to_instant(as_of: dt.datetime | dt.date | str, tz: str = "UTC") -> dt.datetime:
-    """A decision moment: an aware date-time; a bare date is the start of that day in `tz`."""
-    if isinstance(as_of, dt.date):
-        try:  # a moment at the calendar's edge would overflow in the timeline, not here
-            check_calendar_range(as_of)
-        except ValueProblem as exc:
-            raise AsOfError(f"as_of: {exc}") from None
-    if isinstance(as_of, dt.datetime):
-        if as_of.tzinfo is None:
-            raise AsOfError(f"as_of {as_of.isoformat()} has no UTC offset")
-        return as_of
-    if isinstance(as_of, dt.date):
-        return dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=zoneinfo.ZoneInfo(tz))
-    if isinstance(as_of, str):
-        try:
-            if len(as_of) == 10:
-                return to_instant(parse_date(as_of), tz)
-            return parse_datetime(as_of)
-        except (ValueError, ValueProblem) as exc:
-            raise AsOfError(f"as_of `{as_of}` is not an ISO date or date-time: {exc}") from None
-    raise AsOfError(f"as_of must be a date or date-time, got {type(as_of).__name__}")
 
 
 class Decision:
@@ -494,7 +466,7 @@ _new_decision = object.__new__
 _DATETIME = dt.datetime
 _DICT = dict
 _NONE = ActionKind.NONE
-_NO_ADJUST: Mapping[int, tuple[ActionKind, int, tuple[str, ...]]] = MappingProxyType({})
+_NO_ADJUST = NO_ADJUST
 
 
 def _check_account_id(account_id: object) -> None:
@@ -517,9 +489,11 @@ def decide(
     *,
     account_id: str | None = None,
     trace: bool = True,
+    what_if: bool = False,
 ) -> Decision:
     """Decide one account. Raises FactError for facts that do not fit the policy's schema
-    (and for an account id that is not a string of valid text, which no record could hold)."""
+    (and for an account id that is not a string of valid text, which no record could hold),
+    and PolicyNotInForce for a moment outside the policy's window unless `what_if` is set."""
     if account_id is not None and not (type(account_id) is str and account_id.isascii()):
         _check_account_id(account_id)
     # The common case (an aware date-time and a dict holding every fact, valid) is written out
@@ -529,6 +503,12 @@ def decide(
         instant = as_of
     else:
         instant = to_instant(as_of, compiled.policy.metadata.timezone)
+    if not what_if:
+        meta = compiled.policy.metadata
+        if instant < meta.effective_from or (
+            meta.effective_until is not None and instant >= meta.effective_until
+        ):
+            raise PolicyNotInForce(compiled.policy, instant)
     checks: tuple[bool | None, ...] | None = None
     matches: tuple[bool | None, ...] | None = None
     fired: list[int] | None = None
@@ -558,7 +538,7 @@ def decide(
             exemptions = compiled.exemptions
             for r in fired:
                 if r in exemptions:
-                    adjust = _adjustments(compiled, fired, facts)
+                    adjust = adjustments(compiled, fired, facts)
                     break
             first = fired[0]
             decision.fired = tuple(fired)
@@ -575,7 +555,7 @@ def decide(
     review_missing: tuple[str, ...] = ()
     if missing and compiled.review_missing:
         review_missing = tuple(name for name in missing if name in compiled.review_missing)
-    adjust = _adjustments(compiled, fired, values) if fired and compiled.exemptions else {}
+    adjust = adjustments(compiled, fired, values) if fired and compiled.exemptions else {}
     return Decision(
         compiled,
         account_id,
@@ -605,54 +585,8 @@ def action_of(compiled: CompiledPolicy, facts: dict[str, Any]) -> ActionKind:
     downgrades = compiled.downgrades
     for r in fired:
         if r in downgrades:
-            adjust = _adjustments(compiled, fired, facts)  # may re-rank `fired`
+            adjust = adjustments(compiled, fired, facts)  # may re-rank `fired`
             if fired[0] in adjust:
                 return adjust[fired[0]][0]
             break
     return compiled.policy.rules[fired[0]].action.kind
-
-
-def _adjustments(
-    compiled: CompiledPolicy, fired: list[int], values: Mapping[str, Any]
-) -> Mapping[int, tuple[ActionKind, int, tuple[str, ...]]]:
-    """The exemptions that apply to the fired rules; re-ranks `fired` when one lightens an
-    action."""
-    adjust: dict[int, tuple[ActionKind, int, tuple[str, ...]]] = {}
-    exemptions = compiled.exemptions
-    for r in fired:
-        options = exemptions.get(r)
-        if options is not None:
-            for _, condition in options:
-                if condition(values) is True:  # most accounts stop here: none applies
-                    applied = _exemptions(compiled, r, options, values)
-                    if applied is not None:
-                        adjust[r] = applied
-                    break
-    if not adjust:
-        return _NO_ADJUST
-    fired.sort(
-        key=lambda r: compiled.rank_key(
-            r, adjust[r][0] if r in adjust else compiled.policy.rules[r].action.kind
-        )
-    )
-    return adjust
-
-
-def _exemptions(
-    compiled: CompiledPolicy,
-    rule_index: int,
-    options: tuple[tuple[Any, Any], ...],
-    values: Mapping[str, Any],
-) -> tuple[ActionKind, int, tuple[str, ...]] | None:
-    """Apply every exemption of a fired rule's grace rule whose condition holds."""
-    applied = [exemption for exemption, condition in options if condition(values) is True]
-    if not applied:
-        return None  # the usual case, kept to the conditions alone
-    rank = compiled.policy.outcome.rank
-    action = compiled.policy.rules[rule_index].action.kind
-    extra = 0
-    for exemption in applied:
-        extra = max(extra, exemption.extend_notice_days)
-        if exemption.downgrade_to is not None and rank(exemption.downgrade_to) > rank(action):
-            action = exemption.downgrade_to
-    return action, extra, tuple(exemption.id for exemption in applied)

@@ -320,7 +320,9 @@ class Monitor:
             self.actions[account] = action
         # Only now the decision itself, at its moment (most decisions keep the action)
         moment = dt.datetime.fromtimestamp(at, dt.UTC)
-        decision = decide(self.compiled, facts, moment, account_id=account, trace=self.trace)
+        decision = decide(
+            self.compiled, facts, moment, account_id=account, trace=self.trace, what_if=True
+        )
         signals = {name: facts[name] for name in sorted(self.signal_names)}
         out.append(MonitorDecision(decision, previous, cause, signals))
 

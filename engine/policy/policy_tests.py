@@ -28,7 +28,9 @@ def run_test(compiled: CompiledPolicy, test: PolicyTest) -> TestOutcome:
     policy = compiled.policy
     as_of = test.as_of or policy.metadata.effective_from
     try:
-        decision = decide(compiled, dict(test.facts), as_of, account_id=f"test:{test.name}")
+        decision = decide(
+            compiled, dict(test.facts), as_of, account_id=f"test:{test.name}", what_if=True
+        )
     except FactError as exc:
         return TestOutcome(test, (f"facts rejected: {exc}",))
     expect = test.expect
