@@ -2,8 +2,9 @@
 
 Templates are files in `disclosures/templates/` that a compliance writer edits. They run in
 Jinja2's sandbox, so a template cannot reach Python objects beyond the plain data it is given.
-Every value a template prints into Markdown is escaped for Markdown (`*`, `_`, `[`, `|`, ...),
-so a policy text is always shown as text and never becomes markup. The HTML page is rendered
+Every value a template prints into Markdown is escaped for Markdown by `escape.py` (`*`, `_`,
+`[`, `<`, `|`, entities, line-start markers; control and bidi characters replaced), so a policy
+text is always shown as text and never becomes markup. The HTML page is rendered
 from the Markdown by markdown-it-py with raw HTML disabled, inside an autoescaped page template.
 """
 
@@ -18,22 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<|])")
-
-
-def markdown_escape(value: Any) -> Any:
-    """Escape a printed value for Markdown; values marked safe (Markup) pass unchanged."""
-    if value is None:
-        return ""
-    if isinstance(value, Markup):
-        return str(value)
-    text = " ".join(str(value).split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def code_span(value: Any) -> Markup:
-    """A value as inline code (ids, hashes): shown verbatim, backticks removed."""
-    return Markup("`" + str(value).replace("`", "'") + "`")
+from .escape import code_span, markdown_escape
 
 
 @cache

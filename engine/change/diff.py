@@ -761,6 +761,8 @@ def render_text(diff: PolicyDiff) -> str:
 
 def render_markdown(diff: PolicyDiff) -> str:
     """A Markdown report for policy authors and reviewers."""
+    from clearline.disclosures.escape import code_span, markdown_text  # the one escaper
+
     old, new = diff.old.metadata, diff.new.metadata
     out = [f"# {new.id}: {old.version} → {new.version}", ""]
     out.append(f"New version effective {new.effective_from.date().isoformat()}.")
@@ -772,10 +774,12 @@ def render_markdown(diff: PolicyDiff) -> str:
         out.append("| change | where | before | after | why |")
         out.append("|---|---|---|---|---|")
         for c in changes:
-            cells = [c.kind, f"`{c.where}`", _show(c.old), _show(c.new), c.why]
-            out.append(
-                "| "
-                + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells)
-                + " |"
-            )
+            # Policy texts are shown as text: no markup, link or raw HTML of their own.
+            where = str(code_span(c.where)).replace("|", "\\|")
+            cells = [
+                markdown_text(c.kind),
+                where,
+                *map(markdown_text, (_show(c.old), _show(c.new), c.why)),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"

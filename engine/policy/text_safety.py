@@ -100,7 +100,10 @@ def _strings(data: Any, path: Path, name_like: bool) -> Iterator[tuple[Path, str
         for key, value in data.items():
             if isinstance(key, str):
                 yield (*path, key), key, True, True
-            yield from _strings(value, (*path, key), name_like or key in NAME_KEYS)
+            # `grace` names a rule's grace rule, but the top-level `grace` maps names to grace
+            # rules whose texts are prose: a key makes names only of strings and lists.
+            names = key in NAME_KEYS and not isinstance(value, dict)
+            yield from _strings(value, (*path, key), name_like or names)
     elif isinstance(data, list):
         for i, item in enumerate(data):
             yield from _strings(item, (*path, i), name_like)
