@@ -18,13 +18,21 @@ from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision
 from clearline.engine.errors import ClearlineError
 from clearline.engine.facts import FactValue, ValueProblem, coerce
-from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, Fact, Policy, condition_facts
+from clearline.engine.model import (
+    ADVERSE_ACTIONS,
+    ActionKind,
+    Fact,
+    FactType,
+    Policy,
+    condition_facts,
+)
 from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 from .claims import Claims, advice_backed, claims_for
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context
 from .locale import Locale
+from .recourse import recourse_context
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
 from .signals import signal_context, signals_read
@@ -270,6 +278,35 @@ def claim_sentences(
     }
 
 
+def _limit_change(
+    policy: Policy,
+    action: ActionKind,
+    factor: Any,
+    values: Mapping[str, Any],
+    hidden: frozenset[str],
+    locale: Locale,
+) -> str | None:
+    """The current and the new limit, when the policy names the fact that holds the limit."""
+    name = policy.metadata.limit_fact
+    fact = policy.fact(name) if name is not None else None
+    current = values.get(fact.name) if fact is not None and fact.name not in hidden else None
+    if (
+        action is not ActionKind.REDUCE_LIMIT
+        or fact is None
+        or not isinstance(factor, (int, float))
+        or isinstance(current, bool)
+        or not isinstance(current, (int, float))
+    ):
+        return None
+    # Cents at most: the decision records the factor, the lender applies it to the amount.
+    new = round(current * factor, 2)
+    if fact.type is FactType.INTEGER or new == int(new):
+        new = int(new)
+    return locale.phrase("limit_change").format(
+        old=locale.value(fact, current), new=locale.value(fact, new)
+    )
+
+
 def notice_context(
     compiled: CompiledPolicy, decision: Decision | Mapping[str, Any], lang: str
 ) -> dict[str, Any]:
@@ -296,6 +333,9 @@ def notice_context(
         "action_kind": action.value,
         "adverse": action in ADVERSE_ACTIONS,
         "action": action_text(locale, action, top.get("limit_factor")),
+        "limit_change": _limit_change(
+            policy, action, top.get("limit_factor"), values, hidden, locale
+        ),
         "immediate": bool(timeline.get("immediate")),
         "notice": locale.days(int(timeline.get("notice_days") or 0)),
         "notice_days": int(timeline.get("notice_days") or 0),
@@ -307,6 +347,7 @@ def notice_context(
         else None,
         "paused": bool(timeline.get("paused_during_review")),
         "claims": claim_sentences(claims, locale, timeline),
+        **recourse_context(compiled, record, values, locale, hidden),
         "principal": reasons[:PRINCIPAL_REASONS],
         "other": reasons[PRINCIPAL_REASONS:],
         "sha256": compiled.sha256,

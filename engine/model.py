@@ -428,6 +428,7 @@ class Metadata:
     owner: Lender | None = None
     adverse_change_notice_days: int = 0
     announced_on: dt.datetime | None = None
+    limit_fact: str | None = None  # the fact holding the current credit limit
     calendar: BusinessCalendar | None = None
     jurisdictions: tuple[str, ...] = ()
     minimum_notice_days: tuple[tuple[ActionKind, int], ...] = ()  # per adverse action

@@ -158,6 +158,7 @@ class _Checker:
         policy = self.policy
         langs = policy.metadata.languages
         self.texts(policy.metadata.title, ("metadata", "title"), required=True)
+        self.limit_fact()
         for fact in policy.facts:
             self.texts(fact.label, (*fact.path, "label"), required=False)
             self.texts(fact.description, (*fact.path, "description"), required=False)
@@ -357,6 +358,24 @@ class _Checker:
                     "C184",
                     f"a sum adds up a number, but `{summed.name}` is {summed.type}",
                 )
+
+    def limit_fact(self) -> None:
+        # A limit-cut notice prints this fact as money and multiplies it by the limit factor.
+        name = self.policy.metadata.limit_fact
+        if name is None:
+            return
+        fact = self.policy.fact(name)
+        if (
+            fact is None
+            or fact.type not in (FactType.INTEGER, FactType.NUMBER)
+            or fact.unit != "currency"
+        ):
+            self.error(
+                ("metadata", "limit_fact"),
+                "C031",
+                f"`limit_fact` names `{name}`, which is not a declared integer or number fact "
+                "with `unit: currency`",
+            )
 
     def texts(self, text: Text, path: Path, *, required: bool) -> None:
         langs = self.policy.metadata.languages

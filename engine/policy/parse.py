@@ -125,6 +125,7 @@ class _Parser:
                 if "announced_on" in data
                 else None
             ),
+            limit_fact=str(data["limit_fact"]) if "limit_fact" in data else None,
             calendar=calendar,
             jurisdictions=tuple(str(code) for code in data.get("jurisdictions", ())),
             minimum_notice_days=_minimum_notice(data.get("minimum_notice_days")),
