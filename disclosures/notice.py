@@ -32,6 +32,7 @@ from .claims import Claims, advice_backed, claims_for
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context
 from .locale import Locale
+from .recourse import recourse_context
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
 from .signals import signal_context, signals_read
@@ -346,6 +347,7 @@ def notice_context(
         else None,
         "paused": bool(timeline.get("paused_during_review")),
         "claims": claim_sentences(claims, locale, timeline),
+        **recourse_context(compiled, record, values, locale, hidden),
         "principal": reasons[:PRINCIPAL_REASONS],
         "other": reasons[PRINCIPAL_REASONS:],
         "sha256": compiled.sha256,

@@ -33,6 +33,7 @@ from .notice import (
     record_of,
     redacted_facts,
 )
+from .recourse import recourse_numbers
 from .render import _markdown_env
 from .signals import signal_numbers, signal_text, signals_read
 from .texts import condition_text, reason_text
@@ -197,6 +198,7 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
         rule = compiled.policy.rule(reason["rule"])
         for cf in counterfactuals(compiled, rule, values) if rule else ():
             extra.extend(cmp.operand for cmp in comparisons(cf.region))
+    extra.extend(recourse_numbers(compiled, record, values))
     problems.extend(claim_problems(compiled, record, flat, lang))
     allowed = policy_numbers(compiled.policy, extra) | template_numbers(f"notice.{lang}.md.j2")
     allowed |= numbers_in(str(record.get("account_id") or "")) | shown

@@ -12,6 +12,7 @@ from clearline.engine.model import (
     ADVERSE_ACTIONS,
     DEFAULT_PRECEDENCE,
     Action,
+    Actionable,
     ActionKind,
     AllOf,
     AnyOf,
@@ -184,6 +185,8 @@ class _Parser:
             on_missing=MissingMode(data["on_missing"]) if "on_missing" in data else None,
             redact=bool(data.get("redact", False)),
             path=path,
+            actionable=_actionable(data.get("actionable")),
+            grows_daily=bool(data.get("grows_daily", False)),
         )
 
     def literal(self, fact_name: str, value: Any) -> Any:
@@ -480,6 +483,7 @@ class _Parser:
             unit=unit,
             minimum=0 if kind is SignalKind.COUNT else None,
             path=path,
+            actionable=_actionable(data.get("actionable")),
         )
         kept = tuple(pattern for pattern in patterns if pattern is not None)
         if len(kept) != len(patterns):
@@ -494,6 +498,15 @@ class _Parser:
             summed=str(summed) if summed is not None else None,
             path=path,
         )
+
+
+def _actionable(raw: Any) -> Actionable | None:
+    """`actionable: false`, `true` or `{direction: increase|decrease|either}` (schema-checked)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        return Actionable.EITHER if raw else Actionable.NO
+    return Actionable(str(raw.get("direction", "either")))
 
 
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
