@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -23,16 +23,15 @@ from jinja2 import PackageLoader
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from clearline.engine.conditions import literal_thresholds
 from clearline.engine.js import compile_js, js_value
 from clearline.engine.js.compile import data_json
 from clearline.engine.model import (
     ActionKind,
     Fact,
-    FactRef,
     FactType,
     Policy,
     SignalKind,
-    comparisons,
     condition_facts,
 )
 
@@ -162,13 +161,6 @@ def _question(policy: Policy, fact: Fact, locale: Locale, words: dict[str, str])
     )
 
 
-def _thresholds(policy: Policy, name: str) -> Iterator[Any]:
-    for rule in policy.rules:
-        for cmp in comparisons(rule.when):
-            if cmp.fact == name and not isinstance(cmp.operand, FactRef):
-                yield from cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
-
-
 def _candidates(policy: Policy, fact: Fact, locale: Locale, words: dict[str, str]) -> list[Any]:
     """Values worth trying for "what would change it": each threshold and its neighbours.
 
@@ -183,7 +175,8 @@ def _candidates(policy: Policy, fact: Fact, locale: Locale, words: dict[str, str
     if fact.type not in (FactType.INTEGER, FactType.NUMBER):
         return []
     found: dict[Any, str] = {}
-    for point in sorted(set(_thresholds(policy, fact.name))):
+    rules = (rule.when for rule in policy.rules)
+    for point in sorted(set(literal_thresholds(rules).get(fact.name, ()))):
         if fact.type is FactType.INTEGER:
             base = math.ceil(point) if isinstance(point, float) else point
             for value in (

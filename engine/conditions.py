@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from clearline.engine.model import (
@@ -26,6 +26,7 @@ from clearline.engine.model import (
     Operator,
     Policy,
     Rule,
+    comparisons,
 )
 
 _ORDERED = frozenset({FactType.INTEGER, FactType.NUMBER, FactType.DATE, FactType.DATETIME})
@@ -115,6 +116,20 @@ def _split(cmp: Comparison, fact: Fact | None) -> list[Comparison]:
             Comparison(cmp.fact, Operator.GT, cmp.operand, cmp.path),
         ]
     return [cmp]
+
+
+def literal_thresholds(conditions: Iterable[Condition]) -> dict[str, list[Any]]:
+    """Every literal each fact is compared with in `conditions`, in order of first use."""
+    found: dict[str, list[Any]] = {}
+    for condition in conditions:
+        for cmp in comparisons(condition):
+            if isinstance(cmp.operand, FactRef):
+                continue
+            values = found.setdefault(cmp.fact, [])
+            for value in cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,):
+                if value not in values:
+                    values.append(value)
+    return found
 
 
 def points(fact: Fact, cmps: Sequence[Comparison]) -> Iterator[Any]:

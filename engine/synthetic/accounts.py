@@ -15,15 +15,14 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from clearline.engine.conditions import literal_thresholds
 from clearline.engine.model import (
     ActionKind,
     Condition,
     Fact,
-    FactRef,
     FactType,
     MissingMode,
     Policy,
-    comparisons,
 )
 
 MISSING_RATE = 0.005
@@ -43,16 +42,8 @@ def _conditions(policy: Policy) -> Iterator[Condition]:
 
 def thresholds(policy: Policy) -> dict[str, list[Any]]:
     """Every literal each fact is compared with, in order of first use."""
-    found: dict[str, list[Any]] = {fact.name: [] for fact in policy.facts}
-    for condition in _conditions(policy):
-        for cmp in comparisons(condition):
-            if isinstance(cmp.operand, FactRef):
-                continue
-            values = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
-            for value in values:
-                if value not in found[cmp.fact]:
-                    found[cmp.fact].append(value)
-    return found
+    found = literal_thresholds(_conditions(policy))
+    return {fact.name: found.get(fact.name, []) for fact in policy.facts}
 
 
 class AccountSampler:
