@@ -26,6 +26,7 @@ from clearline.engine.model import ADVERSE_ACTIONS, ActionKind, condition_facts
 from clearline.engine.policy.load import analyse_policy
 from clearline.engine.versions import PolicyRegistry
 
+from .bundled import shipped
 from .common import Failed, load_compiled, report
 from .demo_watch import watch_demo
 
@@ -52,6 +53,7 @@ DEMO_OUT = Path("out")
 )
 def demo(policy_path: str, count: int, seed: int, as_of: str, audit_path: str) -> None:
     """Check the shipped policy, sample accounts, decide them all and summarise."""
+    policy_path = str(shipped(policy_path))
     click.echo(f"1. check {policy_path}")
     result = analyse_policy(policy_path)
     report(result.diagnostics)
@@ -272,9 +274,9 @@ def _policy_change(policy_path: str, folder: Path) -> None:
     from clearline.disclosures.change_notice import change_notice
     from clearline.engine.change.diff import diff_policies
 
-    if Path(policy_path) != DEMO_POLICY:
+    if Path(policy_path) != shipped(DEMO_POLICY):
         return  # the change step is about the shipped pair only
-    old = load_compiled(str(DEMO_PREVIOUS)).policy
+    old = load_compiled(str(shipped(DEMO_PREVIOUS))).policy
     new = load_compiled(policy_path).policy
     change = diff_policies(old, new)
     click.echo(
