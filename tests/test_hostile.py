@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -15,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearline.cli.decide_command import InputProblem, read_requests
-from clearline.engine import compile_policy, decide, load_policy
+from clearline.engine import compile_policy, decide, load_policy, load_policy_text
+from clearline.engine.decisions.decide import AsOfError
 from clearline.engine.input_lines import MAX_DEPTH, json_lines
-from clearline.engine.policy.load import analyse_policy, analyse_policy_text
+from clearline.engine.policy.load import analyse_policy, analyse_policy_text, load_tests_file
 from clearline.engine.synthetic.accounts import sample_accounts
 from tests.conftest import SHIPPED_V2, SMALL_POLICY, run_cli
 
@@ -56,7 +58,7 @@ def test_every_hostile_fact_line_is_an_error_at_its_line(
     tmp_path: Path, good_lines: list[bytes]
 ) -> None:
     cases = _load("fact_lines.yaml")
-    data = [good_lines[0]]
+    data = [b"\xef\xbb\xbf" + good_lines[0]]  # a BOM opening the input is dropped, no error
     expected: list[str] = []
     for case in cases:
         data.append(_line_bytes(case) + b"\n")
@@ -70,28 +72,34 @@ def test_every_hostile_fact_line_is_an_error_at_its_line(
     got = [re.sub(r"\]: .*", "]", line) for line in errors]
     assert got == expected, "\n".join(errors)
     decided = [json.loads(line)["account_id"] for line in result.stdout.splitlines()]
-    assert decided == [json.loads(line)["account_id"] for line in data[::2]]
+    good = [line.removeprefix(b"\xef\xbb\xbf") for line in data[::2]]
+    assert decided == [json.loads(line)["account_id"] for line in good]
 
 
-@pytest.mark.parametrize("position", [0, 150, 300])
-@pytest.mark.parametrize("bad", [b"\xff\xfe not text", b"[" * 100_000, b"not json"])
+_BAD = [b"\xff\xfe not text", b"[" * 100_000, b"not json"]
+
+
+@pytest.mark.parametrize("turn", [0, 1, 2])
 def test_one_bad_line_anywhere_costs_only_itself(
-    tmp_path: Path, good_lines: list[bytes], position: int, bad: bytes
+    tmp_path: Path, good_lines: list[bytes], turn: int
 ) -> None:
-    lines = [*good_lines[:position], bad + b"\n", *good_lines[position:]]
+    # Each kind of bad line at the start, the middle and the end: three runs, each with one bad
+    # line at each place (kinds turned round), every error located and every good line decided.
+    lines = list(good_lines)
+    for place, position in enumerate((300, 150, 0)):  # from the end, so positions hold
+        lines.insert(position, _BAD[(place + turn) % 3] + b"\n")
     (tmp_path / "in.jsonl").write_bytes(b"".join(lines))
     result = _decide(tmp_path / "in.jsonl")
     assert result.returncode == 1
-    assert len(result.stdout.splitlines()) == 300
+    assert [json.loads(line)["account_id"] for line in result.stdout.splitlines()] == [
+        json.loads(line)["account_id"] for line in good_lines
+    ]
     errors = [line for line in result.stderr.splitlines() if "error[" in line]
-    assert len(errors) == 1 and errors[0].startswith(f"in.jsonl:{position + 1}:")
-
-
-def test_a_bom_opening_the_input_is_dropped(tmp_path: Path, good_lines: list[bytes]) -> None:
-    (tmp_path / "in.jsonl").write_bytes(b"\xef\xbb\xbf" + b"".join(good_lines[:3]))
-    result = _decide(tmp_path / "in.jsonl")
-    assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 3
+    assert [line.split(":")[:2] for line in errors] == [
+        ["in.jsonl", "1"],
+        ["in.jsonl", "152"],
+        ["in.jsonl", "303"],
+    ]
 
 
 @pytest.mark.parametrize("case", _load("policies.yaml"), ids=lambda case: case["name"])
@@ -106,13 +114,25 @@ def test_every_hostile_policy_is_refused_at_its_place(tmp_path: Path, case: dict
     assert f"{first.line}:{first.column} {first.code}" == case["expect"], first.render()
 
 
-def test_check_names_the_code_point(tmp_path: Path) -> None:
-    path = tmp_path / "p.yaml"
-    path.write_text(SMALL_POLICY.replace("Small policy", "Small \u202e policy"), "utf-8")
-    result = run_cli("check", str(path))
+def test_check_locates_every_hostile_policy_in_one_run(tmp_path: Path) -> None:
+    # The corpus again, through the command line: one `clearline check` over every policy,
+    # the first error of each file read from the located output.
+    cases = _load("policies.yaml")
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    names = [f"p{i:02}.yaml" for i in range(len(cases))]
+    for name, case in zip(names, cases, strict=True):
+        (folder / name).write_text(SMALL_POLICY.replace(*case["replace"], 1), "utf-8")
+    result = run_cli("check", *names, cwd=folder)
     assert result.returncode == 1
-    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    first: dict[str, str] = {}
+    for line in result.stderr.splitlines():
+        found = re.match(r"(p\d\d\.yaml):(\d+):(\d+): error\[(\w+)\]", line)
+        if found and found[1] not in first:
+            first[found[1]] = f"{found[2]}:{found[3]} {found[4]}"
+    assert first == {name: case["expect"] for name, case in zip(names, cases, strict=True)}
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in result.stderr  # the code point is named
 
 
 def _with_calendar(folder: Path, name: str) -> Any:
@@ -213,3 +233,30 @@ def test_a_pretty_printed_object_is_still_one_input() -> None:
     assert [(i.line, getattr(i, "value", None)) for i in items] == [
         (1, {"account_id": "p", "facts": {"a": 1}})
     ]
+
+
+@pytest.mark.parametrize(
+    ("test", "expect"),
+    [
+        ('"late \\u202E"', "2:11 C200"),  # a test name
+        ('late\n    facts: {dpd: "3\\0", score: 700}', "3:18 C200"),  # a fact value
+        ('late\n    facts: {"dp\\u200Bd": 3}', "3:13 C200"),  # a fact name
+    ],
+    ids=["name", "fact-value", "fact-name"],
+)
+def test_a_tests_file_is_text_too(tmp_path: Path, test: str, expect: str) -> None:
+    text = f"tests:\n  - name: {test}\n    expect: {{action: none}}\n"
+    if "facts:" not in test:
+        text += "    facts: {dpd: 3}\n"
+    (tmp_path / "p.tests.yaml").write_text(text, "utf-8")
+    policy = load_policy_text(SMALL_POLICY, "p.yaml")
+    tests, problems = load_tests_file(tmp_path / "p.tests.yaml", policy)
+    assert tests == ()
+    assert [f"{p.line}:{p.column} {p.code}" for p in problems[:1]] == [expect]
+
+
+@pytest.mark.parametrize("year", [1, 999, 9000, 9999])
+def test_decide_refuses_an_aware_moment_outside_the_calendar(year: int) -> None:
+    moment = dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)
+    with pytest.raises(AsOfError, match="outside the dates Clearline reads"):
+        decide(_compiled, {}, moment, what_if=True)

@@ -26,6 +26,8 @@ from clearline.engine.decisions.record import (
 )
 from clearline.engine.errors import FactError, FactProblem
 from clearline.engine.facts import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     FactValue,
     normalise_facts,
 )
@@ -465,6 +467,7 @@ _NO_ACTION_HEAD = {kind: (kind.value, "null", "[]", "[]", "null") for kind in Ac
 _new_decision = object.__new__
 _DATETIME = dt.datetime
 _DICT = dict
+_FIRST_YEAR, _LAST_YEAR = EARLIEST_DATE.year, LATEST_DATE.year
 _NONE = ActionKind.NONE
 _NO_ADJUST = NO_ADJUST
 
@@ -499,7 +502,13 @@ def decide(
     # The common case (an aware date-time and a dict holding every fact, valid) is written out
     # flat: profiles showed the Decision constructor, enum attribute lookups and extra call
     # layers costing as much as evaluating the rules.
-    if type(as_of) is _DATETIME and as_of.tzinfo is not None:
+    # A moment outside the years Clearline reads goes to to_instant, which refuses it by name
+    # (past them the timeline would overflow); the dates span whole years.
+    if (
+        type(as_of) is _DATETIME
+        and as_of.tzinfo is not None
+        and _FIRST_YEAR <= as_of.year <= _LAST_YEAR
+    ):
         instant = as_of
     else:
         instant = to_instant(as_of, compiled.policy.metadata.timezone)

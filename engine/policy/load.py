@@ -137,6 +137,11 @@ def load_tests_file(
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
         line, column = source.locate(())
         return (), (Diagnostic(shown, line, column, "S002", "a tests file needs a `tests:` list"),)
+    # Test names and facts are read as a policy's strings are: no control, bidi or invisible
+    # character (they reach `clearline test` output and, as facts, decision records).
+    diagnostics = text_problems(data, source)
+    if diagnostics:
+        return (), tuple(diagnostics)
     unknown = [key for key in data if key not in ("tests", "policy", "version")]
     diagnostics = [
         source.diagnostic((key,), "S001", f"unknown key `{key}` in a tests file", key=True)
