@@ -105,6 +105,11 @@ def test_limits_answer_problem_documents(server: ServiceProcess) -> None:
 
     assert send(b'{"facts": {') == (400, "F005")
     assert send(b'{"facts": {"days_past_due": NaN}}') == (400, "F005")
+    # The CLI's reader and codes: a duplicate key is refused, never resolved last-wins; depth is
+    # counted on the bytes before parsing; bytes that are not UTF-8 are refused.
+    assert send(b'{"facts": {"days_past_due": 1, "days_past_due": 95}}') == (400, "F013")
+    assert send(b'{"facts": ' + b"[" * 5000 + b"]" * 5000 + b"}") == (400, "F012")
+    assert send(b'{"facts": {"segment": "\xff"}}') == (400, "F010")
     assert send(b"{}", "text/plain") == (415, "H004")
     assert send(b'{"facts": {"x": ' + b"[" * 20 + b"]" * 20 + b"}}") == (400, "H005")
     assert send(b'{"facts": {}, "account_id": "' + b"a" * 30000 + b'"}') == (413, "H003")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 
 from clearline.cli.decide_command import InputProblem, parse_request
 from clearline.cli.decide_command import Request as AccountRequest
+from clearline.engine.input_lines import LineProblem, read_line
 
 from .problems import BATCH_TOO_LARGE, BODY_TOO_LARGE, TOO_DEEP, UNSUPPORTED_MEDIA, Problem
 
@@ -41,10 +41,11 @@ async def read_json(request: Request, limits: Limits) -> Any:
         if len(body) > limits.max_body:
             raise _too_large(limits)
     try:
-        # orjson refuses NaN and Infinity as the CLI's reader does, and nesting past 1024.
-        data = orjson.loads(bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise Problem(400, "F005", f"invalid JSON: {exc}") from None
+        # The CLI's reader: UTF-8 checked, depth counted before parsing, duplicate keys, NaN,
+        # Infinity and numbers a double cannot hold refused, with the CLI's codes.
+        data = read_line(bytes(body), 1)
+    except LineProblem as exc:
+        raise Problem(400, exc.code, f"{exc.message} (at column {exc.column})") from None
     if _depth_over(data, limits.max_depth):
         raise Problem(
             400, TOO_DEEP, f"JSON nested deeper than {limits.max_depth} arrays and objects"
