@@ -663,7 +663,9 @@ def test_swapping_two_records_is_located(pristine: Path, tmp_path: Path, i: int,
 
 def test_changing_the_salt_is_located_at_the_first_record(pristine: Path, tmp_path: Path) -> None:
     with tampered(
-        pristine, tmp_path / "t.db", "UPDATE meta SET value = 'ab' || substr(value, 3) WHERE key = 'salt'"
+        pristine,
+        tmp_path / "t.db",
+        "UPDATE meta SET value = 'ab' || substr(value, 3) WHERE key = 'salt'",
     ) as log:
         problem = log.verify().problem
     assert problem is not None and problem.seq == 1

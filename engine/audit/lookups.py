@@ -47,7 +47,8 @@ class LogReader:
         if not (seq.isascii() and seq.isdigit() and len(seq) <= 19):
             shown = "missing" if found is None else f"{value!r}"[:80]
             raise AuditError(
-                f"{self.path}: the log's head (its last seq and hash, table meta) was altered: "
+                f"{self.path}: the log's head (its last seq and hash, table meta, key 'head') was "
+                f"altered: "
                 f"{shown}, not 'SEQ HASH'"
             )
         return int(seq), hash_

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 
 from clearline.engine.audit.entries import AuditRecord, content_text, foreign_value
@@ -87,9 +88,24 @@ class ChainVerifier(LogReader):
         """Whether lookups by id find the records the chain holds (up to 1,000 spread over the
         log: a damaged index answers 'no record' for a record that is there)."""
         step = max(1, count // 1000)
+        # through the id index itself (an id may repeat: the same decision recorded again)
+        block = self.index_block
+        where = (
+            f"seq / {block} = ? AND record_id = ?" if block else "? IS NOT NULL AND record_id = ?"
+        )
+        lookup = f"SELECT seq FROM records INDEXED BY records_record_id WHERE {where}"
         for seq in range(1, count + 1, step):
             record = self.at(seq)
-            if record is None or all(found.seq != seq for found in self.get(record.record_id)):
+            try:
+                rows = (
+                    self._db.execute(lookup, (seq // (block or 1), record.record_id))
+                    if record is not None
+                    else ()
+                )
+                hit = any(row[0] == seq for row in rows)
+            except sqlite3.OperationalError:  # the index is gone
+                hit = False
+            if not hit:
                 return Problem(
                     seq,
                     "index",
