@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clearline.cli.decide_command import Request as AccountRequest
 from clearline.disclosures import (
     CatalogueError,
     NoticeError,
@@ -30,6 +29,7 @@ from clearline.disclosures import (
 from clearline.engine import FactError, decide
 from clearline.engine.audit.log import KIND_DECISION, AuditLog
 from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
+from clearline.engine.decisions.requests import Request as AccountRequest
 from clearline.engine.policy.facts_schema import facts_schema
 from clearline.engine.versions import NotInForce, PolicyRegistry, PolicyVersion, UnknownPolicy
 

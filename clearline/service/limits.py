@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from clearline.cli.decide_command import InputProblem, parse_request
-from clearline.cli.decide_command import Request as AccountRequest
+from clearline.engine.decisions.requests import InputProblem, parse_request
+from clearline.engine.decisions.requests import Request as AccountRequest
 from clearline.engine.input_lines import LineProblem, read_line
 
 from .problems import BATCH_TOO_LARGE, BODY_TOO_LARGE, TOO_DEEP, UNSUPPORTED_MEDIA, Problem
