@@ -28,6 +28,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "How many days your oldest unpaid amount is late.",
     },
     "score": {"zh-CN": "信用评分", "en": "credit score"},
+    "grace": {"zh-CN": "标准宽限", "en": "Standard notice and review"},
     "score_description": {
         "zh-CN": "我们的内部信用评分，300 到 900 分，越高越好。",
         "en": "Our own credit score, from 300 to 900. Higher is better.",
@@ -99,6 +100,7 @@ rules:
 # What a customer gets before an action takes effect: notice, a way to cure it, a human review.
 grace:
   standard:
+    label: {t["grace"]}           # how documents name these terms; its id never shows
     notice_days: 15
     cure: {{days: 15}}            # rescinded if the rule no longer fires within 15 days
     appeal: {{days: 30, pauses_action: true, review_max_days: 10}}
