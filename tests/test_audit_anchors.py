@@ -433,3 +433,17 @@ def test_keys_and_notes_are_in_the_signed_note_text_form(made: dict[str, Path]) 
     cosigned = parse_note(note.cosign(witness))
     assert cosigned.signed_by(key.verifier) and cosigned.signed_by(witness.verifier)
     dt.datetime.now  # noqa: B018 - keeps the import used where the clock matters elsewhere
+
+
+def test_a_receipt_names_the_decision_and_the_checkpoint_that_holds_it(
+    made: dict[str, Path],
+) -> None:
+    from clearline.engine.audit.anchors import receipt
+
+    with AuditLog(made["db"], create=False) as log:
+        record = log.at(PER_BATCH + 1)
+        assert record is not None
+        text = receipt(log._db, record.seq, record.record_id)
+        last = parse_note(sorted(made["cps"].glob("*"))[-1].read_text()).checkpoint
+        assert text is not None and record.record_id in text and f"of {last.size}" in text
+        assert receipt(log._db, BATCHES * PER_BATCH + 1, "x") is None

@@ -70,3 +70,21 @@ def publish(
             os.fsync(out.fileno())
         os.replace(temporary, target)  # a reader never sees half a checkpoint
     return note
+
+
+def receipt(db: sqlite3.Connection, seq: int, record_id: str) -> str | None:
+    """A short receipt for a per-decision notice: the decision id, the latest signed tree that
+    holds it (size, root prefix), and where to check it; None if no checkpoint covers it yet.
+
+    The hook the notice calls (`disclosures/notice.py` adds the line); it reads, never writes.
+    """
+    found = db.execute(
+        "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size DESC LIMIT 1", (seq,)
+    ).fetchone()
+    if found is None:
+        return None
+    root = str(found[1]).split("\n")[2]
+    return (
+        f"Receipt: decision {record_id}, record {seq} of {found[0]} in audit log checkpoint "
+        f"{root[:16]}…; ask for its inclusion proof (`clearline audit prove`) to check it."
+    )
