@@ -50,8 +50,7 @@ golden: $(STAMP)
 # Render the golden HTML pages in headless Debian chromium to out/screenshots/ (not part of `make test`).
 screenshot: $(STAMP) chromium
 	scripts/screenshot.sh
-	$(BIN)/clearline selfcheck policies/credit-line-closure/1.1.0.yaml --lang en \
-	  --lender-only confirmed_fraud --lender-only segment -o out/selfcheck.en.html
+	$(BIN)/clearline selfcheck policies/credit-line-closure/1.1.0.yaml --lang en -o out/selfcheck.en.html
 	$(BIN)/python -m tests.selfcheck_screenshots out/selfcheck.en.html out/screenshots
 
 # Debian's chromium and its driver for the browser tests (installed when missing; needs root).

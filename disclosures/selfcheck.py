@@ -27,6 +27,7 @@ from clearline.engine.conditions import literal_thresholds
 from clearline.engine.js import compile_js, js_value
 from clearline.engine.js.compile import data_json
 from clearline.engine.model import (
+    Actionable,
     ActionKind,
     Fact,
     FactType,
@@ -71,22 +72,16 @@ def _asset(name: str) -> str:
 
 
 def lender_only_facts(policy: Policy, named: Iterable[str] = ()) -> tuple[str, ...]:
-    """Facts the page does not ask: those named, and those a policy marks as not the customer's.
-
-    A fact marked `actionable: false` (when the model carries that field) is one the customer
-    cannot change nor usually know, such as a fraud flag or an internal segment.
-    """
+    """Facts the page does not ask: those the policy marks `known_to_customer: false` (a fraud
+    finding, an internal customer group), and those named (an override for other policies)."""
     chosen = set(named)
-    for fact in policy.facts:
-        if getattr(fact, "actionable", None) is False:
-            chosen.add(fact.name)
+    chosen.update(fact.name for fact in policy.facts if not fact.known_to_customer)
     return tuple(fact.name for fact in policy.facts if fact.name in chosen)
 
 
 def _changeable(fact: Fact) -> bool:
     """Whether "what would change it" may suggest a change of this fact."""
-    marked = getattr(fact, "actionable", None)
-    return marked is None or bool(marked)
+    return fact.actionable is not Actionable.NO
 
 
 @dataclass(frozen=True)

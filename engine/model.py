@@ -139,6 +139,10 @@ class Fact:
     # Whether and which way the customer can change the fact (None: not declared, either way).
     actionable: Actionable | None = None
     grows_daily: bool = False  # one more each day while nothing else changes (days late)
+    # False: only the lender knows the value (a fraud finding, an internal customer group), so
+    # a page for customers does not ask it. Not the same as `actionable: false`: a customer
+    # cannot change their past delinquencies but knows them.
+    known_to_customer: bool = True
 
     def can_move(self, observed: Any, value: Any) -> bool:
         """Whether the customer can change this fact from `observed` to `value`."""
@@ -302,6 +306,7 @@ class GraceRule:
     notice_months: int = 0
     category: str | None = None
     no_cure: Text = Text()
+    label: Text = Text()  # the grace rule's name for customers (its id never shows)
 
 
 @dataclass(frozen=True)

@@ -240,14 +240,11 @@ def write_documents(
 
     from clearline.disclosures.selfcheck import selfcheck_page
 
-    # Facts of the shipped policy only the lender knows: the self-check page does not ask them.
-    lender_only = [
-        f.name for f in compiled.policy.facts if f.name in ("confirmed_fraud", "segment")
-    ]
+    # Facts the policy marks `known_to_customer: false` are not asked by the page.
     for lang in meta.languages:
         write(f"disclosure-{meta.id}-{meta.version}", policy_disclosure(compiled, lang), lang)
         page = folder / f"selfcheck-{meta.id}.{lang}.html"
-        page.write_text(selfcheck_page(compiled.policy, lang, lender_only), encoding="utf-8")
+        page.write_text(selfcheck_page(compiled.policy, lang), encoding="utf-8")
         written.append(page)
     for action in (ActionKind.CLOSE, ActionKind.SUSPEND):
         chosen = next((d for d in decisions if d.action is action), None)

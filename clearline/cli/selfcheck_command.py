@@ -26,7 +26,7 @@ from .common import Failed, error, load_compiled
     "lender_only",
     multiple=True,
     metavar="FACT",
-    help="A fact only the lender knows (a fraud flag, an internal segment): not asked. Repeat.",
+    help="Also leave this fact out (facts marked known_to_customer: false are left out anyway). Repeat.",
 )
 def selfcheck(
     policy_path: str, lang: str | None, output: str, lender_only: tuple[str, ...]

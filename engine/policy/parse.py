@@ -187,6 +187,7 @@ class _Parser:
             path=path,
             actionable=_actionable(data.get("actionable")),
             grows_daily=bool(data.get("grows_daily", False)),
+            known_to_customer=bool(data.get("known_to_customer", True)),
         )
 
     def literal(self, fact_name: str, value: Any) -> Any:
@@ -353,6 +354,7 @@ class _Parser:
             notice_months=notice_months,
             category=str(data["category"]) if "category" in data else None,
             no_cure=no_cure,
+            label=self.text(data.get("label")),
         )
 
     def outcome(self, data: dict[str, Any]) -> Outcome:
