@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearline.cli.decide_command import InputProblem, read_requests
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
 from clearline.engine.decisions.decide import AsOfError
+from clearline.engine.decisions.requests import InputProblem, read_requests
 from clearline.engine.input_lines import MAX_DEPTH, json_lines
 from clearline.engine.policy.load import analyse_policy, analyse_policy_text, load_tests_file
 from clearline.engine.synthetic.accounts import sample_accounts

@@ -14,11 +14,12 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
 
+from clearline.cli.diff_report import render_markdown
 from clearline.disclosures import decision_notice, markdown_to_html, policy_disclosure
 from clearline.disclosures.change_notice import change_notice
 from clearline.disclosures.escape import markdown_text, plain_text
 from clearline.engine import CompiledPolicy, decide
-from clearline.engine.change.diff import diff_policies, render_markdown
+from clearline.engine.change.diff import diff_policies
 from tests.conftest import SMALL_POLICY, compiled_text
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
@@ -42,14 +43,21 @@ def _policy(text: str, version: str = "1.0.0", threshold: int = 30) -> CompiledP
             f" review_channel: {{en: {q}}}}}",
         )
         .replace("label: {en: days past due}", f"label: {{en: {q}}}\n    description: {{en: {q}}}")
-        .replace("values: [gold, silver, bronze]", f"values: [gold, silver, {value}]")
+        .replace(
+            "values: [gold, silver, bronze]",
+            f"values: [gold, silver, {value}]\n    value_labels: {{gold: {{en: gold}},"
+            f" silver: {{en: silver}}, {value}: {{en: {q}}}}}",
+        )
         .replace("gt: 30}", f"gt: {threshold}}}")
         .replace(
             "reason: {code: D1}",
             f"reason: {{code: D1, text: {{en: {reason}}}}}\n    advice: {{en: {q}}}"
             f"\n    description: {{en: {q}}}",
         )
-        .replace("appeal: {days: 20}", f"appeal: {{days: 20}}\n    description: {{en: {q}}}")
+        .replace(
+            "appeal: {days: 20}",
+            f"appeal: {{days: 20}}\n    description: {{en: {q}}}\n    label: {{en: {q}}}",
+        )
     )
     return compiled_text(source)
 

@@ -11,11 +11,12 @@ import click
 
 from clearline.engine import CompiledPolicy
 from clearline.engine.change.backtest import Account, BacktestReport, backtest, render_table
-from clearline.engine.change.diff import diff_policies, render_markdown, render_text
+from clearline.engine.change.diff import diff_policies
 from clearline.engine.decisions.decide import AsOfError, to_instant
+from clearline.engine.decisions.requests import InputProblem, read_requests
 
 from .common import Failed, error, load_compiled, progress_wanted, with_progress
-from .decide_command import InputProblem, read_requests
+from .diff_report import render_markdown, render_text
 
 
 @click.command()

@@ -12,45 +12,21 @@ classified adverse, because some customers can be newly hit, and the reasoning s
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from clearline.engine.canonical import to_json_value
+from clearline.engine.change.condition_diff import condition_changes, describe
+from clearline.engine.change.grace_diff import grace_changes, grace_impact
+from clearline.engine.change.impact import Impact, Scope
 from clearline.engine.change.kinds import ChangeKind
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
     DEFAULT_PRECEDENCE,
     ActionKind,
-    AllOf,
-    AnyOf,
-    Comparison,
-    Condition,
-    FactRef,
-    GraceRule,
-    Not,
-    Operator,
     Policy,
     Rule,
 )
-
-
-class Impact(StrEnum):
-    """How a change affects customers."""
-
-    ADVERSE = "adverse"
-    FAVOURABLE = "favourable"
-    NEUTRAL = "neutral"
-
-
-class Scope(StrEnum):
-    """Which part of a rule's reach a condition change moves."""
-
-    WIDER = "wider"  # more accounts match
-    NARROWER = "narrower"  # fewer accounts match
-    MIXED = "mixed"  # some newly match, some no longer do
 
 
 @dataclass(frozen=True)
@@ -119,145 +95,6 @@ class PolicyDiff:
 
 
 # -- conditions ---------------------------------------------------------------------------------
-
-
-def _describe(condition: Condition) -> str:
-    if isinstance(condition, Comparison):
-        operand = condition.operand
-        if isinstance(operand, FactRef):
-            value = f"fact {operand.fact}"
-        elif isinstance(operand, tuple):
-            value = "[" + ", ".join(str(to_json_value(v)) for v in operand) + "]"
-        else:
-            value = str(to_json_value(operand))
-        return f"{condition.fact} {condition.op.value} {value}"
-    if isinstance(condition, Not):
-        return f"not ({_describe(condition.part)})"
-    joiner = " and " if isinstance(condition, AllOf) else " or "
-    return "(" + joiner.join(_describe(part) for part in condition.parts) + ")"
-
-
-_LOWER_BOUND = {Operator.GT, Operator.GE}
-_UPPER_BOUND = {Operator.LT, Operator.LE}
-
-
-def comparison_scope(old: Comparison, new: Comparison) -> Scope | None:
-    """How the set of values satisfying a comparison moved; None when it did not move."""
-    if old == new:
-        return None
-    a: Any = old.operand  # literals of one fact share a type; the checker made sure
-    b: Any = new.operand
-    if old.fact != new.fact or isinstance(a, FactRef) or isinstance(b, FactRef):
-        return Scope.MIXED
-    try:
-        if old.op in _LOWER_BOUND and new.op in _LOWER_BOUND:
-            # x > t: a lower threshold, or ge instead of gt at the same threshold, admits more.
-            if a == b:
-                return Scope.WIDER if new.op is Operator.GE else Scope.NARROWER
-            return Scope.WIDER if b < a else Scope.NARROWER
-        if old.op in _UPPER_BOUND and new.op in _UPPER_BOUND:
-            if a == b:
-                return Scope.WIDER if new.op is Operator.LE else Scope.NARROWER
-            return Scope.WIDER if b > a else Scope.NARROWER
-        if old.op is Operator.BETWEEN and new.op is Operator.BETWEEN:
-            assert isinstance(a, tuple) and isinstance(b, tuple)
-            wider = b[0] <= a[0] and b[1] >= a[1]
-            narrower = b[0] >= a[0] and b[1] <= a[1]
-            return Scope.WIDER if wider else Scope.NARROWER if narrower else Scope.MIXED
-        if old.op is new.op and old.op in (Operator.IN, Operator.NOT_IN):
-            assert isinstance(a, tuple) and isinstance(b, tuple)
-            grown, shrunk = set(b) >= set(a), set(b) <= set(a)
-            if old.op is Operator.NOT_IN:
-                grown, shrunk = shrunk, grown  # excluding fewer values admits more
-            return Scope.WIDER if grown else Scope.NARROWER if shrunk else Scope.MIXED
-    except TypeError:
-        return Scope.MIXED
-    return Scope.MIXED
-
-
-def _flip(scope: Scope) -> Scope:
-    return {Scope.WIDER: Scope.NARROWER, Scope.NARROWER: Scope.WIDER, Scope.MIXED: Scope.MIXED}[
-        scope
-    ]
-
-
-@dataclass(frozen=True)
-class ConditionChange:
-    """One moved part of a condition, and how it moves the rule's reach."""
-
-    where: str
-    old: str | None
-    new: str | None
-    scope: Scope
-    what: ChangeKind
-
-
-def condition_changes(
-    old: Condition, new: Condition, where: str = "when", negated: bool = False
-) -> Iterator[ConditionChange]:
-    """The changes between two condition trees, with their effect on the rule's reach."""
-    if old == new:
-        return
-
-    def scoped(scope: Scope) -> Scope:
-        return _flip(scope) if negated else scope
-
-    if isinstance(old, Comparison) and isinstance(new, Comparison) and old.fact == new.fact:
-        scope = comparison_scope(old, new)
-        if scope is not None:
-            what = ChangeKind.THRESHOLD if old.op is new.op else ChangeKind.OPERATOR
-            yield ConditionChange(where, _describe(old), _describe(new), scoped(scope), what)
-        return
-    if isinstance(old, Not) and isinstance(new, Not):
-        yield from condition_changes(old.part, new.part, f"{where}/not", not negated)
-        return
-    if isinstance(old, (AllOf, AnyOf)) and type(old) is type(new):
-        assert isinstance(new, (AllOf, AnyOf))
-        kind = "all" if isinstance(old, AllOf) else "any"
-        remaining = list(new.parts)
-        unmatched_old = []
-        for part in old.parts:
-            if part in remaining:
-                remaining.remove(part)
-            else:
-                unmatched_old.append(part)
-        for part in unmatched_old:
-            partner = _partner(part, remaining)
-            if partner is not None:
-                remaining.remove(partner)
-                yield from condition_changes(part, partner, f"{where}/{kind}", negated)
-                continue
-            # Dropping a conjunct widens an `all`; dropping a branch narrows an `any`.
-            scope = Scope.WIDER if kind == "all" else Scope.NARROWER
-            yield ConditionChange(
-                f"{where}/{kind}", _describe(part), None, scoped(scope), ChangeKind.REMOVED
-            )
-        for part in remaining:
-            scope = Scope.NARROWER if kind == "all" else Scope.WIDER
-            yield ConditionChange(
-                f"{where}/{kind}", None, _describe(part), scoped(scope), ChangeKind.ADDED
-            )
-        return
-    yield ConditionChange(where, _describe(old), _describe(new), Scope.MIXED, ChangeKind.REWRITTEN)
-
-
-def _partner(part: Condition, candidates: list[Condition]) -> Condition | None:
-    """A changed counterpart: a comparison on the same fact, or a combinator of the same kind."""
-    for candidate in candidates:
-        if isinstance(part, Comparison) and isinstance(candidate, Comparison):
-            if part.fact == candidate.fact and _same_family(part.op, candidate.op):
-                return candidate
-        elif type(part) is type(candidate) and not isinstance(part, Comparison):
-            return candidate
-    return None
-
-
-def _same_family(a: Operator, b: Operator) -> bool:
-    families = (_LOWER_BOUND, _UPPER_BOUND)
-    return a is b or any(a in family and b in family for family in families)
-
-
-# -- classification -----------------------------------------------------------------------------
 
 
 def _severity(kind: ActionKind) -> int:
@@ -383,7 +220,7 @@ class _Differ:
         for rule in added:
             adverse = rule.action.kind in ADVERSE_ACTIONS
             self.add(
-                ChangeKind.RULE_ADDED, rule.id, f"rules/{rule.id}", None, _describe(rule.when),
+                ChangeKind.RULE_ADDED, rule.id, f"rules/{rule.id}", None, describe(rule.when),
                 Impact.ADVERSE if adverse else Impact.NEUTRAL,
                 f"a new criterion for {rule.action.kind}" + ("" if adverse else ", which takes nothing away"),
                 rule.id,
@@ -391,7 +228,7 @@ class _Differ:
         for rule in removed:
             adverse = rule.action.kind in ADVERSE_ACTIONS
             self.add(
-                ChangeKind.RULE_REMOVED, rule.id, f"rules/{rule.id}", _describe(rule.when), None,
+                ChangeKind.RULE_REMOVED, rule.id, f"rules/{rule.id}", describe(rule.when), None,
                 Impact.FAVOURABLE if adverse else Impact.NEUTRAL,
                 f"a criterion for {rule.action.kind} is gone",
                 rule.id,
@@ -437,7 +274,7 @@ class _Differ:
         if a.grace != b.grace:
             old_grace = self.old.grace_rule(a.grace)
             new_grace = self.new.grace_rule(b.grace)
-            impact, why = _grace_impact(old_grace, new_grace)
+            impact, why = grace_impact(old_grace, new_grace)
             self.add(ChangeKind.GRACE, a.id, f"{where}/grace", a.grace, b.grace, impact, why, a.id)
         if a.reason_code != b.reason_code:
             self.add(
@@ -485,7 +322,7 @@ class _Differ:
         for name in sorted(old.keys() & new.keys()):
             if old[name] != new[name]:
                 users = sorted({r.id for r in self.new.rules if r.grace == name})
-                for kind, before, after, impact, why in _grace_changes(old[name], new[name]):
+                for kind, before, after, impact, why in grace_changes(old[name], new[name]):
                     self.add(
                         kind,
                         name,
@@ -568,218 +405,6 @@ def _same_logic(a: Rule, b: Rule) -> bool:
     return (a.action, a.when, a.grace, a.reason_code) == (b.action, b.when, b.grace, b.reason_code)
 
 
-GraceMove = tuple[ChangeKind, Any, Any, Impact, str]
-
-
-def _grace_changes(a: GraceRule, b: GraceRule) -> Iterator[GraceMove]:
-    """Each moved term of a grace rule, with its effect on a customer."""
-
-    def effect(worse: bool) -> Impact:
-        return Impact.ADVERSE if worse else Impact.FAVOURABLE
-
-    if a.immediate != b.immediate:
-        yield (
-            ChangeKind.GRACE_IMMEDIATE,
-            a.immediate,
-            b.immediate,
-            effect(b.immediate),
-            "takes effect at once" if b.immediate else "no longer takes effect at once",
-        )
-
-    def presence(kind: ChangeKind, old: Any, new: Any, term: str) -> GraceMove:
-        removed = new is None
-        message = f"the {term} is removed" if removed else f"a {term} is added"
-        return kind, to_json_value(old), to_json_value(new), effect(removed), message
-
-    def days(kind: ChangeKind, old: int, new: int, less: str, more: str) -> GraceMove:
-        shorter = new < old
-        return kind, old, new, effect(shorter), less if shorter else more
-
-    if a.notice_days != b.notice_days:
-        yield days(
-            ChangeKind.GRACE_NOTICE, a.notice_days, b.notice_days, "shorter notice", "longer notice"
-        )
-    if (a.cure is None) != (b.cure is None):
-        yield presence(ChangeKind.GRACE_CURE, a.cure, b.cure, "cure")
-    elif a.cure is not None and b.cure is not None and a.cure != b.cure:
-        if a.cure.days != b.cure.days:
-            yield days(
-                ChangeKind.GRACE_CURE,
-                a.cure.days,
-                b.cure.days,
-                "less time to cure",
-                "more time to cure",
-            )
-        if a.cure.when != b.cure.when:
-            yield (
-                ChangeKind.GRACE_CURE,
-                to_json_value(a.cure.when),
-                to_json_value(b.cure.when),
-                Impact.ADVERSE,
-                "the cure condition changed; some customers may no longer be able to cure",
-            )
-    if (a.appeal is None) != (b.appeal is None):
-        yield presence(ChangeKind.GRACE_APPEAL, a.appeal, b.appeal, "appeal window")
-    elif a.appeal is not None and b.appeal is not None and a.appeal != b.appeal:
-        if a.appeal.days != b.appeal.days:
-            yield days(
-                ChangeKind.GRACE_APPEAL,
-                a.appeal.days,
-                b.appeal.days,
-                "less time to ask for a review",
-                "more time to ask for a review",
-            )
-        if a.appeal.pauses_action != b.appeal.pauses_action:
-            yield (
-                ChangeKind.GRACE_APPEAL,
-                a.appeal.pauses_action,
-                b.appeal.pauses_action,
-                effect(not b.appeal.pauses_action),
-                "a review no longer pauses the action"
-                if not b.appeal.pauses_action
-                else "a review now pauses the action",
-            )
-        if a.appeal.review_max_days != b.appeal.review_max_days:
-            slower = (b.appeal.review_max_days or 10**6) > (a.appeal.review_max_days or 10**6)
-            yield (
-                ChangeKind.GRACE_APPEAL,
-                a.appeal.review_max_days,
-                b.appeal.review_max_days,
-                effect(slower),
-                "reviews may take longer" if slower else "reviews must be answered sooner",
-            )
-        if a.appeal.on_timeout != b.appeal.on_timeout:
-            worse = b.appeal.on_timeout == "uphold"
-            yield (
-                ChangeKind.GRACE_APPEAL,
-                a.appeal.on_timeout,
-                b.appeal.on_timeout,
-                effect(worse),
-                "an unanswered review no longer favours the customer"
-                if worse
-                else "an unanswered review now favours the customer",
-            )
-    old_ex = {e.id: e for e in a.exemptions}
-    new_ex = {e.id: e for e in b.exemptions}
-    for ex_id in sorted(old_ex.keys() - new_ex.keys()):
-        yield (
-            ChangeKind.GRACE_EXEMPTION,
-            ex_id,
-            None,
-            Impact.ADVERSE,
-            f"the exemption `{ex_id}` is removed",
-        )
-    for ex_id in sorted(new_ex.keys() - old_ex.keys()):
-        yield (
-            ChangeKind.GRACE_EXEMPTION,
-            None,
-            ex_id,
-            Impact.FAVOURABLE,
-            f"a new exemption `{ex_id}`",
-        )
-    for ex_id in sorted(old_ex.keys() & new_ex.keys()):
-        x, y = old_ex[ex_id], new_ex[ex_id]
-        if x.extend_notice_days != y.extend_notice_days:
-            less = y.extend_notice_days < x.extend_notice_days
-            yield (
-                ChangeKind.GRACE_EXEMPTION,
-                x.extend_notice_days,
-                y.extend_notice_days,
-                effect(less),
-                f"exemption `{ex_id}` extends notice {'less' if less else 'more'}",
-            )
-        if x.downgrade_to != y.downgrade_to:
-            yield (
-                ChangeKind.GRACE_EXEMPTION,
-                to_json_value(x.downgrade_to),
-                to_json_value(y.downgrade_to),
-                Impact.ADVERSE if y.downgrade_to is None else Impact.NEUTRAL,
-                f"exemption `{ex_id}` lightens the action differently",
-            )
-        if x.when != y.when:
-            for change in condition_changes(x.when, y.when, f"exemptions/{ex_id}/when"):
-                # An exemption reaching more accounts is good for customers.
-                worse = change.scope is not Scope.WIDER
-                yield (
-                    ChangeKind.GRACE_EXEMPTION,
-                    change.old,
-                    change.new,
-                    effect(worse),
-                    f"exemption `{ex_id}` reaches {change.scope.value}",
-                )
-
-
-def _grace_impact(a: GraceRule | None, b: GraceRule | None) -> tuple[Impact, str]:
-    """A rule moved from one grace rule to another: adverse if any term got worse."""
-    if a is None or b is None:
-        return (
-            (Impact.ADVERSE, "the rule lost its grace rule")
-            if b is None
-            else (Impact.FAVOURABLE, "the rule gained a grace rule")
-        )
-    moves = list(_grace_changes(a, b))
-    if any(m[3] is Impact.ADVERSE for m in moves):
-        return Impact.ADVERSE, "; ".join(m[4] for m in moves if m[3] is Impact.ADVERSE)
-    if moves:
-        return Impact.FAVOURABLE, "; ".join(m[4] for m in moves)
-    return Impact.NEUTRAL, "the new grace rule has the same terms"
-
-
 def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     """The semantic diff from `old` to `new`."""
     return PolicyDiff(old, new, _Differ(old, new).run())
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "-"
-    data = to_json_value(value)
-    if isinstance(data, dict) and data and all(isinstance(v, str) for v in data.values()):
-        return " / ".join(f"{lang}: {text}" for lang, text in sorted(data.items()))
-    if isinstance(data, str):
-        return data
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
-
-
-def render_text(diff: PolicyDiff) -> str:
-    """A plain-text report for policy authors, adverse changes first."""
-    old, new = diff.old.metadata, diff.new.metadata
-    lines = [
-        f"{old.id} {old.version} -> {new.id} {new.version} (effective {new.effective_from.date().isoformat()})",
-    ]
-    counts = diff.to_dict()["summary"]
-    lines.append(
-        f"{len(diff.changes)} changes: {counts['adverse']} adverse, {counts['favourable']} favourable, {counts['neutral']} neutral"
-    )
-    for impact in Impact:
-        for change in (c for c in diff.changes if c.impact is impact):
-            lines.append(f"{impact.value.upper():<10} {change.kind:<16} {change.where}")
-            lines.append(f"           {_show(change.old)}  ->  {_show(change.new)}")
-            lines.append(f"           because {change.why}")
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(diff: PolicyDiff) -> str:
-    """A Markdown report for policy authors and reviewers."""
-    from clearline.disclosures.escape import code_span, markdown_text  # the one escaper
-
-    old, new = diff.old.metadata, diff.new.metadata
-    out = [f"# {new.id}: {old.version} → {new.version}", ""]
-    out.append(f"New version effective {new.effective_from.date().isoformat()}.")
-    for impact in Impact:
-        changes = [c for c in diff.changes if c.impact is impact]
-        if not changes:
-            continue
-        out += ["", f"## {impact.value.capitalize()} ({len(changes)})", ""]
-        out.append("| change | where | before | after | why |")
-        out.append("|---|---|---|---|---|")
-        for c in changes:
-            # Policy texts are shown as text: no markup, link or raw HTML of their own.
-            where = str(code_span(c.where)).replace("|", "\\|")
-            cells = [
-                markdown_text(c.kind),
-                where,
-                *map(markdown_text, (_show(c.old), _show(c.new), c.why)),
-            ]
-            out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
