@@ -37,6 +37,8 @@ class ActionKind(StrEnum):
     NONE = "none"
 
 
+# The reason id of a decision sent to review for missing facts; no rule may take it.
+MISSING_FACTS_REASON = "missing-facts"
 ADVERSE_ACTIONS = frozenset({ActionKind.CLOSE, ActionKind.SUSPEND, ActionKind.REDUCE_LIMIT})
 DEFAULT_PRECEDENCE: tuple[ActionKind, ...] = (
     ActionKind.CLOSE,

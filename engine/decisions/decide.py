@@ -32,8 +32,7 @@ from clearline.engine.facts import (
     normalise_facts,
 )
 from clearline.engine.ids import decision_id as _decision_id
-from clearline.engine.model import ActionKind, FactRef
-from clearline.engine.policy.check import MISSING_FACTS_REASON
+from clearline.engine.model import MISSING_FACTS_REASON, ActionKind, FactRef
 from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
 
 _SCHEMA_JSON = canonical_json(DECISION_SCHEMA)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clearline.engine import conditions
+from clearline.engine.conditions import branches
+from clearline.engine.conditions import negate as negation
 from clearline.engine.model import (
     Comparison,
     Condition,
@@ -70,9 +71,9 @@ def alternatives(
     the shared De Morgan rewrite (`clearline.engine.conditions`), as durable_rules has no
     negation of an expression. Event fields are always present and typed, so two-valued
     negation is exact here."""
-    whole = conditions.negate(condition) if negate else condition
+    whole = negation(condition) if negate else condition
     result: list[Branch] = []
-    for branch in conditions.branches(whole):
+    for branch in branches(whole):
         combos: list[Branch] = [[]]
         for cmp in branch:
             combos = [done + atom for done in combos for atom in _atoms(cmp, keys)]
