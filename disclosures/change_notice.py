@@ -20,7 +20,7 @@ from clearline.engine.change.diff import Change, Impact, PolicyDiff
 from clearline.engine.change.kinds import GRACE_TERM_KINDS, RULE_KINDS, ChangeKind
 from clearline.engine.model import GraceRule, Policy, Rule
 
-from .disclosure import action_text, lender_context
+from .disclosure import action_text, grace_label, lender_context
 from .locale import Locale
 from .render import render_markdown
 from .texts import condition_text
@@ -118,11 +118,10 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
         {
             "type": "other",
             "impact": change.impact.value,
-            "kind": new_locale.phrase("change_kinds", change.kind)
-            if new_locale.has("change_kinds", change.kind)
-            else change.kind,
-            "before": _plain(change.kind, change.old, old_locale),
-            "after": _plain(change.kind, change.new, new_locale),
+            "kind": new_locale.phrase("change_kinds", change.kind),
+            "subject": _subject(change, new_locale) or _subject(change, old_locale),
+            "before": _plain(change.kind, change.subject, change.old, old_locale),
+            "after": _plain(change.kind, change.subject, change.new, new_locale),
         }
         for change in other
     ]
@@ -156,13 +155,46 @@ def change_context(diff: PolicyDiff, lang: str) -> dict[str, Any]:
     }
 
 
-def _plain(kind: ChangeKind, value: Any, locale: Locale) -> str:
-    """A changed value in words: precedence as action names, notice periods as days."""
+def _plain(kind: ChangeKind, subject: str, value: Any, locale: Locale) -> str | None:
+    """A changed value in words, or None when it has no words a customer could read.
+
+    Ids never reach the notice: rules are named by their codes, grace rules, facts and enum
+    values by their labels; a value that is only a structure (a type, a mapping) is left out.
+    """
+    policy = locale.policy
+    if value is None:
+        return None
     if kind is ChangeKind.PRECEDENCE and isinstance(value, list):
         return " > ".join(locale.phrase("action_names", action) for action in value)
     if kind is ChangeKind.CHANGE_NOTICE_DAYS and isinstance(value, int):
         return locale.days(value)
-    return str(value)
+    if kind is ChangeKind.REASON_ORDER and isinstance(value, list):
+        codes = [rule.reason_code for rule in map(policy.rule, value) if rule is not None]
+        return locale.phrase("join", "values", "sep").join(codes)
+    if kind is ChangeKind.REASON_CODE and isinstance(value, str):
+        return value
+    if kind in (ChangeKind.GRACE_ADDED, ChangeKind.GRACE_REMOVED) and isinstance(value, str):
+        grace = policy.grace_rule(value)
+        return grace_label(grace, locale.lang) if grace else None
+    fact = policy.fact(subject)
+    if fact is not None and kind in (ChangeKind.FACT_MINIMUM, ChangeKind.FACT_MAXIMUM):
+        return locale.value(fact, value)
+    if fact is not None and kind is ChangeKind.FACT_VALUES and isinstance(value, list):
+        return locale.phrase("join", "values", "sep").join(locale.value(fact, v) for v in value)
+    return None
+
+
+def _subject(change: Change, locale: Locale) -> str | None:
+    """What a change is about in words: a rule's code, a fact's or grace rule's label."""
+    policy = locale.policy
+    rule = policy.rule(change.rule or change.subject)
+    if rule is not None:
+        return rule.reason_code
+    fact = policy.fact(change.subject)
+    if fact is not None:
+        return fact.label.get(locale.lang)
+    grace = policy.grace_rule(change.subject)
+    return grace_label(grace, locale.lang) if grace else None
 
 
 def _sha(policy: Policy) -> str:

@@ -43,12 +43,17 @@ def action_text(locale: Locale, kind: ActionKind, limit_factor: float | None) ->
     return text.format(factor=factor)
 
 
+def grace_label(grace: GraceRule, lang: str) -> str:
+    """A grace rule's name for customers; its id only when `check` was skipped."""
+    return grace.label.get(lang) or grace.name
+
+
 def grace_context(policy: Policy, grace: GraceRule, locale: Locale) -> dict[str, Any]:
     """A grace rule as plain data for templates."""
     cure = grace.cure
     appeal = grace.appeal
     return {
-        "name": grace.name,
+        "name": grace_label(grace, locale.lang),
         "description": grace.description.get(locale.lang),
         "immediate": grace.immediate,
         "notice_days": grace.notice_days,
@@ -111,6 +116,41 @@ def rule_context(policy: Policy, index: int, rule: Rule, locale: Locale) -> dict
         "advice": advice_text(rule, locale),
         "grace": grace_context(policy, grace, locale) if grace else None,
     }
+
+
+def summary_context(policy: Policy, locale: Locale) -> list[dict[str, Any]]:
+    """The one-screen summary: per adverse action, what can cause it and the notice first."""
+    summary: list[dict[str, Any]] = []
+    for kind in (ActionKind.CLOSE, ActionKind.SUSPEND, ActionKind.REDUCE_LIMIT):
+        rules = [rule for rule in policy.rules if rule.action.kind is kind]
+        if not rules:
+            continue
+        labels: list[str] = []
+        for rule in rules:
+            for name in condition_facts(rule.when):
+                fact = policy.fact(name)
+                label = fact.label.get(locale.lang) if fact else None
+                if label and label not in labels:
+                    labels.append(label)
+        notices: list[int] = []
+        immediate: list[str] = []
+        for rule in rules:
+            grace = policy.grace_rule(rule.grace)
+            if grace is None:
+                continue
+            if grace.immediate:
+                immediate.append(rule.reason_code)
+            elif not grace.notice_months:
+                notices.append(grace.notice_days)
+        summary.append(
+            {
+                "kind": kind.value,
+                "because": labels,
+                "notice": locale.days(min(notices)) if notices else None,
+                "immediate": immediate,
+            }
+        )
+    return summary
 
 
 def used_facts(policy: Policy) -> list[Fact]:
@@ -238,6 +278,7 @@ def disclosure_context(compiled: CompiledPolicy, lang: str) -> dict[str, Any]:
     signals = signals_read(policy, (fact.name for fact in used_facts(policy)))
     return {
         **lender_context(policy, lang),
+        "summary": summary_context(policy, locale),
         "rules": [rule_context(policy, i, rule, locale) for i, rule in enumerate(policy.rules)],
         "grace": [grace_context(policy, grace, locale) for grace in policy.grace],
         "facts": [fact_context(fact, locale) for fact in used_facts(policy)],

@@ -23,7 +23,7 @@ from clearline.engine.policy.text_numbers import grace_days, number_key, numbers
 
 from .claims import advice_backed, claims_for
 from .counterfactual import counterfactuals
-from .disclosure import used_facts
+from .disclosure import grace_label, used_facts
 from .locale import Locale
 from .notice import (
     PRINCIPAL_REASONS,
@@ -145,7 +145,7 @@ def disclosure_problems(compiled: CompiledPolicy, markdown: str, lang: str) -> l
             if " ".join(text.split()) not in flat:
                 problems.append(f"rule `{rule.id}`: its {what} is not in the {lang} disclosure")
     for grace in policy.grace:
-        if grace.name not in flat:
+        if grace_label(grace, lang) not in flat:
             problems.append(f"grace rule `{grace.name}` is not in the {lang} disclosure")
     for fact in used_facts(policy):
         if locale.label(fact) not in flat:

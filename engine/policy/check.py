@@ -32,6 +32,7 @@ from clearline.engine.model import (
     comparisons,
     condition_facts,
 )
+from clearline.engine.policy.document_checks import document_findings
 from clearline.engine.policy.grace_checks import grace_findings, policy_minimums
 from clearline.engine.policy.jurisdictions import (
     Pack,
@@ -428,6 +429,7 @@ def check_test(policy: Policy, test: PolicyTest, source: SourceMap) -> list[Diag
 def check_policy(policy: Policy, source: SourceMap) -> list[Diagnostic]:
     """Every semantic problem of a parsed policy, errors and warnings, in file order."""
     diagnostics = _Checker(policy, source).run()
+    diagnostics.extend(document_findings(policy, source))  # words for every visible id
     diagnostics.sort(key=lambda d: (d.line, d.column, d.code))
     return diagnostics
 
