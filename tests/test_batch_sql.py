@@ -80,7 +80,9 @@ def test_policy_text_never_reaches_sql_unescaped() -> None:
         "CREATE TABLE accounts AS SELECT 'a' AS account_id, 'it''s; DROP TABLE x; --' AS note"
     )
     (compiled,) = compile_for_duckdb(connection, [policy], _table_file(connection), MOMENTS[0])
-    assert connection.execute(compiled.sql("duckdb")[0]).fetchall()[0][5] == "none"
+    cursor = connection.execute(compiled.sql("duckdb")[0])
+    names = [d[0] for d in cursor.description]
+    assert dict(zip(names, cursor.fetchall()[0], strict=True))["action"] == "none"
 
 
 def _table_file(connection: Any) -> Path:

@@ -18,17 +18,46 @@ from clearline.engine.batch.run import (
 from clearline.engine.decisions.compile import compile_policy
 from clearline.engine.decisions.decide import AsOfError, to_instant
 from clearline.engine.model import Policy
+from clearline.engine.versions import PolicyRegistry
 
-from .common import Failed, error, load_compiled, policy_files
+from .common import Failed, error, load_compiled, report
 
 
 def _policies(policy: str | None, folder: str | None) -> list[Policy]:
     if (policy is None) == (folder is None):
         raise click.UsageError("give exactly one of --policy FILE and --policies DIR")
-    paths = [Path(policy)] if policy else list(policy_files([folder or "."]))
-    if not paths:
+    if policy:
+        return [load_compiled(policy).policy]
+    registry, diagnostics = PolicyRegistry.analyse([folder or "."])
+    if registry is None:
+        report(diagnostics)
+        raise Failed()
+    if not registry.policy_ids():
         raise click.UsageError(f"no policy files in {folder}")
-    return [load_compiled(path).policy for path in paths]
+    return [item.policy for item in registry]
+
+
+def _in_force(policies: list[Policy], moment: dt.datetime, where: str) -> list[Policy]:
+    """Per policy id, the version in force at the batch moment; a located V005 otherwise."""
+    chosen: dict[str, Policy] = {}
+    for policy in policies:
+        meta = policy.metadata
+        if meta.effective_from <= moment and (
+            meta.effective_until is None or moment < meta.effective_until
+        ):
+            chosen.setdefault(meta.id, policy)
+    missing = sorted({p.metadata.id for p in policies} - set(chosen))
+    for policy_id in missing:
+        spans = "; ".join(
+            f"{p.metadata.version}: from {p.metadata.effective_from.isoformat()}"
+            + (f" until {p.metadata.effective_until.isoformat()}" if p.metadata.effective_until else "")
+            for p in policies
+            if p.metadata.id == policy_id
+        )  # fmt: skip
+        error(f"no version of `{policy_id}` is in force at {moment.isoformat()} ({spans})", where=where, code="V005")  # fmt: skip
+    if missing:
+        raise Failed()
+    return list(chosen.values())
 
 
 @click.command("batch")
@@ -41,6 +70,7 @@ def _policies(policy: str | None, folder: str | None) -> list[Policy]:
 @click.option("--as-of", help="Decision date or date-time (ISO); default: now.")
 @click.option("--records", is_flag=True, help="Full decision records of the adverse rows (native engine), as JSONL beside --output.")  # fmt: skip
 @click.option("--audit", "audit_path", type=click.Path(), help="Append the adverse rows' records to this audit log (implies --records).")  # fmt: skip
+@click.option("--input-hashes", is_flag=True, help="Fill input_sha256 (the record's input hash) for every row, by a native pass (duckdb, native).")  # fmt: skip
 @click.option("--spark-master", default=None, help="Spark master URL (default: local[*] or the Spark configuration).")  # fmt: skip
 def batch_command(
     policy_path: str | None,
@@ -52,10 +82,13 @@ def batch_command(
     as_of: str | None,
     records: bool,
     audit_path: str | None,
+    input_hashes: bool,
     spark_master: str | None,
 ) -> None:
     """Decide every account of a table; decisions and errors out as Parquet."""
     policies = _policies(policy_path, policies_dir)
+    if input_hashes and engine == "spark":
+        raise click.UsageError("--input-hashes works with --engine duckdb or native")
     try:
         moment = (
             to_instant(as_of, policies[0].metadata.timezone)
@@ -64,17 +97,17 @@ def batch_command(
         )
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    policies = _in_force(policies, moment, f"{policy_path}:1:1" if policy_path else str(policies_dir))  # fmt: skip
     if not output.endswith(".parquet"):
         raise click.BadParameter("the output must be a .parquet file", param_hint="--output")
-    try:
-        csv_input = input_format(input_path) == "csv"
-    except BatchInputError as exc:
-        raise click.BadParameter(str(exc), param_hint="--input") from None
     errors_out = Path(errors_path) if errors_path else default_errors_path(output)
     try:
+        csv_input = input_format(input_path) == "csv"
         if engine == "duckdb":
             result = run_duckdb(policies, input_path, output, errors_out, moment)
             decided, rejected = result.decisions, result.errors
+            if input_hashes:
+                _fill_input_hashes(policies, input_path, output, moment, csv_input)
         elif engine == "spark":
             from clearline.engine.batch.spark import run_spark
 
@@ -82,11 +115,13 @@ def batch_command(
                 policies, input_path, output, errors_out, moment, master=spark_master
             )
         else:
-            decided, rejected = _run_native(policies, input_path, output, errors_out, moment, csv_input)  # fmt: skip
+            decided, rejected = _run_native(policies, input_path, output, errors_out, moment, csv_input, input_hashes)  # fmt: skip
         if records or audit_path:
             _write_records(policies, input_path, output, moment, csv_input, audit_path)
     except BatchInputError as exc:
-        error(str(exc), code="E009")
+        # the input file is the place of the problem: FILE:1:1, as a located diagnostic
+        message = str(exc).removeprefix(f"{input_path}: ")
+        error(message, where=f"{input_path}:1:1", code="E009")
         raise Failed() from None
     click.echo(f"clearline: {decided} decided, {rejected} rejected ({engine})", err=True)
     if rejected:
@@ -101,6 +136,7 @@ def _run_native(
     errors_out: Path,
     moment: dt.datetime,
     csv_input: bool,
+    input_hashes: bool,
 ) -> tuple[int, int]:
     import duckdb
 
@@ -110,7 +146,7 @@ def _run_native(
     connection = duckdb.connect()
     sql = compile_for_duckdb(connection, policies, input_path, moment)
     rows, errors = native_batch(
-        connection, sql, [compile_policy(p) for p in policies], moment, csv_input
+        connection, sql, [compile_policy(p) for p in policies], moment, csv_input, input_hashes
     )
     write_decisions(rows, output)
     write_errors(errors, errors_out)
@@ -149,3 +185,23 @@ def _write_records(
     if log is not None:
         log.close()
     click.echo(f"clearline: {count} adverse records in {records_path}", err=True)
+
+
+def _fill_input_hashes(
+    policies: list[Policy], input_path: str, output: str, moment: dt.datetime, csv_input: bool
+) -> None:
+    """Fill the output's input_sha256 column by a native pass over every decided row."""
+    import duckdb
+
+    from clearline.engine.batch.native import input_hashes
+    from clearline.engine.batch.run import set_input_hashes
+
+    connection = duckdb.connect()
+    sql = compile_for_duckdb(connection, policies, input_path, moment)
+    hashes = [
+        row
+        for compiled_sql, policy in zip(sql, policies, strict=True)
+        for row in input_hashes(connection, compiled_sql, compile_policy(policy), moment, csv_input)
+    ]
+    set_input_hashes(connection, output, hashes)
+    connection.close()

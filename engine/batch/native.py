@@ -77,12 +77,35 @@ def adverse_records(
     return records
 
 
+def input_hashes(
+    connection: Any,
+    compiled_sql: SqlPolicy,
+    compiled: CompiledPolicy,
+    as_of: dt.datetime,
+    csv_input: bool,
+) -> Iterator[tuple[str, str, str]]:
+    """(account id, policy sha256, input_sha256) of every valid row, as its record hashes it.
+
+    The hash is of the RFC 8785 JSON of the checked facts; the number forms of JCS
+    (ECMAScript's shortest round trip) and the engine's normalisation of dates and date-times
+    have no faithful SQL spelling in either dialect, so the native engine makes it.
+    """
+    for row in typed_rows(connection, compiled_sql):
+        account, facts = facts_of(compiled.policy, row, csv_input)
+        try:
+            decision = decide(compiled, facts, as_of, account_id=account, trace=False)
+        except FactError:
+            continue  # an errors-file row: it has no decision
+        yield account, compiled.sha256, decision.input_sha256
+
+
 def native_batch(
     connection: Any,
     compiled_sql: Sequence[SqlPolicy],
     compiled: Sequence[CompiledPolicy],
     as_of: dt.datetime,
     csv_input: bool,
+    with_input_hashes: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Decide every row with the native engine: (decision rows, error rows) as batch columns."""
     rows: list[dict[str, Any]] = []
@@ -111,6 +134,7 @@ def native_batch(
                     "policy_id": meta.id,
                     "policy_version": meta.version,
                     "policy_sha256": policy.sha256,
+                    "input_sha256": decision.input_sha256 if with_input_hashes else None,
                     "action": decision.action.value,
                     "limit_factor": top.limit_factor if top and reduce else None,
                     "reasons": [

@@ -23,6 +23,7 @@ DECISIONS = pa.schema(
         ("policy_id", pa.string()),
         ("policy_version", pa.string()),
         ("policy_sha256", pa.string()),
+        ("input_sha256", pa.string()),
         ("action", pa.string()),
         ("limit_factor", pa.float64()),
         ("reasons", pa.list_(REASON)),

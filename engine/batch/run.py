@@ -107,7 +107,8 @@ def compile_for_duckdb(
             )
             described = connection.execute("DESCRIBE accounts").fetchall()
     except Exception as exc:  # duckdb raises its own error classes for unreadable files
-        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {first}") from None
     columns = {row[0]: _duckdb_source(row[1]) for row in described}
     if ACCOUNT_ID not in columns:
         raise BatchInputError(f"{os.fspath(path)}: the input has no `{ACCOUNT_ID}` column")
@@ -144,6 +145,32 @@ def run_duckdb(
     ).fetchone()
     connection.close()
     return BatchResult(int(count[0]) if count else 0, int(bad[0]) if bad else 0)
+
+
+def set_input_hashes(
+    connection: Any, output: str | os.PathLike[str], hashes: Sequence[tuple[str, str, str]]
+) -> None:
+    """Rewrite the decisions file with its input_sha256 column filled from `hashes`
+    (account id, policy sha256, input hash)."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "account_id": pa.array([h[0] for h in hashes], pa.string()),
+            "policy_sha256": pa.array([h[1] for h in hashes], pa.string()),
+            "input_sha256": pa.array([h[2] for h in hashes], pa.string()),
+        }
+    )
+    connection.register("input_hashes", table)
+    staged = Path(output).with_name(Path(output).name + ".tmp")
+    connection.execute(
+        "COPY (SELECT d.* REPLACE (h.input_sha256 AS input_sha256) "
+        f"FROM read_parquet({_quote(output)}) AS d LEFT JOIN input_hashes AS h "
+        "USING (account_id, policy_sha256)) "
+        f"TO {_quote(staged)} (FORMAT parquet)"
+    )
+    connection.unregister("input_hashes")
+    os.replace(staged, output)
 
 
 def default_errors_path(output: str | os.PathLike[str]) -> Path:

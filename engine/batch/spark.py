@@ -58,7 +58,8 @@ def compile_for_spark(
         else:
             frame = reader.option("header", "true").csv(os.fspath(path))
     except Exception as exc:  # Spark's analysis errors for unreadable files
-        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {first}") from None
     if "facts" in frame.columns and frame.schema["facts"].dataType.typeName() == "struct":
         frame = frame.select(ACCOUNT_ID, "facts.*")  # `clearline decide` input
     frame.createOrReplaceTempView("accounts")

@@ -480,6 +480,9 @@ def compile_sql(
         exp.alias_(lit(policy.metadata.id), "policy_id"),
         exp.alias_(lit(policy.metadata.version), "policy_version"),
         exp.alias_(lit(sha), "policy_sha256"),
+        # the record's hash of the checked facts is RFC 8785 JSON, which SQL cannot spell
+        # faithfully (number forms): NULL here, filled by a native pass (`--input-hashes`)
+        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "input_sha256"),
         exp.alias_(exp.Coalesce(this=top_field("action"), expressions=[lit("none")]), "action"),
         exp.alias_(top_field("limit_factor"), "limit_factor"),
         exp.alias_(_fill(_REASONS, sorted=col("_ranked")), "reasons"),
