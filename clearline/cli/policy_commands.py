@@ -14,7 +14,10 @@ import click
 from clearline.engine import compile_policy
 from clearline.engine.change.notice_period import notice_period_diagnostics
 from clearline.engine.errors import Diagnostic
+from clearline.engine.model import PolicyTest
 from clearline.engine.policy import diagnostic_format as fmt
+from clearline.engine.policy.coverage import Coverage, coverage
+from clearline.engine.policy.coverage import render_text as coverage_text
 from clearline.engine.policy.discover import discover
 from clearline.engine.policy.load import (
     analyse_policy,
@@ -142,11 +145,14 @@ def _failure_diagnostic(file: str, outcome: TestOutcome) -> Diagnostic:
 
 
 def _test_report(
-    output_format: str, results: list[tuple[str, TestOutcome]], diagnostics: list[Diagnostic]
+    output_format: str,
+    results: list[tuple[str, TestOutcome]],
+    diagnostics: list[Diagnostic],
+    covered: list[tuple[str, Coverage]],
 ) -> None:
     failed = [(file, outcome) for file, outcome in results if not outcome.passed]
     if output_format == "json":
-        document = {
+        document: dict[str, Any] = {
             "tests": [
                 {
                     "file": file,
@@ -161,6 +167,8 @@ def _test_report(
             "failed": len(failed),
             "errors": sum(d.severity == "error" for d in diagnostics),
         }
+        if covered:
+            document["coverage"] = [{"file": f, **report.to_dict()} for f, report in covered]
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     elif output_format == "junit":
         cases = [
@@ -187,8 +195,30 @@ def _test_report(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="Name every test, not only failures.")
 @format_option
-def test_command(paths: tuple[str, ...], verbose: bool, output_format: str | None) -> None:
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="Report what the tests exercise: rules fired and not, both sides of each threshold, "
+    "grace paths (cure, review upheld/overturned, exemptions).",
+)
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PERCENT",
+    help="Fail (exit 1) when a policy's coverage is below PERCENT (implies --coverage).",
+)
+def test_command(
+    paths: tuple[str, ...],
+    verbose: bool,
+    output_format: str | None,
+    with_coverage: bool,
+    min_coverage: float | None,
+) -> None:
     """Run the example accounts of policies (`tests:` and `*.tests.yaml`); pytest-style summary."""
+    with_coverage = with_coverage or min_coverage is not None
+    covered: list[tuple[str, Coverage]] = []
     chosen = _chosen_format(output_format)
     people = chosen in ("text", "concise")
     started = time.perf_counter()
@@ -204,10 +234,13 @@ def test_command(paths: tuple[str, ...], verbose: bool, output_format: str | Non
         shown = display_path(path)
         tests_path = tests_file_for(path)
         runs = [(shown, outcome) for outcome in run_tests(compiled, result.policy.tests)]
+        extra: tuple[PolicyTest, ...] = ()
         if tests_path.exists():
             extra, problems = load_tests_file(tests_path, result.policy)
             diagnostics.extend(problems)
             runs += [(display_path(tests_path), o) for o in run_tests(compiled, extra)]
+        if with_coverage:
+            covered.append((shown, coverage(compiled, (*result.policy.tests, *extra))))
         for file, outcome in runs:
             if people and outcome.passed and verbose:
                 click.echo(f"{file}::{outcome.test.name} PASSED")
@@ -218,8 +251,21 @@ def test_command(paths: tuple[str, ...], verbose: bool, output_format: str | Non
         results += runs
     if people:
         emit(diagnostics, chosen, [])
+        for file, report in covered:
+            click.echo(coverage_text(report, file))
     else:
-        _test_report(chosen, results, diagnostics)
+        _test_report(chosen, results, diagnostics, covered)
+    low = [
+        (file, report)
+        for file, report in covered
+        if min_coverage is not None and report.percent < min_coverage
+    ]
+    for file, report in low:
+        click.echo(
+            f"{file}: error[T002]: coverage {report.percent:.1f}% is below the minimum "
+            f"{min_coverage:g}%",
+            err=True,
+        )
     passed = sum(outcome.passed for _, outcome in results)
     failed = len(results) - passed
     errors = sum(d.severity == "error" for d in diagnostics)
@@ -233,5 +279,5 @@ def test_command(paths: tuple[str, ...], verbose: bool, output_format: str | Non
     if errors:
         parts.append(_plural(errors, "error"))
     _summary(f"{', '.join(parts)} in {elapsed:.2f}s", chosen)
-    if failed or errors or not (passed or failed):
+    if failed or errors or low or not (passed or failed):
         raise Failed()
