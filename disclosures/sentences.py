@@ -118,6 +118,11 @@ def _boolean(cmp: Comparison, fact: Fact, p: Phrasing) -> str | None:
 def _choice(cmp: Comparison, fact: Fact, p: Phrasing) -> str | None:
     if fact.type not in (FactType.ENUM, FactType.STRING):
         return None
+    return _listed(cmp, fact, p)
+
+
+def _listed(cmp: Comparison, fact: Fact, p: Phrasing) -> str:
+    """A comparison with named values (eq, ne, in, not_in) in the catalogue's choice phrases."""
     literals = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
     shown = [p.locale.value(fact, value) for value in literals]
     op = cmp.op
@@ -136,6 +141,9 @@ def _ordered(kind: str, types: frozenset[FactType]) -> SentenceRule:
     def rule(cmp: Comparison, fact: Fact, p: Phrasing) -> str | None:
         if fact.type not in types:
             return None
+        if cmp.op in (Operator.IN, Operator.NOT_IN):
+            # A list of numbers or dates reads as a list of choices: "is 1, 2, or 3".
+            return _listed(cmp, fact, p)
         literals = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
         shown = [p.locale.value(fact, value) for value in literals]
         return p.locale.phrase("compare", kind, cmp.op.value).format(

@@ -14,11 +14,13 @@ from clearline.engine import CompiledPolicy, FactError
 from clearline.engine.canonical import canonical_json
 from clearline.engine.cases.lifecycle import Case, CaseError, Transition, case_event
 from clearline.engine.cases.store import DEFAULT_CASE_STORE, CaseStore
-from clearline.engine.decisions.decide import AsOfError, to_instant
+from clearline.engine.decisions.decide import AsOfError, PolicyNotInForce, to_instant
+from clearline.engine.decisions.requests import InputProblem, read_requests
 from clearline.engine.model import ADVERSE_ACTIONS
+from clearline.engine.versions import NotInForce
 
 from .common import Failed, error, load_compiled
-from .decide_command import InputProblem, decide_request, open_audit, open_input, read_requests
+from .decide_command import decide_request, load_chooser, open_audit, open_input
 
 _store_option = click.option(
     "--store",
@@ -80,20 +82,43 @@ def _describe(t: Transition) -> str:
 
 
 @case.command(name="open")
-@click.option("--policy", "policy_path", required=True, type=click.Path(), help="Policy file.")
+@click.option("--policy", "policy_path", type=click.Path(), help="Policy file.")
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(file_okay=False),
+    help="Folder of policy versions: each account is decided with the version in force at its "
+    "as_of (each line says which).",
+)
+@click.option("--policy-id", help="With --policies: the policy, when the folder holds several.")
 @click.argument("input_path", default="-", type=click.Path(allow_dash=True))
 @click.option("--as-of", required=True, help="Decision date or date-time; a line's own wins.")
 @_store_option
 @_audit_option
 def open_command(
-    policy_path: str, input_path: str, as_of: str, store_path: str, audit_path: str | None
+    policy_path: str | None,
+    policies_dir: str | None,
+    policy_id: str | None,
+    input_path: str,
+    as_of: str,
+    store_path: str,
+    audit_path: str | None,
 ) -> None:
     """Decide accounts and open a case for each close, suspend or reduce_limit.
 
     Reads JSON or JSONL as `decide` does; prints one JSON line per account."""
-    compiled = load_compiled(policy_path)
+    if (policy_path is None) == (policies_dir is None):
+        raise click.UsageError("give either --policy FILE or --policies DIR")
+    chooser = load_chooser(policies_dir, policy_id) if policies_dir is not None else None
+    if chooser is not None:
+        latest = chooser.registry.versions(chooser.policy_id)[-1]
+        compiled, timezone = latest.compiled, latest.policy.metadata.timezone
+    else:
+        assert policy_path is not None
+        compiled = load_compiled(policy_path)
+        timezone = compiled.policy.metadata.timezone
     try:
-        moment = to_instant(as_of, compiled.policy.metadata.timezone)
+        moment = to_instant(as_of, timezone)
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     stream, where = open_input(input_path)
@@ -106,8 +131,18 @@ def open_command(
                 )
                 failures += 1
                 continue
+            path = policy_path
             try:
+                if chooser is not None:
+                    # The version in force at the line's own moment, as `decide --policies`.
+                    version = chooser.registry.in_force(chooser.policy_id, item.as_of or moment)
+                    chooser.used[version.version] = chooser.used.get(version.version, 0) + 1
+                    compiled, path = version.compiled, version.file
                 decision = decide_request(compiled, item, moment, True)
+            except (PolicyNotInForce, NotInForce) as exc:
+                click.echo(f"{where}:{item.line}:1: error[V005]: {exc}", err=True)
+                failures += 1
+                continue
             except (FactError, AsOfError) as exc:
                 click.echo(f"{where}:{item.line}:1: error[F006]: {exc}", err=True)
                 failures += 1
@@ -117,10 +152,13 @@ def open_command(
                 "decision_id": decision.decision_id,
                 "action": decision.action.value,
             }
+            if chooser is not None:
+                out["policy_version"] = decision.compiled.policy.metadata.version
             if decision.action in ADVERSE_ACTIONS:
+                assert path is not None
                 try:
                     opened = store.open(
-                        compiled, decision, str(Path(policy_path).resolve()), audit_decision=True
+                        compiled, decision, str(Path(path).resolve()), audit_decision=True
                     )
                 except CaseError as exc:
                     click.echo(f"{where}:{item.line}:1: error[E301]: {exc}", err=True)
@@ -131,6 +169,9 @@ def open_command(
             else:
                 out["case_id"] = None
             click.echo(canonical_json(out))
+    if chooser is not None and chooser.used:
+        picked = ", ".join(f"{version} ({n})" for version, n in sorted(chooser.used.items()))
+        click.echo(f"clearline: versions in force of {chooser.policy_id}: {picked}", err=True)
     if failures:
         click.echo(f"clearline: {failures} input{'s' * (failures != 1)} rejected", err=True)
         raise Failed()

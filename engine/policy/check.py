@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -14,15 +11,12 @@ from clearline.engine.facts import ValueProblem, check_bounds, coerce, normalise
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
     ORDERING_OPERATORS,
-    AllOf,
-    AnyOf,
     Comparison,
     Condition,
     EventPattern,
     Fact,
     FactRef,
     FactType,
-    Not,
     Operator,
     Policy,
     PolicyTest,
@@ -34,6 +28,7 @@ from clearline.engine.model import (
 )
 from clearline.engine.policy.document_checks import document_findings
 from clearline.engine.policy.grace_checks import grace_findings, policy_minimums
+from clearline.engine.policy.impossible import impossible_nodes, never_decides, show_account
 from clearline.engine.policy.jurisdictions import (
     Pack,
     PackError,
@@ -132,26 +127,13 @@ class _Checker:
             self.error(op_path, "C106", f"`between` low {typed[0]} is above high {typed[1]}")
 
     def condition(self, condition: Condition) -> None:
+        before = len(self.diagnostics)
         for cmp in comparisons(condition):
             self.comparison(cmp)
-        for node in _walk(condition):
-            if isinstance(node, AllOf):
-                conflict = self.contradiction(node)
-                if conflict:
-                    self.error(node.path, "C130", f"this condition can never hold: {conflict}")
-
-    def contradiction(self, node: AllOf) -> str | None:
-        spans: dict[str, _Feasible] = {}
-        for cmp in _conjuncts(node):
-            fact = self.facts.get(cmp.fact)
-            if fact is None or isinstance(cmp.operand, FactRef):
-                continue
-            span = spans.setdefault(cmp.fact, _Feasible.of(fact))
-            span.add(cmp)
-        for name, span in spans.items():
-            if span.empty():
-                return f"the comparisons on `{name}` contradict each other ({span.describe()})"
-        return None
+        if len(self.diagnostics) > before:
+            return  # a threshold that does not fit its fact is the finding to fix first
+        for node, reason in impossible_nodes(self.facts, condition):
+            self.error(node.path, "C130", f"this condition can never hold: {reason}")
 
     # -- sections -----------------------------------------------------------------------------
 
@@ -234,6 +216,7 @@ class _Checker:
                                 f"`{rule.id}` ({rule.action.kind}), not keep or raise it",
                             )
             self.texts(grace.description, (*grace.path, "description"), required=False)
+        self.never_deciding()
         self.guarantee()
         review_grace = policy.outcome.missing_facts.review_grace
         if review_grace is not None and policy.grace_rule(review_grace) is None:
@@ -249,6 +232,17 @@ class _Checker:
             self.diagnostics.extend(check_test(policy, test, self.source))
         self.events()
         return self.diagnostics
+
+    def never_deciding(self) -> None:
+        # Fired rules stay ranked reasons, so this is a warning: the rule still explains.
+        for rule, stronger, account in never_decides(self.policy):
+            names = ", ".join(f"`{other.id}` ({other.action.kind})" for other in stronger)
+            self.warn(
+                (*rule.path, "when"),
+                "W002",
+                f"rule `{rule.id}` ({rule.action.kind}) never decides: whenever it fires, "
+                f"{names} fires too and outranks it; for example {show_account(account)}",
+            )
 
     # -- the grace guarantee and jurisdiction packs ---------------------------------------------
 
@@ -440,115 +434,3 @@ def _compatible(a: Fact, b: Fact) -> bool:
     if a.type is FactType.ENUM and b.type is FactType.ENUM:
         return bool(set(a.values) & set(b.values))
     return a.type == b.type
-
-
-def _walk(condition: Condition) -> Iterator[Condition]:
-    yield condition
-    if isinstance(condition, Not):
-        yield from _walk(condition.part)
-    elif isinstance(condition, (AllOf, AnyOf)):
-        for part in condition.parts:
-            yield from _walk(part)
-
-
-def _conjuncts(node: AllOf) -> Iterator[Comparison]:
-    """Comparisons that must all hold for `node` to hold (nested `all` is flattened)."""
-    for part in node.parts:
-        if isinstance(part, Comparison):
-            yield part
-        elif isinstance(part, AllOf):
-            yield from _conjuncts(part)
-
-
-@dataclass
-class _Feasible:
-    """The set of values a fact may take under a conjunction of comparisons with literals."""
-
-    fact: Fact
-    low: Any = None
-    low_open: bool = False
-    high: Any = None
-    high_open: bool = False
-    allowed: set[Any] | None = None
-    excluded: set[Any] = field(default_factory=set)
-    seen: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, fact: Fact) -> _Feasible:
-        span = cls(fact, low=fact.minimum, high=fact.maximum)
-        if fact.type is FactType.ENUM:
-            span.allowed = set(fact.values)
-        elif fact.type is FactType.BOOLEAN:
-            span.allowed = {True, False}
-        return span
-
-    def _raise_low(self, value: Any, open_: bool) -> None:
-        if self.low is None or value > self.low or (value == self.low and open_):
-            self.low, self.low_open = value, open_
-
-    def _lower_high(self, value: Any, open_: bool) -> None:
-        if self.high is None or value < self.high or (value == self.high and open_):
-            self.high, self.high_open = value, open_
-
-    def add(self, cmp: Comparison) -> None:
-        value = cmp.operand
-        self.seen.append(f"{cmp.op} {value!r}")
-        try:
-            if cmp.op is Operator.EQ:
-                self._narrow({value})
-            elif cmp.op is Operator.IN and isinstance(value, tuple):
-                self._narrow(set(value))
-            elif cmp.op is Operator.NE:
-                self.excluded.add(value)
-            elif cmp.op is Operator.NOT_IN and isinstance(value, tuple):
-                self.excluded.update(value)
-            elif cmp.op is Operator.GT:
-                self._raise_low(value, True)
-            elif cmp.op is Operator.GE:
-                self._raise_low(value, False)
-            elif cmp.op is Operator.LT:
-                self._lower_high(value, True)
-            elif cmp.op is Operator.LE:
-                self._lower_high(value, False)
-            elif cmp.op is Operator.BETWEEN and isinstance(value, tuple):
-                self._raise_low(value[0], False)
-                self._lower_high(value[1], False)
-        except TypeError:
-            pass  # mistyped literal: reported by the comparison check
-
-    def _narrow(self, values: set[Any]) -> None:
-        self.allowed = values if self.allowed is None else self.allowed & values
-
-    def _admits(self, value: Any) -> bool:
-        try:
-            if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-                return False
-            if self.high is not None and (
-                value > self.high or (self.high_open and value == self.high)
-            ):
-                return False
-        except TypeError:
-            return True
-        return value not in self.excluded
-
-    def empty(self) -> bool:
-        if self.allowed is not None:
-            return not any(self._admits(value) for value in self.allowed)
-        if self.low is None or self.high is None:
-            return False
-        try:
-            low, high = self.low, self.high
-            if self.fact.type is FactType.INTEGER:
-                low = math.floor(low) + 1 if self.low_open else math.ceil(low)
-                high = math.ceil(high) - 1 if self.high_open else math.floor(high)
-                if low == high and low in self.excluded:
-                    return True
-                return bool(low > high)
-            if low == high:
-                return self.low_open or self.high_open or low in self.excluded
-            return bool(low > high)
-        except TypeError:
-            return False
-
-    def describe(self) -> str:
-        return ", ".join(self.seen)

@@ -25,7 +25,11 @@ from clearline.engine.model import (
 )
 from clearline.engine.policy.source import Path
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?[%％]|万|亿)?")
+# A minus sign (ASCII hyphen after neither a letter nor a digit, U+2212, or 负) makes the number
+# negative, so "below -500" can state a negative threshold; "30-day" stays a hyphen.
+_NUMBER = re.compile(
+    r"((?<![\dA-Za-z.])-|−|负)?(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?[%％]|万|亿)?"
+)
 # Chinese writes large amounts in myriads: 20万 is 200,000, 1.5亿 is 150,000,000.
 _MULTIPLIERS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 
@@ -34,8 +38,10 @@ def number_readings(text: str) -> list[tuple[str, frozenset[Decimal]]]:
     """Each number written in a text with its readings: `90%` reads as 90 and as 0.9."""
     found: list[tuple[str, frozenset[Decimal]]] = []
     for match in _NUMBER.finditer(text):
-        whole, fraction, suffix = match.groups()
+        sign, whole, fraction, suffix = match.groups()
         value = Decimal(whole.replace(",", "") + (fraction or "")).normalize()
+        if sign:
+            value = -value
         if suffix in _MULTIPLIERS:
             readings = {(value * _MULTIPLIERS[suffix]).normalize()}
         elif suffix:
