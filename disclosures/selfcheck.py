@@ -10,7 +10,6 @@ page as JSON data or through the autoescaping template, never as code.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,11 +22,9 @@ from jinja2 import PackageLoader
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from clearline.engine.conditions import literal_thresholds
 from clearline.engine.js import compile_js, js_value
 from clearline.engine.js.compile import data_json
 from clearline.engine.model import (
-    Actionable,
     ActionKind,
     Fact,
     FactType,
@@ -77,11 +74,6 @@ def lender_only_facts(policy: Policy, named: Iterable[str] = ()) -> tuple[str, .
     chosen = set(named)
     chosen.update(fact.name for fact in policy.facts if not fact.known_to_customer)
     return tuple(fact.name for fact in policy.facts if fact.name in chosen)
-
-
-def _changeable(fact: Fact) -> bool:
-    """Whether "what would change it" may suggest a change of this fact."""
-    return fact.actionable is not Actionable.NO
 
 
 @dataclass(frozen=True)
@@ -156,45 +148,13 @@ def _question(policy: Policy, fact: Fact, locale: Locale, words: dict[str, str])
     )
 
 
-def _candidates(policy: Policy, fact: Fact, locale: Locale, words: dict[str, str]) -> list[Any]:
-    """Values worth trying for "what would change it": each threshold and its neighbours.
-
-    Between two neighbouring candidates no comparison changes its result (as in the notices'
-    counterfactuals), so trying them finds every outcome one change of this fact can reach.
-    Each is [JSON value, text for the reader].
-    """
+def _value_labels(fact: Fact, locale: Locale, words: dict[str, str]) -> dict[str, str]:
+    """The words for a boolean's or an enum's values (numbers are formatted in the page)."""
     if fact.type is FactType.BOOLEAN:
-        return [[value, locale.value(fact, value)] for value in (False, True)]
+        return {"true": words["answer_yes"], "false": words["answer_no"]}
     if fact.type is FactType.ENUM:
-        return [[value, locale.value(fact, value)] for value in fact.values]
-    if fact.type not in (FactType.INTEGER, FactType.NUMBER):
-        return []
-    found: dict[Any, str] = {}
-    rules = (rule.when for rule in policy.rules)
-    for point in sorted(set(literal_thresholds(rules).get(fact.name, ()))):
-        if fact.type is FactType.INTEGER:
-            base = math.ceil(point) if isinstance(point, float) else point
-            for value in (
-                math.floor(point) - 1 if isinstance(point, float) else base - 1,
-                base,
-                base + 1,
-            ):
-                found.setdefault(value, locale.value(fact, value))
-        else:
-            shown = locale.value(fact, point)
-            found.setdefault(point, shown)
-            found.setdefault(
-                math.nextafter(point, -math.inf), words["less_than"].format(value=shown)
-            )
-            found.setdefault(
-                math.nextafter(point, math.inf), words["more_than"].format(value=shown)
-            )
-    return [
-        [value, text]
-        for value, text in sorted(found.items())
-        if (fact.minimum is None or value >= fact.minimum)
-        and (fact.maximum is None or value <= fact.maximum)
-    ]
+        return {value: locale.value(fact, value) for value in fact.values}
+    return {}
 
 
 def _texts(policy: Policy, lang: str, asked: list[Fact]) -> dict[str, Any]:
@@ -218,11 +178,7 @@ def _texts(policy: Policy, lang: str, asked: list[Fact]) -> dict[str, Any]:
             for exemption in grace.exemptions
         },
         "labels": {fact.name: locale.label(fact) for fact in policy.facts},
-        "candidates": {
-            fact.name: _candidates(policy, fact, locale, words)
-            for fact in asked
-            if _changeable(fact)
-        },
+        "values": {fact.name: _value_labels(fact, locale, words) for fact in asked},
         "review": text(policy.metadata.owner.review_channel) if policy.metadata.owner else "",
     }
 

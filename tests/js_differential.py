@@ -31,11 +31,21 @@ class NodeEngine:
         )
 
     def decide(
-        self, source: str, accounts: list[dict[str, Any]], not_asked: tuple[str, ...] = ()
+        self,
+        source: str,
+        accounts: list[dict[str, Any]],
+        not_asked: tuple[str, ...] = (),
+        *,
+        recourse: bool = False,
     ) -> list[dict[str, Any]]:
-        """The module's decisions of `accounts`, in order."""
+        """The module's decisions of `accounts` (or their recourse), in order."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        request = {"source": source, "accounts": accounts, "not_asked": list(not_asked)}
+        request = {
+            "source": source,
+            "accounts": accounts,
+            "not_asked": list(not_asked),
+            "recourse": recourse,
+        }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         answer = json.loads(self.process.stdout.readline())

@@ -1,4 +1,4 @@
-// Test driver: reads one JSON request per line ({source, accounts, not_asked}), runs the compiled
+// Test driver: reads one JSON request per line ({source, accounts, not_asked, recourse}), runs the compiled
 // policy module in a fresh VM context and answers one JSON line with the decisions. One node
 // process serves a whole test module.
 "use strict";
@@ -25,8 +25,8 @@ lines.on("line", (line) => {
   try {
     const request = JSON.parse(line);
     const clearline = engine(request.source);
-    answer = request.accounts.map((facts) =>
-      clearline.decide(facts, { notAsked: request.not_asked || [] }));
+    const how = request.recourse ? clearline.recourse : clearline.decide;
+    answer = request.accounts.map((facts) => how(facts, { notAsked: request.not_asked || [] }));
   } catch (exc) {
     answer = { crash: String(exc && exc.stack || exc) };
   }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from clearline.disclosures.recourse import recourse_for
 from clearline.engine import CompiledPolicy, decide
 from clearline.engine.model import FactType
 from tests.conftest import SHIPPED_V2, run_cli
@@ -28,6 +29,8 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
+
+LENDER_ONLY = ("confirmed_fraud", "segment")
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +75,8 @@ def _typed(compiled: CompiledPolicy, name: str, value: Any) -> str:
     return str(value)
 
 
-def _fill(browser: Any, compiled: CompiledPolicy, facts: dict[str, Any]) -> None:
-    form = browser.find_element(By.CSS_SELECTOR, "#page-en form.facts")
+def _fill(browser: Any, compiled: CompiledPolicy, facts: dict[str, Any], lang: str = "en") -> None:
+    form = browser.find_element(By.CSS_SELECTOR, f"#page-{lang} form.facts")
     for field in form.find_elements(By.CSS_SELECTOR, "[data-fact]"):
         name = field.get_attribute("data-fact")
         value = facts.get(name)
@@ -108,14 +111,18 @@ def test_result_panel_matches_decide(
     assert panel.get_attribute("data-action") == want.action.value
     shown = [r.get_attribute("data-rule") for r in panel.find_elements(By.CSS_SELECTOR, ".reason")]
     assert shown == [reason.rule for reason in want.reasons]
-    for item in panel.find_elements(By.CSS_SELECTOR, "[data-value]"):
-        changed = {
-            **facts,
-            item.get_attribute("data-fact"): json.loads(item.get_attribute("data-value")),
-        }
-        after = decide(shipped, changed, shipped.policy.metadata.effective_from)
-        assert after.action.value == item.get_attribute("data-action")
-        assert shipped.policy.outcome.rank(after.action) > shipped.policy.outcome.rank(want.action)
+    # "What would change it" is the notices' recourse: the same facts, the same values.
+    change = {
+        item.get_attribute("data-fact"): json.loads(item.get_attribute("data-value"))
+        for item in panel.find_elements(By.CSS_SELECTOR, "[data-value]")
+    }
+    found = recourse_for(shipped, want)
+    if found is not None and found.values and not set(found.values) & set(LENDER_ONLY):
+        assert change == dict(found.values)
+    elif found is not None and found.blocked:
+        assert change == {} and "removes the reason" in panel.text
+    else:
+        assert change == {}
     # Nothing left the page: the only resource loaded is the page itself.
     requests = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
@@ -148,3 +155,88 @@ def test_every_input_has_a_label(browser: Any, page: Path) -> None:
         ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id)"
     )
     assert unlabelled == []
+
+
+def _luminance(rgb: tuple[float, ...]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    parts = css[css.index("(") + 1 : css.index(")")].replace("/", ",").split(",")
+    return tuple(float(p) for p in parts)
+
+
+# The background each text element sits on: the nearest ancestor (or itself) with an opaque one.
+_COLOURS = """
+const out = [];
+for (const e of document.querySelectorAll('.page:not([hidden]) *')) {
+  const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!own || e.offsetParent === null) continue;
+  let b = e, bg = 'rgba(0, 0, 0, 0)';
+  while (b) {
+    bg = getComputedStyle(b).backgroundColor;
+    if (!bg.startsWith('rgba') || !bg.endsWith(', 0)')) break;
+    b = b.parentElement;
+  }
+  out.push([e.tagName + '.' + e.className, getComputedStyle(e).color, bg]);
+}
+return out;
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_text_contrast_is_at_least_4_5(
+    browser: Any, page: Path, shipped: CompiledPolicy, lang: str
+) -> None:
+    browser.get(page.as_uri())
+    if lang != "en":
+        browser.find_element(By.CSS_SELECTOR, "#page-en .switch").send_keys(Keys.ENTER)
+    _fill(browser, shipped, {"credit_score": 480, "days_past_due": 40}, lang)
+    seen = browser.execute_script(_COLOURS)
+    assert len(seen) > 20
+    for where, colour, background in seen:
+        fg, bg = _luminance(_rgb(colour)), _luminance(_rgb(background))
+        ratio = (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05)
+        assert ratio >= 4.5, (where, colour, background, round(ratio, 2))
+
+
+def test_lang_is_set_and_follows_the_switch(browser: Any, page: Path) -> None:
+    browser.get(page.as_uri())
+    html = browser.find_element(By.TAG_NAME, "html")
+    assert html.get_attribute("lang") == "en"
+    assert browser.find_element(By.ID, "page-zh-CN").get_attribute("lang") == "zh-CN"
+    browser.find_element(By.CSS_SELECTOR, "#page-en .switch").send_keys(Keys.ENTER)
+    assert html.get_attribute("lang") == "zh-CN"
+    browser.find_element(By.CSS_SELECTOR, "#page-zh-CN .switch").send_keys(Keys.ENTER)
+    assert html.get_attribute("lang") == "en"
+
+
+def test_the_form_works_by_keyboard_alone(
+    browser: Any, page: Path, shipped: CompiledPolicy
+) -> None:
+    browser.get(page.as_uri())
+    # Nothing is focused after loading: the first Tab goes to the first control on the page.
+    # Tab from the top: the switch, then each question in order, then the check button.
+    order = []
+    for _ in range(40):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        active = browser.switch_to.active_element
+        order.append(active.get_attribute("data-fact") or active.get_attribute("class"))
+        if active.get_attribute("data-fact") == "credit_score":
+            active.send_keys("480")
+        if active.get_attribute("data-fact") == "days_past_due":
+            active.send_keys("40")
+        if active.get_attribute("class") == "check":
+            active.send_keys(Keys.ENTER)
+            break
+    assert order[0] == "switch" and order[-1] == "check"
+    panel = browser.find_element(By.CSS_SELECTOR, "#page-en .result-body")
+    want = decide(
+        shipped, {"credit_score": 480, "days_past_due": 40}, shipped.policy.metadata.effective_from
+    )
+    assert panel.get_attribute("data-action") == want.action.value

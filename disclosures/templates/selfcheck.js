@@ -52,30 +52,22 @@
 
   function decide(facts) { return clearline.decide(facts, { notAsked: DATA.not_asked }); }
 
-  // One change of one answer, tried at the policy's thresholds, re-decided each time: the
-  // changes that lead to a lighter outcome, lightest and nearest first.
-  function changes(texts, facts, decision) {
-    var base = clearline.rank(decision.action), found = [];
-    Object.keys(texts.candidates).forEach(function (name) {
-      if (!Object.prototype.hasOwnProperty.call(facts, name)) { return; }
-      var best = null;
-      texts.candidates[name].forEach(function (candidate) {
-        var value = candidate[0];
-        if (value === facts[name]) { return; }
-        var changed = Object.assign({}, facts);
-        changed[name] = value;
-        var result = decide(changed);
-        if (result.error || clearline.rank(result.action) <= base) { return; }
-        var distance = typeof value === "number" ? Math.abs(value - facts[name]) : 1;
-        var key = [-clearline.rank(result.action), distance];
-        if (best === null || key[0] < best.key[0] || (key[0] === best.key[0] && key[1] < best.key[1])) {
-          best = { key: key, fact: name, value: value, text: candidate[1], result: result };
-        }
-      });
-      if (best !== null) { found.push(best); }
-    });
-    found.sort(function (a, b) { return a.key[0] - b.key[0] || a.key[1] - b.key[1]; });
-    return found.slice(0, 3);
+  // "What would change it": the compiled module's recourse search, the same as the notices'
+  // (disclosures/recourse.py): up to three changes the customer can make, each in the helping
+  // direction, that lift the whole decision.
+  function recourse(facts) { return clearline.recourse(facts, { notAsked: DATA.not_asked }); }
+
+  // A value as the customer reads it; a float one step from a threshold reads "less than 90%".
+  function valueText(texts, lang, name, value, observed) {
+    var labels = texts.values[name] || {};
+    if (Object.prototype.hasOwnProperty.call(labels, String(value))) { return labels[String(value)]; }
+    if (typeof value !== "number") { return String(value); }
+    var percent = DATA.percent.indexOf(name) >= 0;
+    var shown = Number(value.toFixed(6)), near = shown !== value && Math.abs(shown - value) < 1e-9;
+    var text = new Intl.NumberFormat(lang, percent ? { style: "percent", maximumFractionDigits: 4 } :
+      { maximumFractionDigits: 6 }).format(near ? shown : value);
+    if (!near) { return text; }
+    return fill(value < observed ? texts.words.less_than : texts.words.more_than, { value: text });
   }
 
   function termsList(words, terms) {
@@ -150,19 +142,21 @@
         body.appendChild(el("h3", words.terms_heading));
         body.appendChild(list("ul", termsList(words, decision.terms)));
       }
-      body.appendChild(el("h3", words.change_heading));
-      var found = changes(texts, read.facts, decision);
-      if (found.length) {
-        body.appendChild(list("ul", found.map(function (change) {
+      var found = adverse ? recourse(read.facts) : null;
+      if (found) { body.appendChild(el("h3", words.change_heading)); }
+      if (found && found.change) {
+        body.appendChild(el("p", fill(words.change_intro, { days: found.cure_days })));
+        body.appendChild(list("ul", Object.keys(found.change).map(function (name) {
+          var value = found.change[name];
           var item = el("span", fill(words.change_item, {
-            label: texts.labels[change.fact], value: change.text,
-            action: actionText(texts, lang, change.result.action, change.result.limit_factor) }));
-          item.setAttribute("data-fact", change.fact);
-          item.setAttribute("data-action", change.result.action);
-          item.setAttribute("data-value", JSON.stringify(change.value));
+            label: texts.labels[name], value: valueText(texts, lang, name, value, read.facts[name]) }));
+          item.setAttribute("data-fact", name);
+          item.setAttribute("data-value", JSON.stringify(value));
           return [item];
         })));
-      } else {
+      } else if (found && found.blocked) {
+        body.appendChild(el("p", fill(words.change_blocked, { codes: found.blocked.join(", "), review: texts.review }), "blocked"));
+      } else if (found) {
         body.appendChild(el("p", fill(words.change_none, { review: texts.review })));
       }
     }

@@ -36,6 +36,8 @@ from clearline.engine.model import (
     Not,
     Operator,
     Policy,
+    comparisons,
+    condition_facts,
 )
 from clearline.engine.policy.check import MISSING_FACTS_REASON
 
@@ -95,7 +97,7 @@ class JsModule:
                 runtime(),
                 f"{DATA_START}\nvar POLICY = {data_json(self.data)};\n{DATA_END}",
                 self.code,
-                "var clearline = makeEngine(POLICY, RULES, EXEMPTIONS);",
+                "var clearline = makeEngine(POLICY, RULES, EXEMPTIONS, CURES);",
                 'if (typeof module !== "undefined") { module.exports = clearline; }',
                 "",
             )
@@ -151,6 +153,13 @@ def compile_js(policy: Policy) -> JsModule:
         "[" + ", ".join(_function(emitter.condition(e.when)) for e in grace.exemptions) + "]"
         for grace in policy.grace
     ]
+    # A grace rule's cure condition, when it has one: recourse must also satisfy it.
+    cures = [
+        _function(emitter.condition(grace.cure.when))
+        if grace.cure is not None and grace.cure.when is not None
+        else "null"
+        for grace in policy.grace
+    ]
     code = "\n".join(
         (
             "var RULES = [",
@@ -158,6 +167,9 @@ def compile_js(policy: Policy) -> JsModule:
             "];",
             "var EXEMPTIONS = [",
             *(f"  {grace}," for grace in exemptions),
+            "];",
+            "var CURES = [",
+            *(f"  {cure}," for cure in cures),
             "];",
         )
     )
@@ -177,9 +189,13 @@ def _data(policy: Policy, literals: list[Any]) -> dict[str, Any]:
                 "maximum": js_value(fact.maximum),
                 "values": list(fact.values),
                 "on_missing": policy.missing_mode(fact).value,
+                "actionable": fact.actionable.value if fact.actionable else None,
+                "points": _points(policy, fact),
             }
             for fact in policy.facts
         ],
+        # Recourse (disclosures/recourse.py): the facts each rule reads, in order of first use.
+        "rule_facts": [list(condition_facts(rule.when)) for rule in policy.rules],
         "rules": [
             {
                 "id": rule.id,
@@ -221,5 +237,26 @@ def _data(policy: Policy, literals: list[Any]) -> dict[str, Any]:
             "review_grace": missing.review_grace,
         },
         "date_range": ["1000-01-01", "8999-12-31"],
+        "recourse": {"most_changes": 3, "per_fact": 8, "budget": 4000},
         "fact_types": [t.value for t in FactType],
     }
+
+
+def _points(policy: Policy, fact: Any) -> dict[str, Any]:
+    """Where a comparison on `fact` can change result (as `counterfactual._candidates` reads
+    them): its bounds and literals, and the facts whose observed values it is compared with."""
+    values: list[Any] = [bound for bound in (fact.minimum, fact.maximum) if bound is not None]
+    facts: list[str] = []
+    for rule in policy.rules:
+        for cmp in comparisons(rule.when):
+            operand = cmp.operand
+            if cmp.fact == fact.name:
+                if isinstance(operand, FactRef):
+                    facts.append(operand.fact)
+                elif isinstance(operand, tuple):
+                    values.extend(operand)
+                else:
+                    values.append(operand)
+            elif isinstance(operand, FactRef) and operand.fact == fact.name:
+                facts.append(cmp.fact)
+    return {"values": [js_value(v) for v in values], "facts": facts}

@@ -108,7 +108,7 @@ function coerce(fact, raw, range) {
   return { problem: "expected " + t + ", got " + JSON.stringify(raw) };
 }
 
-function makeEngine(policy, rules, exemptions) {
+function makeEngine(policy, rules, exemptions, cures) {
   var facts = policy.facts;
   var L = policy.literals;
 
@@ -264,5 +264,163 @@ function makeEngine(policy, rules, exemptions) {
     };
   }
 
-  return { decide: decide, rank: rank, policy: policy };
+  // -- recourse: the search of disclosures/recourse.py (recourse_for), on the same bounds ----
+
+  var ADVERSE = ["close", "suspend", "reduce_limit"];
+  function adverse(action) { return ADVERSE.indexOf(action) >= 0; }
+
+  // math.nextafter for doubles.
+  function nextafter(x, up) {
+    if (x === 0) { return up ? Number.MIN_VALUE : -Number.MIN_VALUE; }
+    var f = new Float64Array([x]), b = new BigInt64Array(f.buffer);
+    b[0] += (x > 0) === up ? 1n : -1n;
+    return f[0];
+  }
+
+  function addDays(iso, n) {
+    var t = new Date(Date.UTC(2000, +iso.slice(5, 7) - 1, +iso.slice(8, 10) + n));
+    t.setUTCFullYear(+iso.slice(0, 4) + t.getUTCFullYear() - 2000);
+    return pad(t.getUTCFullYear(), 4) + "-" + pad(t.getUTCMonth() + 1, 2) + "-" + pad(t.getUTCDate(), 2);
+  }
+
+  function dayNumber(iso) { return Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 86400000; }
+
+  function around(fact, point) {
+    if (fact.type === "integer") {
+      if (!Number.isInteger(point)) { return [Math.floor(point), Math.ceil(point)]; }
+      return [point - 1, point, point + 1];
+    }
+    if (fact.type === "number") { return [point, nextafter(point, false), nextafter(point, true)]; }
+    if (fact.type === "date") { return [addDays(point, -1), point, addDays(point, 1)]; }
+    return [];  // date-times: no candidates in the page (a microsecond has no JavaScript Date)
+  }
+
+  function distance(value, observed) {
+    if (fact_is_date(value)) { return Math.abs(dayNumber(value) - dayNumber(observed)); }
+    return Math.abs(value - observed);
+  }
+  function fact_is_date(value) { return typeof value === "string" && DATE_RE.test(value); }
+
+  function relative(value, observed) {
+    var d = distance(value, observed);
+    return typeof observed === "number" ? d / Math.max(Math.abs(observed), 1) : d;
+  }
+
+  // Fact.can_move: only in the direction the policy declares helps the customer.
+  function canMove(fact, observed, value) {
+    var way = fact.actionable || "either";
+    if (way === "no" || observed === undefined) { return false; }
+    if (way === "either" || typeof observed === "string") { return observed !== value; }
+    return way === "decrease" ? value < observed : value > observed;
+  }
+
+  function candidates(fact, values) {
+    if (fact.type === "boolean") { return [false, true]; }
+    if (fact.type === "enum") { return fact.values.slice(); }
+    if (fact.type !== "integer" && fact.type !== "number" && fact.type !== "date") { return []; }
+    var points = fact.points.values.slice();
+    fact.points.facts.forEach(function (name) {
+      if (values[name] !== undefined && values[name] !== null) { points.push(values[name]); }
+    });
+    var found = [];
+    points.forEach(function (point) {
+      around(fact, point).forEach(function (c) {
+        if ((fact.minimum !== null && order(c, fact.minimum) < 0) ||
+            (fact.maximum !== null && order(c, fact.maximum) > 0)) { return; }
+        if (found.indexOf(c) < 0) { found.push(c); }
+      });
+    });
+    return found;
+  }
+
+  // recourse_for: null for a decision that restricts nothing; else {blocked: [codes]} when some
+  // reason reads no fact the customer can change, or {change: {fact: value}} (the smallest set,
+  // up to 3, that lifts the whole decision and cures its top reason), or {} when none does.
+  function recourse(input, options) {
+    var decision = decide(input, options);
+    if (decision.error || !adverse(decision.action)) { return null; }
+    var values = {};
+    Object.keys(input).forEach(function (k) { if (input[k] !== null && input[k] !== undefined) { values[k] = input[k]; } });
+    var byName = {};
+    facts.forEach(function (f) { byName[f.name] = f; });
+    function movable(name) {
+      var fact = byName[name];
+      return fact !== undefined && values[name] !== undefined && fact.actionable !== "no";
+    }
+    var blocked = decision.reasons.filter(function (reason) {
+      return adverse(reason.action) && reason.index !== null &&
+        !policy.rule_facts[reason.index].some(movable);
+    }).map(function (reason) { return reason.code; });
+    if (blocked.length) { return { blocked: blocked }; }
+    if (!decision.terms || decision.terms.cure_days === null) { return {}; }
+    var names = [], choices = {};
+    policy.rules.forEach(function (rule, r) {
+      if (!adverse(rule.action)) { return; }
+      policy.rule_facts[r].forEach(function (name) {
+        if (names.indexOf(name) >= 0 || !movable(name)) { return; }
+        var fact = byName[name], observed = values[name];
+        var found = candidates(fact, values).filter(function (c) { return canMove(fact, observed, c); });
+        if (!found.length) { return; }
+        found.sort(function (a, b) {
+          return distance(a, observed) - distance(b, observed) || order(a, b);
+        });
+        names.push(name);
+        choices[name] = found.slice(0, policy.recourse.per_fact);
+      });
+    });
+    var top = decision.reasons[0];
+    var graceIndex = policy.rules[top.index].grace_index;
+    var cure = graceIndex === null ? null : cures[graceIndex];
+    function lifted(changed) {
+      var after = decide(changed, options);
+      return !after.error && !adverse(after.action);
+    }
+    function cured(changed) {
+      var checked = check(changed);
+      if (checked.problems.length) { return false; }
+      return cure ? cure(checked.F, L) === true : rules[top.index](checked.F, L) === false;
+    }
+    var tried = 0, budget = policy.recourse.budget;
+    for (var size = 1; size <= Math.min(policy.recourse.most_changes, names.length); size++) {
+      var found = [];
+      combinations(names, size).forEach(function (chosen) {
+        product(chosen.map(function (n) { return choices[n]; })).forEach(function (point) {
+          tried += 1;
+          if (tried > budget) { return; }
+          var changed = Object.assign({}, input), change = {}, cost = 0;
+          chosen.forEach(function (n, i) { changed[n] = point[i]; change[n] = point[i]; });
+          if (lifted(changed)) {
+            chosen.forEach(function (n) { cost += relative(change[n], values[n]); });
+            found.push([cost, change, changed]);
+          }
+        });
+      });
+      found.sort(function (a, b) { return a[0] - b[0]; });  // stable, as Python's sorted
+      for (var i = 0; i < found.length; i++) {
+        if (cured(found[i][2])) { return { change: found[i][1], cure_days: decision.terms.cure_days }; }
+      }
+    }
+    return {};
+  }
+
+  function combinations(items, size) {
+    if (size === 0) { return [[]]; }
+    var out = [];
+    for (var i = 0; i <= items.length - size; i++) {
+      combinations(items.slice(i + 1), size - 1).forEach(function (rest) { out.push([items[i]].concat(rest)); });
+    }
+    return out;
+  }
+
+  function product(lists) {
+    var out = [[]];
+    lists.forEach(function (list) {
+      var next = [];
+      out.forEach(function (prefix) { list.forEach(function (v) { next.push(prefix.concat([v])); }); });
+      out = next;
+    });
+    return out;
+  }
+
+  return { decide: decide, recourse: recourse, rank: rank, policy: policy };
 }
