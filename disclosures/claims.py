@@ -31,6 +31,7 @@ from clearline.engine.errors import ClearlineError
 from clearline.engine.facts import FactValue
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
+    MISSING_FACTS_REASON,
     ActionKind,
     Comparison,
     Condition,
@@ -39,7 +40,6 @@ from clearline.engine.model import (
     Rule,
     comparisons,
 )
-from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 from .counterfactual import Counterfactual, counterfactuals
 

@@ -33,6 +33,7 @@ from clearline.engine.canonical import policy_sha256
 from clearline.engine.decisions.grace import timeline_for
 from clearline.engine.facts import coerce
 from clearline.engine.model import (
+    MISSING_FACTS_REASON,
     ActionKind,
     AllOf,
     AnyOf,
@@ -47,7 +48,6 @@ from clearline.engine.model import (
     Policy,
     comparisons,
 )
-from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 DIALECTS = ("duckdb", "spark")
 ACCOUNT_ID = "account_id"

@@ -27,6 +27,7 @@ from importlib import resources
 from typing import Any
 
 from clearline.engine.model import (
+    MISSING_FACTS_REASON,
     AllOf,
     AnyOf,
     Comparison,
@@ -39,7 +40,6 @@ from clearline.engine.model import (
     comparisons,
     condition_facts,
 )
-from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 # Runtime function of each operator; the generated code names only these.
 _OPERATORS = {
