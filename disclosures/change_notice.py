@@ -16,7 +16,8 @@ import zoneinfo
 from collections import defaultdict
 from typing import Any
 
-from clearline.engine.change.diff import Change, Impact, PolicyDiff
+from clearline.engine.change.diff import Change, PolicyDiff
+from clearline.engine.change.impact import Impact
 from clearline.engine.change.kinds import GRACE_TERM_KINDS, RULE_KINDS, ChangeKind
 from clearline.engine.model import GraceRule, Policy, Rule
 

@@ -14,7 +14,8 @@ import pytest
 
 from clearline.engine import compile_policy, decide, load_policy, load_policy_text
 from clearline.engine.change.backtest import Account, backtest
-from clearline.engine.change.diff import Impact, diff_policies
+from clearline.engine.change.diff import diff_policies
+from clearline.engine.change.impact import Impact
 from clearline.engine.change.notice_period import notice_period_diagnostics
 from clearline.engine.policy.source import read_yaml
 from clearline.engine.synthetic.accounts import sample_accounts
