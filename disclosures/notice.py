@@ -14,23 +14,27 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup
+
+from clearline.engine.audit.anchors import Receipt
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision
 from clearline.engine.errors import ClearlineError
 from clearline.engine.facts import FactValue, ValueProblem, coerce
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
+    MISSING_FACTS_REASON,
     ActionKind,
     Fact,
     FactType,
     Policy,
     condition_facts,
 )
-from clearline.engine.policy.check import MISSING_FACTS_REASON
 
 from .claims import Claims, advice_backed, claims_for
 from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context
+from .escape import code_span, markdown_text
 from .locale import Locale
 from .recourse import recourse_context
 from .render import render_markdown
@@ -307,10 +311,29 @@ def _limit_change(
     )
 
 
+def _receipt(locale: Locale, found: Receipt | None) -> Markup | None:
+    if found is None:
+        return None
+    # The catalogue's words are escaped as any text; the ids and the command are code spans.
+    words = markdown_text(locale.phrase("receipt"))
+    return Markup(
+        words.format(
+            id=code_span(found.decision_id),
+            seq=found.seq,
+            size=found.tree_size,
+            root=code_span(found.root_prefix),
+            command=code_span("clearline audit verify-proof"),
+        )
+    )
+
+
 def notice_context(
-    compiled: CompiledPolicy, decision: Decision | Mapping[str, Any], lang: str
+    compiled: CompiledPolicy,
+    decision: Decision | Mapping[str, Any],
+    lang: str,
+    receipt: Receipt | None = None,
 ) -> dict[str, Any]:
-    """Everything the notice template shows, as plain data."""
+    """Everything the notice template shows, as plain data (a receipt only from an audit log)."""
     record = record_of(decision)
     values = check_record(compiled, record)
     policy = compiled.policy
@@ -352,11 +375,16 @@ def notice_context(
         "other": reasons[PRINCIPAL_REASONS:],
         "sha256": compiled.sha256,
         "engine_version": record.get("engine_version"),
+        "receipt": _receipt(locale, receipt),
     }
 
 
 def decision_notice(
-    compiled: CompiledPolicy, decision: Decision | Mapping[str, Any], lang: str
+    compiled: CompiledPolicy,
+    decision: Decision | Mapping[str, Any],
+    lang: str,
+    receipt: Receipt | None = None,
 ) -> str:
-    """The decision notice in Markdown."""
-    return render_markdown(f"notice.{lang}.md.j2", notice_context(compiled, decision, lang))
+    """The decision notice in Markdown; with a receipt, it says where the log proves it."""
+    context = notice_context(compiled, decision, lang, receipt)
+    return render_markdown(f"notice.{lang}.md.j2", context)

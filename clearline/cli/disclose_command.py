@@ -21,6 +21,7 @@ from clearline.disclosures import (
     text_problems,
 )
 from clearline.engine import CompiledPolicy, Diagnostic, compile_policy
+from clearline.engine.audit.anchors import Receipt, receipt_of
 from clearline.engine.policy.load import LoadResult, analyse_policy, display_path
 
 from .audit_commands import find_record, open_log
@@ -196,8 +197,9 @@ def notice(
     stats: bool,
 ) -> None:
     """A decision notice: what was decided, why, what would change it, and your rights."""
+    receipt: Receipt | None = None
     if audit_path is not None:
-        record = _audit_record(audit_path, decision_id)
+        record, receipt = _audit_record(audit_path, decision_id)
     elif decision_path is not None:
         record = _read_records(decision_path, decision_id)
     else:
@@ -208,7 +210,7 @@ def notice(
         compiled = find_policy(policies, record)
     lang = _language(compiled, lang)
     try:
-        markdown = decision_notice(compiled, record, lang)
+        markdown = decision_notice(compiled, record, lang, receipt)
         problems = notice_problems(compiled, record, markdown, lang) if check_only else []
     except (NoticeError, CatalogueError) as exc:
         error(str(exc), code="N103")
@@ -225,14 +227,16 @@ def notice(
     _emit(markdown, lang, fmt, output)
 
 
-def _audit_record(path: str, decision_id: str | None) -> dict[str, Any]:
-    """The decision record stored in an audit log under a decision id (or a unique prefix)."""
+def _audit_record(path: str, decision_id: str | None) -> tuple[dict[str, Any], Receipt | None]:
+    """The decision record stored in an audit log under a decision id (or a unique prefix),
+    and its receipt when a signed checkpoint of the log holds it."""
     if decision_id is None:
         raise click.UsageError("--audit needs --id")
     with open_log(path) as log:
         found = find_record(log, decision_id)
+        receipt = receipt_of(log._db, found.seq, found.record_id)
     if found.kind != "decision":
         error(f"record `{decision_id}` of {path} is a {found.kind}, not a decision", code="N104")
         raise Failed()
     record: dict[str, Any] = found.data()
-    return record
+    return record, receipt

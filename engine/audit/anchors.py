@@ -6,8 +6,16 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
-from clearline.engine.audit.checkpoint import Checkpoint, SignerKey, file_name, origin_of
+from clearline.engine.audit.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    SignerKey,
+    file_name,
+    origin_of,
+    parse_note,
+)
 from clearline.engine.audit.schema import FORMAT, FORMAT_2, AuditError
 from clearline.engine.audit.writer import read_tree
 
@@ -72,19 +80,44 @@ def publish(
     return note
 
 
+class Receipt(NamedTuple):
+    """What a per-decision notice says of the signed tree that holds its decision."""
+
+    decision_id: str
+    seq: int
+    tree_size: int
+    root_prefix: str  # the first 16 hex digits of the signed root hash
+
+
+def receipt_of(db: sqlite3.Connection, seq: int, record_id: str) -> Receipt | None:
+    """The latest signed checkpoint holding record `seq`, as a Receipt; None if none does yet."""
+    try:
+        found = db.execute(
+            "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size DESC LIMIT 1",
+            (seq,),
+        ).fetchone()
+    except sqlite3.Error:
+        return None  # a log of format 2 has no checkpoints table yet
+    if found is None:
+        return None
+    try:
+        held = parse_note(str(found[1])).checkpoint
+    except CheckpointError:
+        return None  # a damaged note receipts nothing; `audit verify` names the damage
+    return Receipt(record_id, seq, held.size, held.root.hex()[:16])
+
+
 def receipt(db: sqlite3.Connection, seq: int, record_id: str) -> str | None:
     """A short receipt for a per-decision notice: the decision id, the latest signed tree that
     holds it (size, root prefix), and where to check it; None if no checkpoint covers it yet.
 
-    The hook the notice calls (`disclosures/notice.py` adds the line); it reads, never writes.
+    The notice (`disclosures/notice.py`) words the same Receipt in the notice's language.
     """
-    found = db.execute(
-        "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size DESC LIMIT 1", (seq,)
-    ).fetchone()
+    found = receipt_of(db, seq, record_id)
     if found is None:
         return None
-    root = str(found[1]).split("\n")[2]
     return (
-        f"Receipt: decision {record_id}, record {seq} of {found[0]} in audit log checkpoint "
-        f"{root[:16]}…; ask for its inclusion proof (`clearline audit prove`) to check it."
+        f"Receipt: decision {record_id}, record {seq} of {found.tree_size} in audit log "
+        f"checkpoint {found.root_prefix}…; check its inclusion proof with "
+        "`clearline audit verify-proof`."
     )
