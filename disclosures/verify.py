@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from clearline.disclosures.policy_claims import untrue_claims
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.model import Policy, Text, comparisons
 from clearline.engine.policy.text_numbers import grace_days, number_key, numbers_in
@@ -158,6 +159,7 @@ def disclosure_problems(compiled: CompiledPolicy, markdown: str, lang: str) -> l
     allowed = policy_numbers(policy) | template_numbers(f"disclosure.{lang}.md.j2")
     for number in stray_numbers(markdown, allowed):
         problems.append(f"the {lang} disclosure shows {number}, which is not in the policy")
+    problems.extend(untrue_claims(policy, flat, lang))  # what it says must be what it does
     return problems
 
 
