@@ -98,29 +98,43 @@ def test_a_missing_calendar_file_is_a_located_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("calendar", "line", "message"),
+    ("calendar", "code", "line", "column", "message"),
     [
-        ("weekend: [saturday, sundae]\n", 1, "`sundae` is not a weekday name"),
-        ("non_business_days:\n  - 2027-02-30\n", 2, "is not a date"),
-        ("holidays: [2027-01-01]\n", 1, "unknown key `holidays`"),
+        ("weekend: [saturday, sundae]\n", "C161", 1, 21, "`sundae` is not a weekday name"),
+        ("non_business_days:\n  - 2027-02-30\n", "C161", 2, 5, "is not a date"),
+        ("holidays: [2027-01-01]\n", "C161", 1, 11, "unknown key `holidays`"),
         (
             "weekend: [monday, tuesday, wednesday, thursday, friday, saturday, sunday]\n",
+            "C161",
             1,
+            10,
             "every weekday",
         ),
-        ("- 2027-01-01\n", 1, "a calendar must be a mapping"),
-        ("weekend: !!python/object:os.system ls\n", 1, ""),
+        ("- 2027-01-01\n", "C161", 1, 1, "a calendar must be a mapping"),
+        ("weekend: !!python/object:os.system ls\n", "E003", 1, 10, ""),
     ],
 )
 def test_a_bad_calendar_is_located_in_the_calendar_file(
-    tmp_path: Path, calendar: str, line: int, message: str
+    tmp_path: Path, calendar: str, code: str, line: int, column: int, message: str
 ) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(with_calendar(tmp_path, calendar=calendar))
     [problem] = caught.value.diagnostics
     assert problem.file.endswith("cn.calendar.yaml")
-    assert problem.line == line
+    assert (problem.code, problem.line, problem.column) == (code, line, column)
     assert message in problem.message
+
+
+def test_a_day_both_off_and_working_is_located_at_the_policy_calendar_key(
+    tmp_path: Path,
+) -> None:
+    calendar = "non_business_days: [2027-02-21]\nworking_days: [2027-02-20, 2027-02-21]\n"
+    policy = with_calendar(tmp_path, calendar=calendar)
+    result = analyse_policy(policy)
+    [problem] = [d for d in result.diagnostics if d.severity == "error"]
+    line = policy.read_text("utf-8").splitlines().index("  calendar: cn.calendar.yaml") + 1
+    assert (problem.code, problem.line, problem.column) == ("C196", line, 13)
+    assert "2027-02-21 both as a non-business day and as a working day" in problem.message
 
 
 def test_check_of_a_folder_skips_calendar_files(tmp_path: Path) -> None:

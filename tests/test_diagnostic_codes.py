@@ -43,3 +43,14 @@ def test_every_code_has_a_family_a_title_and_help() -> None:
         assert entry.title and not entry.title.endswith("."), code
         assert entry.help.strip() and help_for(code) == entry.help, code
     assert help_for("Z999") is None
+
+
+def test_every_registered_code_is_raised_by_a_test() -> None:
+    """Each code appears in some test file (a test module, a tests/invalid or tests/hostile
+    policy), so a code nobody can trigger any more, or one no test exercises, is noticed."""
+    mentioned: set[str] = set()
+    for path in (ROOT / "tests").rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json", ".jsonl", ".txt"):
+            mentioned.update(re.findall(r"\b[A-Z]\d{3}\b", path.read_text("utf-8", "replace")))
+    untested = sorted(set(diagnostic_codes()) - mentioned)
+    assert not untested, f"registered codes no test mentions: {untested}"

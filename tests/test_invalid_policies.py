@@ -111,3 +111,14 @@ def test_help_lines_name_the_fix(as_text: str) -> None:
 def test_a_wrong_language_code_is_one_error(as_json: list[dict[str, object]]) -> None:
     file = _relative(INVALID / "language-code-case.yaml")
     assert [d["code"] for d in as_json if d["file"] == file] == ["S009"]
+
+
+def test_a_file_that_is_not_utf8_is_one_error_at_its_start(tmp_path: Path) -> None:
+    # Kept out of tests/invalid: the headers there are read as UTF-8 text.
+    text = (INVALID / "misspelt-action.yaml").read_text("utf-8").replace("suspnd", "suspend")
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(text.replace("days past due", "jours de retard \xe9chus").encode("latin-1"))
+    result = run_cli("check", str(latin1))
+    assert result.returncode == 1
+    assert f"{latin1}:1:1: error[E000]: file is not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
