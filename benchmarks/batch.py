@@ -1,0 +1,124 @@
+"""Batch engines per million accounts: `clearline batch` on DuckDB (Parquet to Parquet) against
+the native engine's `clearline decide --no-trace` on the same sampled accounts; Spark optional.
+
+    python -m benchmarks.batch [-n 1000000] [--spark] [--out benchmarks/results/batch.json]
+
+CPU is user + sys of the command and everything it started (DuckDB threads, the JVM), so a
+busy machine changes wall times far more than the figures compared here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "policies" / "credit-line-closure" / "1.1.0.yaml"
+AS_OF = "2027-03-01"
+
+
+def timed(*args: str) -> tuple[float, float]:
+    """(CPU seconds user+sys of the command and its children, wall seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "clearline", *args], capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
+def sample(folder: Path, n: int) -> tuple[Path, Path]:
+    """n sampled accounts as `clearline decide` JSONL and as flat Parquet."""
+    jsonl, parquet = folder / "accounts.jsonl", folder / "accounts.parquet"
+    subprocess.run(
+        [sys.executable, "-m", "clearline", "sample", "--policy", str(POLICY), "-n", str(n),
+         "--seed", "21", "-o", str(jsonl)],
+        check=True,
+    )  # fmt: skip
+    flat = f"SELECT account_id, facts.* FROM read_json('{jsonl}', format='newline_delimited')"
+    duckdb.execute(f"COPY ({flat}) TO '{parquet}' (FORMAT parquet)")
+    return jsonl, parquet
+
+
+def row(engine: str, n: int, cpu: float, wall: float, note: str = "") -> dict[str, Any]:
+    """One results row, per million accounts."""
+    scale = 1_000_000 / n
+    return {
+        "engine": engine,
+        "accounts": n,
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "cpu_s_per_million": round(cpu * scale, 2),
+        "note": note,
+    }
+
+
+def main() -> None:
+    """Run the comparison and write the results file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1_000_000)
+    parser.add_argument("--spark", action="store_true", help="also Spark local[2]")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "batch.json")
+    options = parser.parse_args()
+    n = options.n
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        jsonl, parquet = sample(folder, n)
+        common = ("--policy", str(POLICY), "--as-of", AS_OF)
+        out = str(folder / "out.parquet")
+        rows = []
+        cpu, wall = timed("batch", *common, "--input", str(parquet), "--output", out)
+        rows.append(row("duckdb (batch, Parquet to Parquet)", n, cpu, wall))
+        cpu, wall = timed("decide", *common, "--no-trace", "-o", os.devnull, str(jsonl))
+        rows.append(row("native (decide --no-trace, JSONL)", n, cpu, wall))
+        ratio = rows[1]["cpu_s"] / rows[0]["cpu_s"]
+        rows[0]["note"] = f"{ratio:.1f}x less CPU than native (target 15x)"
+        if options.spark:
+            small = folder / "small.parquet"
+            duckdb.execute(f"COPY (SELECT * FROM '{parquet}' LIMIT 1000) TO '{small}' (FORMAT parquet)")  # fmt: skip
+            spark = ("--engine", "spark", "--spark-master", "local[2]")
+            start_cpu, start_wall = timed("batch", *common, *spark, "--input", str(small), "--output", str(folder / "s1.parquet"))  # fmt: skip
+            cpu, wall = timed("batch", *common, *spark, "--input", str(parquet), "--output", str(folder / "s2.parquet"))  # fmt: skip
+            rows.append(row("spark local[2] start-up (1,000 accounts)", 1_000_000, start_cpu, start_wall))  # fmt: skip
+            work = row(
+                "spark local[2] (start-up subtracted)", n, cpu - start_cpu, wall - start_wall
+            )
+            rows.append(work)
+    load = os.getloadavg()[0]
+    result = {
+        "title": "Batch engines: CPU per million accounts (shipped 1.1.0)",
+        "when": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "command": f"python -m benchmarks.batch -n {n}" + (" --spark" if options.spark else ""),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m_at_end": round(load, 1),
+            "duckdb": duckdb.__version__,
+        },
+        "rows": rows,
+    }
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
