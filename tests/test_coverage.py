@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -143,3 +146,13 @@ def test_cli_text_json_and_min_coverage(tmp_path: Path) -> None:
     assert "error[T002]: coverage 50.0% is below the minimum 75%" in below.stderr
     assert run_cli("test", "--min-coverage", "50", str(path)).returncode == 0
     assert run_cli("test", "--min-coverage", "101", str(path)).returncode == 2
+
+
+def test_shell_completion_script_is_produced() -> None:
+    # Documented in docs/guides/authoring.md: eval "$(_CLEARLINE_COMPLETE=bash_source clearline)"
+    env = {**os.environ, "_CLEARLINE_COMPLETE": "bash_source"}
+    command = str(Path(sys.executable).parent / "clearline")  # the installed entry point
+    result = subprocess.run([command], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "_clearline_completion" in result.stdout
+    assert "complete -o nosort -F _clearline_completion clearline" in result.stdout
