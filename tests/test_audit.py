@@ -1621,6 +1621,7 @@ def test_verify_reports_a_head_altered_into_something_else(
 def test_cli_decide_audit_into_a_missing_folder(tmp_path: Path) -> None:
     run = decide_into(tmp_path / "no" / "such" / "a.db", 2)
     assert run.returncode == 1 and "cannot open the audit log" in run.stderr
+    assert "clearline: error[A001]: " in run.stderr
     assert "Traceback" not in run.stderr
 
 

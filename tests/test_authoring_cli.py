@@ -119,6 +119,9 @@ def test_init_writes_a_policy_that_passes_check_and_test(tmp_path: Path, langs: 
     again = run_cli("init", str(tmp_path / "new"))
     assert again.returncode == 1
     assert "error[E103]" in again.stderr
+    no_language = run_cli("init", str(tmp_path / "other"), "--lang", ",")
+    assert no_language.returncode == 2  # a usage error
+    assert "clearline: error[E100]: --lang needs at least one language" in no_language.stderr
 
 
 def test_init_output_is_valid_against_the_editor_schemas(tmp_path: Path) -> None:

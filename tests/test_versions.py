@@ -278,3 +278,10 @@ def test_check_refuses_an_inconsistent_folder(tmp_path: Path) -> None:
     line = line_of(target / "b.yaml", "effective_from")
     assert f"b.yaml:{line}:" in run.stderr and "error[V004]" in run.stderr
     assert run_cli("check", str(SHIPPED)).returncode == 0
+
+
+def test_a_folder_without_policy_files_is_one_error(tmp_path: Path) -> None:
+    _, diagnostics = PolicyRegistry.analyse([tmp_path])
+    [problem] = diagnostics
+    assert (problem.code, problem.line, problem.column) == ("V000", 1, 1)
+    assert problem.message == "no policy files found"
