@@ -36,6 +36,7 @@ from .counterfactual import counterfactuals
 from .disclosure import action_text, exemption_texts, lender_context
 from .escape import code_span, markdown_text
 from .locale import Locale
+from .parties import party_context, score_factors
 from .recourse import recourse_context
 from .render import render_markdown
 from .sentences import Mood, describe, sentence
@@ -345,9 +346,14 @@ def notice_context(
         reason_context(compiled, r, values, locale, hidden, claims, action.value)
         for r in record.get("reasons", ())
     ]
+    for r in reasons:
+        r["factors"] = score_factors(policy, r["rule"], values, locale, hidden)
     timeline = record.get("timeline") or {}
     top = record.get("reasons", [{}])[0] if record.get("reasons") else {}
     decided_on = timeline.get("decided_on") or decision_day(policy, record).isoformat()
+    day = dt.date.fromisoformat(decided_on)
+    effective = dt.date.fromisoformat(timeline["effective"]) if timeline.get("effective") else day
+    parties = party_context(policy, record, day, effective, action in ADVERSE_ACTIONS, locale)
     return {
         **lender_context(policy, lang),
         "account_id": record.get("account_id"),
@@ -376,6 +382,7 @@ def notice_context(
         "sha256": compiled.sha256,
         "engine_version": record.get("engine_version"),
         "receipt": _receipt(locale, receipt),
+        **parties,
     }
 
 

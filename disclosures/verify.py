@@ -45,6 +45,14 @@ def _texts(policy: Policy) -> Iterable[Text]:
     yield meta.title
     if meta.owner is not None:
         yield from (meta.owner.name, meta.owner.contact, meta.owner.review_channel)
+        yield meta.owner.complaints
+        for _, regulator in meta.owner.regulators:
+            yield from (regulator.name, regulator.contact)
+    for _, bureau in meta.bureaus:
+        yield from (bureau.name, bureau.contact)
+    for fact in policy.facts:
+        if fact.key_factors is not None:
+            yield from (text for _, text in fact.key_factors.texts)
     for fact in policy.facts:
         yield from (fact.label, fact.description)
         yield Text((("bounds", f"{fact.minimum} {fact.maximum}"),))
@@ -188,6 +196,11 @@ def notice_problems(compiled: CompiledPolicy, decision: Any, markdown: str, lang
     ]
     extra.append(timeline.get("notice_days"))
     extra.append(decision_day(compiled.policy, record))
+    reporting = compiled.policy.metadata.reports_to_bureau
+    if reporting is not None:  # the day a warned report reaches the bureau at the earliest
+        day = decision_day(compiled.policy, record) + dt.timedelta(reporting.notice_days)
+        effective = timeline.get("effective")
+        extra.append(max(day, dt.date.fromisoformat(effective)) if effective else day)
     values = check_record(compiled, record)
     locale = Locale(compiled.policy, lang)
     shown: set[Decimal] = set()

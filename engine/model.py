@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from clearline.engine.parties import Agency, BureauReporting, KeyFactors
 from clearline.engine.policy.source import Path
 
 Scalar = bool | int | float | str | dt.date | dt.datetime
@@ -145,6 +146,8 @@ class Fact:
     # a page for customers does not ask it. Not the same as `actionable: false`: a customer
     # cannot change their past delinquencies but knows them.
     known_to_customer: bool = True
+    key_factors: KeyFactors | None = None  # a score's factors behind a low value
+    source: str | None = None  # the id of the credit bureau in `metadata.bureaus` it comes from
 
     def can_move(self, observed: Any, value: Any) -> bool:
         """Whether the customer can change this fact from `observed` to `value`."""
@@ -380,6 +383,12 @@ class Lender:
     name: Text
     contact: Text = Text()
     review_channel: Text = Text()
+    complaints: Text = Text()  # where a customer complains about the lender
+    regulators: tuple[tuple[str, Agency], ...] = ()  # per jurisdiction code
+
+    def regulator(self, jurisdiction: str) -> Agency | None:
+        """The regulator a customer can contact in `jurisdiction`, if declared."""
+        return dict(self.regulators).get(jurisdiction)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -439,6 +448,12 @@ class Metadata:
     calendar: BusinessCalendar | None = None
     jurisdictions: tuple[str, ...] = ()
     minimum_notice_days: tuple[tuple[ActionKind, int], ...] = ()  # per adverse action
+    bureaus: tuple[tuple[str, Agency], ...] = ()  # credit bureaus facts come from, by id
+    reports_to_bureau: BureauReporting | None = None
+
+    def bureau(self, bureau_id: str) -> Agency | None:
+        """The credit bureau declared under `bureau_id`, if any."""
+        return dict(self.bureaus).get(bureau_id)
 
     def minimum_notice(self, kind: ActionKind) -> int:
         """The fewest days of notice the policy promises before `kind` takes effect."""

@@ -146,7 +146,8 @@ class _Checker:
             self.texts(fact.label, (*fact.path, "label"), required=False)
             self.texts(fact.description, (*fact.path, "description"), required=False)
         seen: dict[str, Path] = {}
-        used: set[str] = set()
+        # A score's key-factor codes are read by every notice that gives the score as a reason.
+        used: set[str] = {f.key_factors.fact for f in policy.facts if f.key_factors}
         for rule in policy.rules:
             if rule.id in seen:
                 self.error((*rule.path, "id"), "C110", f"duplicate rule id `{rule.id}`")

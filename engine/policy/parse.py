@@ -44,6 +44,7 @@ from clearline.engine.model import (
     SignalKind,
     Text,
 )
+from clearline.engine.policy.parse_parties import agencies, bureau_reporting, key_factors
 from clearline.engine.policy.source import Path, SourceMap
 
 _OPERATORS = {op.value for op in Operator}
@@ -110,6 +111,8 @@ class _Parser:
                 self.text(raw.get("name")),
                 self.text(raw.get("contact")),
                 self.text(raw.get("review_channel")),
+                self.text(raw.get("complaints")),
+                agencies(raw.get("regulators"), self.text),
             )
         if start is None:
             return None
@@ -132,6 +135,8 @@ class _Parser:
             calendar=calendar,
             jurisdictions=tuple(str(code) for code in data.get("jurisdictions", ())),
             minimum_notice_days=_minimum_notice(data.get("minimum_notice_days")),
+            bureaus=agencies(data.get("bureaus"), self.text),
+            reports_to_bureau=bureau_reporting(data.get("reports_to_bureau")),
         )
 
     def fact(self, name: str, data: dict[str, Any], path: Path | None = None) -> Fact:
@@ -190,6 +195,8 @@ class _Parser:
             actionable=_actionable(data.get("actionable")),
             grows_daily=bool(data.get("grows_daily", False)),
             known_to_customer=bool(data.get("known_to_customer", True)),
+            key_factors=key_factors(data.get("key_factors"), self.text, path),
+            source=str(data["source"]) if "source" in data else None,
         )
 
     def literal(self, fact_name: str, value: Any) -> Any:
@@ -476,6 +483,7 @@ class _Parser:
             minimum=0 if kind is SignalKind.COUNT else None,
             path=path,
             actionable=_actionable(data.get("actionable")),
+            source=str(data["source"]) if "source" in data else None,
         )
         kept = tuple(pattern for pattern in patterns if pattern is not None)
         if len(kept) != len(patterns):

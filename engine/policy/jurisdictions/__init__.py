@@ -10,7 +10,12 @@ Each requirement names its rule book, which every finding quotes. Requirement ki
 - `review_channel: true`: the lender names a human review channel in every language (every
   adverse grace rule already has an appeal window, by C118);
 - `distinct_reasons: N`: every adverse rule has a reason code of its own, so each of the at
-  most N principal reasons on a notice is a specific factor.
+  most N principal reasons on a notice is a specific factor;
+- `complaint_route: true`: the lender names where to complain (`owner.complaints`) in every
+  language (C175);
+- `regulator_contact: always` or `when_bureau`: the owner names the regulator of this
+  jurisdiction (`owner.regulators.<pack id>`), always or when a fact comes from a credit
+  bureau (C176).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Requirement:
     actions: tuple[ActionKind, ...] = ()
     review_channel: bool = False
     distinct_reasons: int | None = None
+    complaint_route: bool = False
+    regulator_contact: str | None = None  # "always" or "when_bureau"
 
 
 @dataclass(frozen=True)
@@ -105,10 +112,15 @@ def _requirement(file: str, index: int, raw: Any) -> Requirement:
             return Requirement(book, what, review_channel=True)
         if "distinct_reasons" in raw:
             return Requirement(book, what, distinct_reasons=int(raw["distinct_reasons"]))
+        if raw.get("complaint_route") is True:
+            return Requirement(book, what, complaint_route=True)
+        if raw.get("regulator_contact") in ("always", "when_bureau"):
+            return Requirement(book, what, regulator_contact=str(raw["regulator_contact"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise PackError(f"{where}: {exc}") from exc
     raise PackError(
-        f"{where}: unknown requirement; use minimum_notice, review_channel or distinct_reasons"
+        f"{where}: unknown requirement; use minimum_notice, review_channel, distinct_reasons, "
+        "complaint_route or regulator_contact (always or when_bureau)"
     )
 
 
@@ -139,6 +151,7 @@ def pack_findings(policy: Policy, packs: list[Pack]) -> Iterator[Finding]:
                             f"`metadata.owner.review_channel` in {lang}",
                         )
                         break
+            yield from _owner_findings(policy, pack, item)
             if item.distinct_reasons is not None:
                 seen: dict[str, str] = {}
                 for rule in policy.rules:
@@ -153,3 +166,32 @@ def pack_findings(policy: Policy, packs: list[Pack]) -> Iterator[Finding]:
                             f"{item.distinct_reasons}): rules `{other}` and `{rule.id}` share "
                             f"reason code {rule.reason_code}; give each its own code",
                         )
+
+
+def _owner_findings(policy: Policy, pack: Pack, item: Requirement) -> Iterator[Finding]:
+    """A complaint route or the regulator's contact the pack asks of the owner block."""
+    owner = policy.metadata.owner
+    langs = policy.metadata.languages
+    if item.complaint_route:
+        route = owner.complaints if owner is not None else None
+        missing = [lang for lang in langs if route is None or not route.get(lang)]
+        if missing:
+            yield (
+                ("metadata", "owner"),
+                "C175",
+                f"{item.book} asks for a complaint route: give `metadata.owner.complaints` "
+                f"in {', '.join(missing)}",
+            )
+    if item.regulator_contact is None:
+        return
+    if item.regulator_contact == "when_bureau" and not any(f.source for f in policy.facts):
+        return
+    found = owner.regulator(pack.id) if owner is not None else None
+    if found is None:
+        because = " (facts come from a credit bureau)" if item.regulator_contact != "always" else ""
+        yield (
+            ("metadata", "owner"),
+            "C176",
+            f"{item.book} asks for the regulator's contact{because}: give "
+            f"`metadata.owner.regulators.{pack.id}` with its name and contact",
+        )
