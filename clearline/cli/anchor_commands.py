@@ -25,11 +25,10 @@ from clearline.engine.audit.checkpoint import (
 from clearline.engine.audit.held import check_held
 from clearline.engine.audit.log import AuditError, AuditLog, Verification
 from clearline.engine.audit.merkle import Tree, leaf_hash, root_from_inclusion
-from clearline.engine.audit.writer import chain_hash, contents
+from clearline.engine.audit.proofs import PROOF_FORMAT, AfterCheckpoint, inclusion_proof
+from clearline.engine.audit.writer import chain_hash
 
 from .common import Failed, error
-
-PROOF_FORMAT = "clearline-inclusion-proof/1"
 
 
 def verifier_for(log: AuditLog, key_path: str | None) -> VerifierKey | None:
@@ -149,39 +148,18 @@ def register(audit: click.Group, open_log: Callable[[str], AuditLog]) -> None:
                 raise Failed()
             record = exact[0]
             result = log.verify()
-        size = note.checkpoint.size
-        tree = Tree(result.leaves)
-        if size > tree.size or tree.root(size) != note.checkpoint.root:
-            error(
-                "the log does not match this checkpoint (`audit verify --checkpoint`)",
-                where=held,
-                code="A101",
-            )
-            raise Failed()
-        if record.seq > size:
-            error(
-                f"record {record.seq} came after this checkpoint ({size} records)",
-                where=held,
-                code="A105",
-            )
-            raise Failed()
-        content = contents([tuple(getattr(record, n) for n in _CONTENT_COLUMNS)])[0]
-        proof: dict[str, Any] = {
-            "format": PROOF_FORMAT,
-            "record_id": record.record_id,
-            "seq": record.seq,
-            "prev_hash": record.prev_hash,
-            "content": content,
-            "record_hash": record.hash,
-            "leaf_index": record.seq - 1,
-            "tree_size": size,
-            "audit_path": [h.hex() for h in tree.inclusion_proof(record.seq - 1, size)],
-            "checkpoint": note.body + "\n" + note_signatures(held),
-        }
+        try:
+            text = note.body + "\n" + note_signatures(held)
+            proof = inclusion_proof(record, result.leaves, note, text)
+        except AuditError as exc:
+            error(str(exc), where=held, code="A105" if isinstance(exc, AfterCheckpoint) else "A101")
+            raise Failed() from None
         Path(output).write_text(
             json.dumps(proof, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        click.echo(f"inclusion proof of record {record.seq} in {size} records written to {output}")
+        click.echo(
+            f"inclusion proof of record {record.seq} in {proof['tree_size']} records written to {output}"
+        )
 
     @audit.command(name="verify-proof")
     @click.argument("proof_path", type=click.Path(exists=True, dir_okay=False))
@@ -244,23 +222,6 @@ def register(audit: click.Group, open_log: Callable[[str], AuditLog]) -> None:
                 error(str(exc), code="A001")
                 raise Failed() from None
         click.echo("upgraded" if done else "nothing to do: the log has its tree already")
-
-
-_CONTENT_COLUMNS = (
-    "kind",
-    "record_id",
-    "account_id",
-    "action",
-    "policy_id",
-    "policy_version",
-    "policy_sha256",
-    "as_of",
-    "recorded_at",
-    "template",
-    "input_sha256",
-    "body",
-    "inputs",
-)
 
 
 def note_signatures(path: str) -> str:

@@ -8,6 +8,7 @@ import socket
 
 import click
 
+from clearline.engine.audit.checkpoint import CheckpointError, SignerKey, read_key_file
 from clearline.engine.audit.log import AuditError
 from clearline.engine.versions import PolicyRegistry
 
@@ -77,6 +78,16 @@ def _loopback(host: str) -> bool:
     show_default=True,
     help="Seconds to wait for the audit log's write lock before answering 503.",
 )
+@click.option(
+    "--audit-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sign a checkpoint of the audit log after each batch with this key (audit keygen).",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(file_okay=False),
+    help="Also write each signed checkpoint to this folder, outside the audit log.",
+)
 def serve(
     policies: str,
     audit_path: str,
@@ -89,6 +100,8 @@ def serve(
     commit_window: float,
     commit_max: int,
     audit_timeout: float,
+    audit_key: str | None,
+    checkpoints: str | None,
 ) -> None:
     """Serve decisions over HTTP; every answer is in the audit log before it is sent."""
     import uvicorn
@@ -114,6 +127,12 @@ def serve(
         raise Failed()
     for version in registry:
         _ = version.compiled  # compile before the first request, not during it
+    try:
+        signer = read_key_file(audit_key, private=True) if audit_key else None
+    except CheckpointError as exc:
+        error(str(exc), where=audit_key or "clearline", code="A103")
+        raise Failed() from None
+    assert signer is None or isinstance(signer, SignerKey)
     metrics = ServiceMetrics()
     recorder = GroupCommitRecorder(
         audit_path,
@@ -121,6 +140,8 @@ def serve(
         max_batch=commit_max,
         timeout=audit_timeout,
         on_batch=metrics.audit_batch.observe,
+        signer=signer,
+        checkpoints=checkpoints,
     )
     try:
         recorder.start()

@@ -27,7 +27,14 @@ from clearline.disclosures import (
     policy_disclosure,
 )
 from clearline.engine import FactError, decide
-from clearline.engine.audit.log import KIND_DECISION, AuditLog
+from clearline.engine.audit.checkpoint import CheckpointError, parse_note
+from clearline.engine.audit.log import KIND_DECISION, AuditError, AuditLog
+from clearline.engine.audit.proofs import (
+    AfterCheckpoint,
+    inclusion_proof,
+    latest_checkpoint,
+    stored_leaves,
+)
 from clearline.engine.decisions.decide import AsOfError, Decision, to_instant
 from clearline.engine.decisions.requests import Request as AccountRequest
 from clearline.engine.policy.facts_schema import facts_schema
@@ -264,6 +271,58 @@ async def get_decision(service: Service, request: Request) -> Response:
     return Response((await _record_document(service, request)).encode(), media_type=JSON)
 
 
+def _latest_checkpoint(log: AuditLog) -> str | None:
+    return latest_checkpoint(log._db)
+
+
+@endpoint("checkpoint", "read")
+async def get_checkpoint(service: Service, request: Request) -> Response:
+    """GET /v1/audit/checkpoint: the latest signed checkpoint of the log (C2SP signed note)."""
+    if service.recorder is None or service.recorder.signer is None:
+        raise Problem(404, NOT_FOUND, "this service signs no checkpoints (serve --audit-key)")
+    note: str | None = await service.read_log(_latest_checkpoint)
+    if note is None:
+        raise Problem(404, NOT_FOUND, "no checkpoint signed yet: none until the first decision")
+    return Response(note.encode(), media_type="text/plain; charset=utf-8")
+
+
+def _proof_of(decision_id: str) -> Callable[[AuditLog], dict[str, Any]]:
+    def build(log: AuditLog) -> dict[str, Any]:
+        # Runs in the writer thread, between batches: the checkpoint and the leaves agree.
+        text = latest_checkpoint(log._db)
+        if text is None:
+            raise Problem(404, NOT_FOUND, "no checkpoint signed yet")
+        found = [
+            r
+            for r in log.get(decision_id)
+            if r.record_id == decision_id and r.kind == KIND_DECISION
+        ]
+        if len(found) != 1:
+            raise Problem(404, "A002", f"no decision `{decision_id}` in the audit log")
+        try:
+            note = parse_note(text)
+        except CheckpointError as exc:
+            raise Problem(500, "A101", f"the log's latest checkpoint is damaged: {exc}") from None
+        leaves = stored_leaves(log._db, note.checkpoint.size)
+        try:
+            return inclusion_proof(found[0], leaves, note, text)
+        except AfterCheckpoint as exc:  # appended before the service had its key
+            raise Problem(404, "A105", str(exc)) from None
+        except AuditError as exc:
+            raise Problem(500, "A101", str(exc)) from None
+
+    return build
+
+
+@endpoint("proof", "read")
+async def get_proof(service: Service, request: Request) -> Response:
+    """GET /v1/decisions/{decision_id}/proof: its inclusion proof in the latest checkpoint."""
+    if service.recorder is None or service.recorder.signer is None:
+        raise Problem(404, NOT_FOUND, "this service signs no checkpoints (serve --audit-key)")
+    proof = await service.read_log(_proof_of(request.path_params["decision_id"]))
+    return Response(orjson.dumps(proof), media_type=JSON)
+
+
 def _language(version: PolicyVersion, request: Request) -> str:
     languages = version.policy.metadata.languages
     lang = request.query_params.get("lang") or languages[0]
@@ -439,6 +498,8 @@ ROUTES = [
     Route("/v1/policies/{policy_id}/decide-batch", decide_batch, methods=["POST"]),
     Route("/v1/decisions/{decision_id}", get_decision, methods=["GET"]),
     Route("/v1/decisions/{decision_id}/notice", get_notice, methods=["GET"]),
+    Route("/v1/decisions/{decision_id}/proof", get_proof, methods=["GET"]),
+    Route("/v1/audit/checkpoint", get_checkpoint, methods=["GET"]),
     Route("/v1/policies", list_policies, methods=["GET"]),
     Route("/v1/policies/{policy_id}/versions/{version}", get_version, methods=["GET"]),
     Route(

@@ -32,6 +32,36 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+# What `clearline audit prove` writes and `clearline audit verify-proof` checks.
+_INCLUSION_PROOF: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "format",
+        "record_id",
+        "seq",
+        "prev_hash",
+        "content",
+        "record_hash",
+        "leaf_index",
+        "tree_size",
+        "audit_path",
+        "checkpoint",
+    ],
+    "properties": {
+        "format": {"const": "clearline-inclusion-proof/1"},
+        "record_id": {"type": "string"},
+        "seq": {"type": "integer", "minimum": 1},
+        "prev_hash": {"type": "string"},
+        "content": {"type": "string", "description": "the bytes the record's hash covers"},
+        "record_hash": {"type": "string"},
+        "leaf_index": {"type": "integer", "minimum": 0},
+        "tree_size": {"type": "integer", "minimum": 1},
+        "audit_path": {"type": "array", "items": {"type": "string"}},
+        "checkpoint": {"type": "string", "description": "the signed note the proof leads to"},
+    },
+}
+
+
 def _json(schema: Any, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -184,6 +214,27 @@ def openapi_document(registry: PolicyRegistry, limits: Limits, secured: bool) ->
             "responses": {
                 "200": _text("text/markdown", "text/html"),
                 **_problems(400, 401, 403, 404, 503),
+            },
+        }
+    }
+    paths["/v1/decisions/{decision_id}/proof"] = {
+        "get": {
+            "summary": "The decision's inclusion proof in the latest signed checkpoint "
+            "(checked offline by `clearline audit verify-proof`)",
+            "parameters": [decision_id],
+            "responses": {
+                "200": _json(_INCLUSION_PROOF),
+                **_problems(401, 403, 404, 503),
+            },
+        }
+    }
+    paths["/v1/audit/checkpoint"] = {
+        "get": {
+            "summary": "The audit log's latest signed checkpoint (C2SP signed note); "
+            "404 when the service signs none",
+            "responses": {
+                "200": _text("text/plain"),
+                **_problems(401, 403, 404, 503),
             },
         }
     }

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from clearline.engine.audit.checkpoint import SignerKey
 from clearline.engine.audit.log import AuditLog
 from clearline.engine.decisions.decide import Decision
 
@@ -68,8 +69,12 @@ class GroupCommitRecorder:
         max_batch: int = 1000,
         timeout: float = 10.0,
         on_batch: Callable[[int], None] | None = None,
+        signer: SignerKey | None = None,
+        checkpoints: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        self.signer = signer  # with a key, each committed batch publishes a signed checkpoint
+        self._checkpoints = checkpoints
         self.window = window
         self.max_batch = max_batch
         self._timeout = timeout
@@ -117,7 +122,13 @@ class GroupCommitRecorder:
 
     def _run(self) -> None:
         try:
-            log = AuditLog(self.path, parallel=False, timeout=self._timeout)
+            log = AuditLog(
+                self.path,
+                parallel=False,
+                timeout=self._timeout,
+                signer=self.signer,
+                checkpoints=self._checkpoints,
+            )
         except BaseException as exc:
             self._open_error = exc
             self._opened.set()
