@@ -42,6 +42,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cli)
 
 
+# The audit tests' shared fixtures (registry, decisions, pristine), loaded here so that pytest
+# rewrites their asserts (tests/test_audit_*.py).
+pytest_plugins = ["tests.audit_helpers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 SHIPPED_V1 = POLICIES / "credit-line-closure" / "1.0.0.yaml"
