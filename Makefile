@@ -56,7 +56,7 @@ screenshot: $(STAMP) chromium
 # Debian's chromium and its driver for the browser tests (installed when missing; needs root).
 chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk)
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

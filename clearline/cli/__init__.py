@@ -18,7 +18,6 @@ from .decide_command import decide_command, sample
 from .demo import demo
 from .disclose_command import disclose, notice
 from .init_command import init_command
-from .init_command import init_command
 from .policy_commands import check, test_command
 from .schema_command import schema
 from .selfcheck_command import selfcheck
@@ -35,7 +34,6 @@ def cli() -> None:
 for command in (
     check,
     test_command,
-    init_command,
     init_command,
     decide_command,
     sample,

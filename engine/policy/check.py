@@ -10,6 +10,7 @@ from clearline.engine.events.rulesets import MAX_ALTERNATIVES, pattern_size
 from clearline.engine.facts import ValueProblem, check_bounds, coerce, normalise_facts
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
+    MISSING_FACTS_REASON,
     ORDERING_OPERATORS,
     Comparison,
     Condition,
@@ -40,7 +41,6 @@ from clearline.engine.policy.jurisdictions import (
 from clearline.engine.policy.source import Path, SourceMap
 from clearline.engine.policy.text_numbers import text_number_problems
 
-MISSING_FACTS_REASON = "missing-facts"
 RESERVED_EVENT_TYPES = frozenset({"facts"})  # `{"type": "facts"}` events update facts
 MAX_EVENT_FIELDS = 24  # durable_rules keeps at most 32 properties per fact; 8 are ours
 MAX_WINDOW = 3650 * 86400
