@@ -180,7 +180,7 @@ def test_cli_walks_a_case_from_opening_to_effective(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("case", "show", "nope"), "no case store at clearline-cases.db"),
+        (("case", "show", "nope"), "error[E300]: no case store at clearline-cases.db"),
         (("case", "event", "nope", "notice_sent", "--at", "2027-03-01"), "no case `nope`"),
         (("case", "advance", "--as-of", "soon"), "not an ISO date"),
     ],
@@ -243,6 +243,12 @@ def test_transitions_go_to_the_audit_log_with_the_store(tmp_path: Path) -> None:
     assert bodies[-1]["transition"]["cause"] == "cure"
     # Event facts are named, never copied into the log.
     assert bodies[-1]["event"]["facts"] == ["declared_hardship", "high_apr_applications_7d"]
+    # A notice is made from a decision only: record 2 is a case transition.
+    refused = clearline("notice", "--audit", str(tmp_path / "audit.db"), "--id", "#2", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert f"error[N104]: record `#2` of {tmp_path / 'audit.db'} is a {KIND_CASE_TRANSITION}" in (
+        refused.stderr
+    )
 
 
 def test_a_failed_audit_append_leaves_the_store_unchanged(tmp_path: Path) -> None:

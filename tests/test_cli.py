@@ -122,6 +122,7 @@ def test_decide_jsonl_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> N
         json.dumps(
             {"account_id": "A4", "facts": {**GOOD, "days_past_due": 40}, "as_of": "2027-03-05"}
         ),
+        json.dumps({"account_id": "A5", "facts": {**GOOD, "segment": "x" * (1 << 20)}}),
     ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -132,6 +133,7 @@ def test_decide_jsonl_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert "in.jsonl:2:2: error[F005]: invalid JSON" in result.stderr
     assert "in.jsonl:3:1: error[F003]: fact `credit_score`: expected an integer" in result.stderr
+    assert "in.jsonl:5:1: error[F011]: line is longer than 1048576 bytes" in result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["account_id"] for d in out] == ["A1", "A4"]
     assert out[1]["action"] == "suspend" and out[1]["as_of"] == "2027-03-04T16:00:00Z"

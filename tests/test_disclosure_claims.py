@@ -25,8 +25,8 @@ def test_an_immediate_only_policy_is_not_said_to_wait(tmp_path: Path) -> None:
     run = run_cli("disclose", str(path), "--check", "-o", str(tmp_path / "d.md"))
     assert run.returncode == 1
     assert (
-        "the en disclosure says changes mostly wait for a notice period, but 1 of 1 adverse "
-        "rules take effect at once" in run.stderr + run.stdout
+        f"{path}: error[D200]: the en disclosure says changes mostly wait for a notice period, "
+        "but 1 of 1 adverse rules take effect at once" in run.stderr
     )
 
 

@@ -86,12 +86,17 @@ def test_every_shipped_example_notice_meets_the_targets() -> None:
         assert zh.chars_per_sentence <= 30 and zh.longest <= 60, test.name
 
 
-def test_a_record_without_trace_is_refused() -> None:
+def test_a_record_without_trace_is_refused(tmp_path: Path) -> None:
     compiled = shipped()
     record = decide(compiled, CLOSED, AS_OF).to_dict()
     record["trace"] = None
     with pytest.raises(NoticeError, match="no trace"):
         decision_notice(compiled, record, "en")
+    untraced = tmp_path / "untraced.json"
+    untraced.write_text(json.dumps(record))
+    result = run_cli("notice", str(untraced), "--policy", str(SHIPPED))
+    assert result.returncode == 1
+    assert result.stderr.startswith("clearline: error[N103]: ") and "no trace" in result.stderr
 
 
 def test_a_record_whose_reasons_disagree_with_its_trace_is_refused() -> None:
@@ -168,7 +173,7 @@ def test_notice_cli_reports_an_unknown_policy_version(decision_file: Path, tmp_p
     decision.write_text(json.dumps(record))
     result = run_cli("notice", str(decision))
     assert result.returncode == 1
-    assert "no policy credit-line-closure version 9.9.9" in result.stderr
+    assert "error[N102]: no policy credit-line-closure version 9.9.9" in result.stderr
 
 
 def test_notice_cli_picks_one_record_of_jsonl_by_id(tmp_path: Path) -> None:
@@ -181,7 +186,7 @@ def test_notice_cli_picks_one_record_of_jsonl_by_id(tmp_path: Path) -> None:
     batch.write_text("\n".join(records) + "\n", encoding="utf-8")
     result = run_cli("notice", str(batch), "--lang", "en")
     assert result.returncode == 1
-    assert "2 decision records; pick one with --id" in result.stderr
+    assert f"error[N100]: {batch}: 2 decision records; pick one with --id" in result.stderr
     wanted = json.loads(records[1])["decision_id"]
     result = run_cli("notice", str(batch), "--lang", "en", "--id", wanted)
     assert result.returncode == 0, result.stderr

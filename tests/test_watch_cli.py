@@ -102,6 +102,11 @@ def test_stop_and_resume_neither_loses_nor_repeats_a_decision(stream: Path) -> N
     rest = _run(*common, cwd=stream)
     assert rest.returncode == 0, rest.stderr
     assert out.read_text("utf-8") == whole.stdout
+    torn = stream / "torn.checkpoint"
+    torn.write_text(checkpoint.read_text("utf-8")[:40], "utf-8")
+    refused = _run("--events", "events.jsonl", "--checkpoint", str(torn), cwd=stream)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"clearline: error[E220]: {torn}: not a usable checkpoint")
 
 
 def test_standard_input_and_a_bad_snapshot(stream: Path) -> None:
@@ -113,10 +118,12 @@ def test_standard_input_and_a_bad_snapshot(stream: Path) -> None:
     record = json.loads(facts[1])
     record["facts"]["credit_score"] = 5000
     facts[1] = json.dumps(record)
+    facts[2] = json.dumps([record["account_id"], record["facts"]])  # not a snapshot line
     (stream / "bad-facts.jsonl").write_text("\n".join(facts) + "\n", "utf-8")
     bad = _run("--events", "events.jsonl", "--facts", "bad-facts.jsonl", cwd=stream)
     assert bad.returncode == 1
     assert bad.stderr.startswith("bad-facts.jsonl:2:1: error[F003]: fact `credit_score`:")
+    assert "bad-facts.jsonl:3:1: error[E210]: a snapshot line is" in bad.stderr
     assert bad.stdout == ""
 
 
