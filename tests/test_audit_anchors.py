@@ -182,6 +182,10 @@ def test_another_key_and_another_log_are_refused(made: dict[str, Path], tmp_path
     foreign.write_text(Checkpoint(origin_of("0" * 32), 5, b"\x00" * 32).signed(alien))
     code, _, err = verify(made["db"], "--checkpoint", str(foreign))
     assert code == 1 and "a checkpoint of another log" in err
+    not_a_key = tmp_path / "not-a.key"
+    not_a_key.write_text("this is no verifier key\n")
+    code, _, err = verify(made["db"], "--checkpoint", str(made["cps"]), "--key", str(not_a_key))
+    assert code == 1 and err.startswith(f"{not_a_key}: error[A103]: "), err
 
 
 def test_a_flipped_bit_in_a_checkpoint_is_refused(made: dict[str, Path], tmp_path: Path) -> None:
@@ -262,6 +266,31 @@ def test_prove_and_verify_proof_on_the_cli(made: dict[str, Path], tmp_path: Path
         str(proof),
     )
     assert run.returncode == 0, run.stderr
+    # the first checkpoint commits to the first batch only: record 123 came after it
+    first = sorted(made["cps"].glob("*"))[0]
+    late = run_cli(
+        "audit",
+        "prove",
+        str(made["db"]),
+        record.record_id,
+        "--checkpoint",
+        str(first),
+        "-o",
+        str(tmp_path / "late.json"),
+    )
+    assert late.returncode == 1 and late.stderr.startswith(f"{first}: error[A105]: "), late.stderr
+    none = run_cli(
+        "audit",
+        "prove",
+        str(made["db"]),
+        "ffffffffffff",
+        "--checkpoint",
+        str(held),
+        "-o",
+        str(tmp_path / "none.json"),
+    )
+    assert none.returncode == 1, none.stderr
+    assert none.stderr.startswith(f"{made['db']}: error[A105]: 0 records match"), none.stderr
     run = run_cli(
         "audit", "verify-proof", str(proof), "--checkpoint", str(held), "--key", str(made["pub"])
     )
@@ -349,6 +378,8 @@ def test_backup_copies_the_wal_and_verifies(made: dict[str, Path], tmp_path: Pat
     assert run.returncode == 0 and "verified" in run.stdout, run.stderr
     code, _, _ = verify(target, "--checkpoint", str(made["cps"]))
     assert code == 0
+    again = run_cli("audit", "backup", str(made["db"]), str(target))
+    assert again.returncode == 1 and f"error[A104]: {target} exists" in again.stderr
 
 
 def test_every_hash_recomputes_with_an_independent_jcs(made: dict[str, Path]) -> None:

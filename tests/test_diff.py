@@ -415,6 +415,15 @@ def test_backtest_from_an_audit_log(tmp_path: Path) -> None:
     assert json.loads(from_audit.stdout)["accounts"] == 300
     both = run_cli("backtest", "--from", str(SHIPPED_V1), "--to", str(SHIPPED_V2))
     assert both.returncode == 2
+    not_a_log = tmp_path / "notes.txt"
+    not_a_log.write_text("these are notes, not an audit log\n" * 100)
+    wrong = run_cli(
+        "backtest", "--from", str(SHIPPED_V1), "--to", str(SHIPPED_V2), "--audit", str(not_a_log)
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith(
+        f"clearline: error[A000]: {not_a_log}: not a Clearline audit log"
+    )
 
 
 def test_backtest_rejects_redacted_inputs_instead_of_guessing(tmp_path: Path) -> None:

@@ -118,6 +118,8 @@ def test_limits_answer_problem_documents(server: ServiceProcess) -> None:
     assert (answer.status_code, answer.json()["code"]) == (413, "H006")
     assert server.post("/v1/policies/nope/decide", {"facts": {}}).json()["code"] == "V010"
     assert server.client.get("/v1/nothing").json()["code"] == "H007"
+    maybe = server.post(DECIDE + "?trace=maybe", {"facts": {}})
+    assert (maybe.status_code, maybe.json()["code"]) == (400, "H010")
     assert server.client.delete(DECIDE).json()["code"] == "H008"
     assert server.client.get("/v1/decisions/0123456789abcdef").json()["code"] == "A002"
 
@@ -133,6 +135,8 @@ def test_documents_from_the_log_and_the_registry(server: ServiceProcess) -> None
     assert html.text.startswith("<!DOCTYPE html>")
     wrong = server.client.get(f"/v1/decisions/{decision['decision_id']}/notice?lang=fr")
     assert (wrong.status_code, wrong.json()["code"]) == (400, "D102")
+    pdf = server.client.get(f"/v1/decisions/{decision['decision_id']}/notice?format=pdf")
+    assert (pdf.status_code, pdf.json()["code"]) == (400, "H010")
     listed = server.client.get("/v1/policies").json()["policies"]
     assert [v["version"] for v in listed[0]["versions"]] == ["1.0.0", "1.1.0"]
     version = server.client.get("/v1/policies/credit-line-closure/versions/1.1.0").json()

@@ -101,7 +101,9 @@ def test_a_log_that_cannot_record_answers_503_and_no_decision(tmp_path: Path) ->
         assert problem["code"] == "H009"
         assert "locked" in problem["detail"]
         assert "decision_id" not in refused.text
-        assert server.client.get("/readyz").status_code == 503
+        not_ready = server.client.get("/readyz")
+        assert (not_ready.status_code, not_ready.json()["code"]) == (503, "H011")
+        assert "the last audit batch failed" in not_ready.json()["detail"]
         holder.execute("ROLLBACK")
         holder.close()
         answered = server.post(body=body, path=DECIDE)
