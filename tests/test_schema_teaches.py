@@ -123,3 +123,25 @@ def test_what_the_schema_rejects_check_rejects(path: Path) -> None:
         assert rejected_by_check, f"{path.name}: the schema rejects it, check does not"
     if path in (SHIPPED_V1, SHIPPED_V2):
         assert not rejected_by_schema, f"{path.name}: the schema rejects a shipped policy"
+
+
+def test_the_word_file_teaches_every_property_and_the_schema_is_up_to_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # scripts/describe_schema.py reads its words from scripts/schema_words.yaml; run on a copy
+    # of the schema it must find nothing to add and no property without words or example.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "describe_schema", ROOT / "scripts" / "describe_schema.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    original = (ROOT / "engine" / "schema" / "policy.schema.json").read_text("utf-8")
+    script.SCHEMA = tmp_path / "policy.schema.json"
+    script.COPY = tmp_path / "copy.schema.json"
+    script.SCHEMA.write_text(original, "utf-8")
+    assert script.main() == 0
+    assert script.SCHEMA.read_text("utf-8") == original
+    assert "no example" not in capsys.readouterr().err
