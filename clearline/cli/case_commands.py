@@ -19,7 +19,7 @@ from clearline.engine.decisions.requests import InputProblem, read_requests
 from clearline.engine.model import ADVERSE_ACTIONS
 from clearline.engine.versions import NotInForce
 
-from .common import Failed, error, load_compiled
+from .common import Failed, error, load_compiled, version_options
 from .decide_command import decide_request, load_chooser, open_audit, open_input
 
 _store_option = click.option(
@@ -82,15 +82,7 @@ def _describe(t: Transition) -> str:
 
 
 @case.command(name="open")
-@click.option("--policy", "policy_path", type=click.Path(), help="Policy file.")
-@click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(file_okay=False),
-    help="Folder of policy versions: each account is decided with the version in force at its "
-    "as_of (each line says which).",
-)
-@click.option("--policy-id", help="With --policies: the policy, when the folder holds several.")
+@version_options("each line says which")
 @click.argument("input_path", default="-", type=click.Path(allow_dash=True))
 @click.option("--as-of", required=True, help="Decision date or date-time; a line's own wins.")
 @_store_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -15,6 +15,7 @@ from clearline.engine.policy.load import analyse_policy
 from clearline.engine.versions import policy_files as policy_files  # the commands import it here
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -81,3 +82,39 @@ def with_progress(
             if n % every == 0:
                 bar.update(task, completed=n)
             yield item
+
+
+def signing_options(command: F) -> F:
+    """`--audit-key` and `--checkpoints`: sign a checkpoint of the audit log after each batch."""
+    command = click.option(
+        "--checkpoints",
+        type=click.Path(file_okay=False),
+        help="Also write each signed checkpoint to this folder, outside the audit log.",
+    )(command)
+    return click.option(
+        "--audit-key",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Sign a checkpoint of the audit log after each batch with this key (audit keygen).",
+    )(command)
+
+
+def version_options(says: str) -> Callable[[F], F]:
+    """`--policy FILE` or `--policies DIR [--policy-id ID]`: `says` tells where the version
+    each account was decided with is named."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--policy-id", help="With --policies: the policy, when the folder holds several."
+        )(command)
+        command = click.option(
+            "--policies",
+            "policies_dir",
+            type=click.Path(file_okay=False),
+            help="Folder of policy versions: each account is decided with the version in force "
+            f"at its as_of ({says}).",
+        )(command)
+        return click.option("--policy", "policy_path", type=click.Path(), help="Policy file.")(
+            command
+        )
+
+    return add

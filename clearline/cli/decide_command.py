@@ -17,7 +17,16 @@ from clearline.engine.decisions.requests import InputProblem, Request, read_requ
 from clearline.engine.synthetic.accounts import sample_accounts
 from clearline.engine.versions import NotInForce, PolicyRegistry
 
-from .common import Failed, error, load_compiled, progress_wanted, report, with_progress
+from .common import (
+    Failed,
+    error,
+    load_compiled,
+    progress_wanted,
+    report,
+    signing_options,
+    version_options,
+    with_progress,
+)
 
 
 def decide_request(
@@ -87,15 +96,7 @@ def open_input(input_path: str) -> tuple[IO[bytes], str]:
 
 
 @click.command(name="decide")
-@click.option("--policy", "policy_path", type=click.Path(), help="Policy file.")
-@click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(file_okay=False),
-    help="Folder of policy versions: each account is decided with the version in force at its "
-    "as_of (stderr says which).",
-)
-@click.option("--policy-id", help="With --policies: the policy, when the folder holds several.")
+@version_options("stderr says which")
 @click.option(
     "--what-if",
     is_flag=True,
@@ -118,16 +119,7 @@ def open_input(input_path: str) -> tuple[IO[bytes], str]:
 @click.option(
     "--audit", "audit_path", type=click.Path(), help="Append every decision to this audit log."
 )
-@click.option(
-    "--audit-key",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Sign a checkpoint of the audit log after each batch with this key (audit keygen).",
-)
-@click.option(
-    "--checkpoints",
-    type=click.Path(file_okay=False),
-    help="Also write each signed checkpoint to this folder, outside the audit log.",
-)
+@signing_options
 def decide_command(
     policy_path: str | None,
     policies_dir: str | None,

@@ -12,7 +12,7 @@ from clearline.engine.audit.checkpoint import CheckpointError, SignerKey, read_k
 from clearline.engine.audit.log import AuditError
 from clearline.engine.versions import PolicyRegistry
 
-from .common import Failed, error, report
+from .common import Failed, error, report, signing_options
 
 
 def _loopback(host: str) -> bool:
@@ -78,16 +78,7 @@ def _loopback(host: str) -> bool:
     show_default=True,
     help="Seconds to wait for the audit log's write lock before answering 503.",
 )
-@click.option(
-    "--audit-key",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Sign a checkpoint of the audit log after each batch with this key (audit keygen).",
-)
-@click.option(
-    "--checkpoints",
-    type=click.Path(file_okay=False),
-    help="Also write each signed checkpoint to this folder, outside the audit log.",
-)
+@signing_options
 def serve(
     policies: str,
     audit_path: str,
