@@ -114,6 +114,8 @@ def test_a_condition_that_can_never_hold_is_refused_with_the_reason(when: str, s
         "{not: {fact: tier, in: [gold, silver]}}",
         "{fact: tier, ne: gold}",
         "{all: [{fact: dpd, ge: 5}, {fact: score, le: 400}, {fact: dpd, ge: {fact: limit_pct}}]}",
+        "{fact: score, le: {fact: balance}}",  # balance: no bound, no threshold of its own
+        "{fact: balance, gt: {fact: score}}",
     ],
 )
 def test_a_condition_that_can_hold_passes(when: str) -> None:

@@ -98,6 +98,14 @@ def _domain(fact: Fact) -> str:
     return ""
 
 
+_ANY_VALUE: dict[FactType, Any] = {
+    FactType.INTEGER: 0,
+    FactType.NUMBER: 0.0,
+    FactType.DATE: dt.date(2000, 1, 1),
+    FactType.DATETIME: dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+}
+
+
 def _in_bounds(fact: Fact, value: Any) -> bool:
     try:
         if fact.minimum is not None and value < fact.minimum:
@@ -112,6 +120,9 @@ def candidates(fact: Fact, cmps: Sequence[Comparison], near: Sequence[Any] = ())
     its thresholds and, for comparisons with another fact, at and beside that fact's values)."""
     beside = [Comparison(fact.name, Operator.EQ, value) for value in near]
     pool = list(points(fact, [*cmps, *beside]))
+    if not pool and fact.type in _ANY_VALUE:
+        # No bound and no threshold: nothing narrows the fact, so any one value stands for all.
+        pool.append(_ANY_VALUE[fact.type])
     if fact.type is FactType.STRING:
         # Any string but the named ones: `ne "a"` holds for countless strings.
         pool.append("\x00" + "".join(str(v) for v in pool))
