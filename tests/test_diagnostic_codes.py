@@ -52,5 +52,22 @@ def test_every_registered_code_is_raised_by_a_test() -> None:
     for path in (ROOT / "tests").rglob("*"):
         if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".json", ".jsonl", ".txt"):
             mentioned.update(re.findall(r"\b[A-Z]\d{3}\b", path.read_text("utf-8", "replace")))
-    untested = sorted(set(diagnostic_codes()) - mentioned)
+    untested = sorted(set(diagnostic_codes()) - mentioned - set(BUG_ONLY))
     assert not untested, f"registered codes no test mentions: {untested}"
+
+
+# Codes that only a fault in Clearline itself can raise: no input reaches them, so no test can
+# make them appear without injecting the fault. Each stays registered so the reader is told
+# what happened; the list is short on purpose, and each entry says why it is here.
+BUG_ONLY = {
+    "H500": "the service's handler of an unexpected exception (answered as a problem document "
+    "instead of a traceback)",
+    "N200": "`notice --check` finding a claim the engine does not back in a notice Clearline "
+    "itself generated; the check's logic is tested on tampered notices through "
+    "disclosures.verify.notice_problems (tests/test_notice_claims.py)",
+}
+
+
+def test_the_bug_only_codes_are_registered_and_few() -> None:
+    assert set(BUG_ONLY) <= set(diagnostic_codes())
+    assert len(BUG_ONLY) <= 3
