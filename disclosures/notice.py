@@ -328,15 +328,42 @@ def _receipt(locale: Locale, found: Receipt | None) -> Markup | None:
     )
 
 
+def input_values(policy: Policy, inputs: Mapping[str, Any]) -> dict[str, FactValue]:
+    """The typed values of a decision's inputs (as `decide` checked them, or as an audit log
+    stores them), leaving out what is missing or redacted."""
+    values: dict[str, FactValue] = {}
+    for name, raw in inputs.items():
+        fact = policy.fact(str(name))
+        if fact is None or raw is None or _is_redacted(raw):
+            continue
+        try:
+            values[fact.name] = coerce(fact.type, raw, fact.values)
+        except ValueProblem as exc:
+            raise NoticeError(f"the stored value of `{name}` does not fit: {exc}") from None
+    return values
+
+
 def notice_context(
     compiled: CompiledPolicy,
     decision: Decision | Mapping[str, Any],
     lang: str,
     receipt: Receipt | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the notice template shows, as plain data (a receipt only from an audit log)."""
+    """Everything the notice template shows, as plain data (a receipt only from an audit log).
+
+    A record holds the values its rules compared; a score's key-factor codes, which no rule
+    compares, come from the decision's inputs: a `Decision` carries them, and a record read from
+    an audit log comes with the inputs the log stored (`inputs`). Nothing else is taken from the
+    inputs, so every other sentence rests on the record alone."""
     record = record_of(decision)
     values = check_record(compiled, record)
+    if inputs is None and isinstance(decision, Decision):
+        inputs = decision.inputs()
+    factor_facts = {f.key_factors.fact for f in compiled.policy.facts if f.key_factors}
+    if inputs and factor_facts:
+        given = {name: inputs[name] for name in factor_facts if name in inputs}
+        values = {**input_values(compiled.policy, given), **values}
     policy = compiled.policy
     locale = Locale(policy, lang)
     action = ActionKind(record["action"])
@@ -391,7 +418,8 @@ def decision_notice(
     decision: Decision | Mapping[str, Any],
     lang: str,
     receipt: Receipt | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> str:
     """The decision notice in Markdown; with a receipt, it says where the log proves it."""
-    context = notice_context(compiled, decision, lang, receipt)
+    context = notice_context(compiled, decision, lang, receipt, inputs)
     return render_markdown(f"notice.{lang}.md.j2", context)

@@ -5,7 +5,9 @@ the checks that hold a policy to what its jurisdictions need."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from clearline.disclosures.parties import score_factors
 from clearline.engine import decide
 from clearline.engine.policy.load import analyse_policy_text
 
-from .conftest import SHIPPED_V2
+from .conftest import SHIPPED_V2, run_cli
 from .disclosure_fixtures import AS_OF, GOOD, LANGS, shipped
 
 SHIPPED: dict[str, Any] = yaml.safe_load(SHIPPED_V2.read_text(encoding="utf-8"))
@@ -148,3 +150,32 @@ def test_no_reporting_warning_on_a_decision_that_is_not_adverse() -> None:
     compiled = shipped()
     text = decision_notice(compiled, decide(compiled, GOOD, AS_OF), "en")
     assert "at the earliest" not in text and "Make a complaint" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_notice_of_a_low_score_gives_the_providers_factors(lang: str) -> None:
+    compiled = shipped()
+    decision = decide(compiled, LOW_SCORE, AS_OF)
+    assert any(reason.rule == "very-low-score" for reason in decision.reasons)
+    texts = dict(compiled.policy.fact("credit_score").key_factors.texts)  # type: ignore[union-attr]
+    notice = decision_notice(compiled, decision, lang)
+    for code in ("K01", "K03", "K05", "K02"):  # the first four, in the provider's order
+        assert f"{texts[code].get(lang)} ({code})" in notice
+    assert "(K04)" not in notice
+    # A record alone does not hold the codes (no rule compares them); the inputs an audit log
+    # stores bring them back, and nothing else of the notice changes.
+    record = decision.to_dict()
+    assert "(K01)" not in decision_notice(compiled, record, lang)
+    assert decision_notice(compiled, record, lang, inputs=decision.inputs()) == notice
+
+
+def test_a_notice_from_the_audit_log_gives_the_factors(tmp_path: Path) -> None:
+    account = tmp_path / "low-score.json"
+    account.write_text(json.dumps({"account_id": "K1", "facts": LOW_SCORE, "as_of": "2027-03-01"}))
+    log = tmp_path / "audit.db"
+    decided = run_cli("decide", "--policy", str(SHIPPED_V2), str(account), "--audit", str(log))
+    assert decided.returncode == 0, decided.stderr
+    decision_id = json.loads(decided.stdout)["decision_id"]
+    notice = run_cli("notice", "--audit", str(log), "--id", decision_id, "--lang", "en")
+    assert notice.returncode == 0, notice.stderr
+    assert "(K01)" in notice.stdout and "(K02)" in notice.stdout

@@ -198,8 +198,9 @@ def notice(
 ) -> None:
     """A decision notice: what was decided, why, what would change it, and your rights."""
     receipt: Receipt | None = None
+    inputs: dict[str, Any] | None = None
     if audit_path is not None:
-        record, receipt = _audit_record(audit_path, decision_id)
+        record, receipt, inputs = _audit_record(audit_path, decision_id)
     elif decision_path is not None:
         record = _read_records(decision_path, decision_id)
     else:
@@ -210,7 +211,7 @@ def notice(
         compiled = find_policy(policies, record)
     lang = _language(compiled, lang)
     try:
-        markdown = decision_notice(compiled, record, lang, receipt)
+        markdown = decision_notice(compiled, record, lang, receipt, inputs)
         problems = notice_problems(compiled, record, markdown, lang) if check_only else []
     except (NoticeError, CatalogueError) as exc:
         error(str(exc), code="N103")
@@ -227,9 +228,11 @@ def notice(
     _emit(markdown, lang, fmt, output)
 
 
-def _audit_record(path: str, decision_id: str | None) -> tuple[dict[str, Any], Receipt | None]:
+def _audit_record(
+    path: str, decision_id: str | None
+) -> tuple[dict[str, Any], Receipt | None, dict[str, Any]]:
     """The decision record stored in an audit log under a decision id (or a unique prefix),
-    and its receipt when a signed checkpoint of the log holds it."""
+    its receipt when a signed checkpoint of the log holds it, and the inputs the log stored."""
     if decision_id is None:
         raise click.UsageError("--audit needs --id")
     with open_log(path) as log:
@@ -239,4 +242,4 @@ def _audit_record(path: str, decision_id: str | None) -> tuple[dict[str, Any], R
         error(f"record `{decision_id}` of {path} is a {found.kind}, not a decision", code="N104")
         raise Failed()
     record: dict[str, Any] = found.data()
-    return record, receipt
+    return record, receipt, found.facts()

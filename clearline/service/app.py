@@ -247,22 +247,28 @@ async def decide_batch(service: Service, request: Request) -> Response:
     return Response(body, media_type=JSON)
 
 
-def _recorded(decision_id: str) -> Callable[[AuditLog], str | None]:
-    def find(log: AuditLog) -> str | None:
+def _recorded(decision_id: str) -> Callable[[AuditLog], tuple[str, str] | None]:
+    """The stored document and inputs of a decision, read in the log's thread."""
+
+    def find(log: AuditLog) -> tuple[str, str] | None:
         for record in log.get(decision_id):
             if record.record_id == decision_id and record.kind == KIND_DECISION:
-                return record.document
+                return record.document, record.inputs
         return None
 
     return find
 
 
-async def _record_document(service: Service, request: Request) -> str:
+async def _recorded_decision(service: Service, request: Request) -> tuple[str, str]:
     decision_id = request.path_params["decision_id"]
-    found: str | None = await service.read_log(_recorded(decision_id))
+    found: tuple[str, str] | None = await service.read_log(_recorded(decision_id))
     if found is None:
         raise Problem(404, "A002", f"no decision `{decision_id}` in the audit log")
     return found
+
+
+async def _record_document(service: Service, request: Request) -> str:
+    return (await _recorded_decision(service, request))[0]
 
 
 @endpoint("decision", "read")
@@ -341,7 +347,9 @@ def _document(markdown: str, lang: str, fmt: str) -> Response:
 async def get_notice(service: Service, request: Request) -> Response:
     """GET /v1/decisions/{decision_id}/notice: the customer notice, from the recorded decision."""
     fmt = _choice(request, "format", ("md", "html"), "md")
-    record = orjson.loads(await _record_document(service, request))
+    document, stored_inputs = await _recorded_decision(service, request)
+    record = orjson.loads(document)
+    inputs = orjson.loads(stored_inputs)
     ref = record.get("policy") or {}
     version = service.registry.by_hash(str(ref.get("sha256")))
     if version is None:
@@ -353,7 +361,7 @@ async def get_notice(service: Service, request: Request) -> Response:
         )
     lang = _language(version, request)
     try:
-        markdown = decision_notice(version.compiled, record, lang)
+        markdown = decision_notice(version.compiled, record, lang, inputs=inputs)
     except (NoticeError, CatalogueError) as exc:
         raise Problem(422, "N103", str(exc)) from None
     return _document(markdown, lang, fmt)
