@@ -256,6 +256,7 @@ def lender_context(policy: Policy, lang: str) -> dict[str, Any]:
         "lender": owner.name.get(lang) if owner else None,
         "contact": owner.contact.get(lang) if owner else None,
         "review_channel": owner.review_channel.get(lang) if owner else None,
+        "complaints": (owner.complaints.get(lang) or None) if owner else None,
         "policy_id": meta.id,
         "version": meta.version,
     }
