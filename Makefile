@@ -38,7 +38,7 @@ layout:
 
 # The docs site (MkDocs), built strictly to out/site: a broken link or reference fails it.
 docs: $(STAMP) layout
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 pytest: $(STAMP) chromium
 	$(BIN)/pytest
