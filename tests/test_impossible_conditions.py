@@ -326,3 +326,13 @@ def test_the_checker_agrees_with_the_engine(when: str) -> None:
     fired, action = fires(account)
     assert fired
     assert (action is ActionKind.SUSPEND) == ("W002" in at_rule)
+
+
+def test_a_threshold_of_the_wrong_type_is_one_located_error_never_a_crash(tmp_path: Path) -> None:
+    policy = tmp_path / "typed.yaml"
+    rules = notify("{all: [{fact: dpd, lt: banana}, {fact: dpd, gt: 3}]}")
+    policy.write_text(policy_text(rules), "utf-8")
+    done = run_cli("check", str(policy))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "error[C102]" in done.stderr and "C130" not in done.stderr

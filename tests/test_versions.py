@@ -160,8 +160,10 @@ def test_refuses_same_version_with_different_content(tmp_path: Path) -> None:
 def test_accepts_an_identical_copy_with_a_warning(tmp_path: Path) -> None:
     registry, diagnostics = PolicyRegistry.analyse([folder(tmp_path, a=V110, b=V110)])
     assert registry is not None
-    assert [d.code for d in diagnostics] == ["V001"]
-    assert [d.severity for d in diagnostics] == ["warning"]
+    # The shipped 1.1.0's own warning (W002: thin-file-low-score never decides) aside.
+    versions = [d for d in diagnostics if d.code != "W002"]
+    assert [d.code for d in versions] == ["V001"]
+    assert [d.severity for d in versions] == ["warning"]
 
 
 def test_refuses_a_version_that_goes_back_in_time(tmp_path: Path) -> None:

@@ -266,7 +266,10 @@ def never_holds(facts: Mapping[str, Fact], condition: Condition) -> str | None:
         return None
     reasons: list[str] = []
     for branch in branches(condition):
-        judgement = judge_branch(facts, branch)
+        try:
+            judgement = judge_branch(facts, branch)
+        except TypeError:  # a threshold of the wrong type: C102 reports it, nothing to judge
+            return None
         if judgement.reason is None:
             return None
         if judgement.reason not in reasons:
@@ -300,7 +303,10 @@ def example(facts: Mapping[str, Fact], condition: Condition) -> dict[str, Any] |
     if branch_count(condition) > MAX_BRANCHES:
         return None
     for branch in branches(condition):
-        found = judge_branch(facts, branch).example
+        try:
+            found = judge_branch(facts, branch).example
+        except TypeError:  # a threshold of the wrong type (C102): no example to give
+            continue
         if found is not None:
             return found
     return None

@@ -48,6 +48,6 @@ def key_factors(raw: Any, text: TextOf, path: Path) -> KeyFactors | None:
     texts = raw.get("texts") or {}
     return KeyFactors(
         fact=str(raw["fact"]),
-        texts=tuple((str(code), text(words)) for code, words in texts.items()),
+        texts=tuple(sorted((str(code), text(words)) for code, words in texts.items())),
         path=(*path, "key_factors"),
     )
