@@ -73,12 +73,19 @@ def backtest(
     An account is *changed* when its action differs. For a changed account the deciding rule
     of the new version is counted as newly deciding, and the old one as no longer deciding.
     Accounts whose facts do not fit either version are counted as rejected, never dropped.
+    Each version decides on the facts it declares (a fact only the other version has is left
+    out for it); a fact neither declares rejects the account.
     """
     report = BacktestReport(
         old=f"{old.policy.metadata.id} {old.policy.metadata.version}",
         new=f"{new.policy.metadata.id} {new.policy.metadata.version}",
     )
     none = ActionKind.NONE.value
+    # Versions add and drop facts: each decides on the facts it declares. A fact neither
+    # declares is still an input error (F001), so a misspelt name is never silently dropped.
+    old_facts = {fact.name for fact in old.policy.facts} | {s.name for s in old.policy.signals}
+    new_facts = {fact.name for fact in new.policy.facts} | {s.name for s in new.policy.signals}
+    only_new, only_old = new_facts - old_facts, old_facts - new_facts
     for account in accounts:
         report.accounts += 1
         moment = account.as_of or as_of
@@ -89,9 +96,14 @@ def backtest(
                     f"{account.account_id or report.accounts}: {account.unusable}"
                 )
             continue
+        facts = account.facts
+        old_view, new_view = facts, facts
+        if isinstance(facts, dict) and (only_new or only_old):
+            old_view = {name: value for name, value in facts.items() if name not in only_new}
+            new_view = {name: value for name, value in facts.items() if name not in only_old}
         try:
-            before = decide(old, account.facts, moment, trace=False, what_if=True)
-            after = decide(new, account.facts, moment, trace=False, what_if=True)
+            before = decide(old, old_view, moment, trace=False, what_if=True)
+            after = decide(new, new_view, moment, trace=False, what_if=True)
         except (FactError, AsOfError) as exc:
             report.rejected += 1
             if len(report.rejections) < MAX_REJECTIONS_KEPT:

@@ -19,7 +19,11 @@ from clearline.engine.errors import Diagnostic
 
 TESTS_SUFFIX = ".tests.yaml"
 CALENDAR_SUFFIX = ".calendar.yaml"
-_API_VERSION = re.compile(r"^apiVersion:\s*[\"']?clearline/", re.MULTILINE)
+# `apiVersion: clearline/v1` in block style, or `"apiVersion": "clearline/v1"` in a policy
+# written as JSON (YAML's flow style, which `check` reads too).
+_API_VERSION = re.compile(
+    r"""^\s*[{,]?\s*["']?apiVersion["']?\s*:\s*["']?clearline/""", re.MULTILINE
+)
 _TESTS_KEY = re.compile(r"^tests:\s*$", re.MULTILINE)
 # Enough of a file to find its top-level keys; policies put apiVersion near the top.
 _HEAD_BYTES = 64 * 1024
