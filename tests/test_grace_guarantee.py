@@ -114,9 +114,12 @@ def test_each_way_to_hurt_a_customer_is_refused(
 
 
 def test_the_refusal_is_located_and_names_the_fix_on_the_command_line(tmp_path: Path) -> None:
-    text = SHIPPED_V2.read_text("utf-8").replace(
-        "  suspension:\n    notice_days: 15", "  suspension:\n    notice_days: 0"
-    )
+    shipped = SHIPPED_V2.read_text("utf-8")
+    # The suspension grace rule's notice: the first `notice_days: 15` after its key.
+    start = shipped.index("\n  suspension:\n")
+    at = shipped.index("    notice_days: 15\n", start)
+    text = shipped[:at] + "    notice_days: 0\n" + shipped[at + len("    notice_days: 15\n") :]
+    assert text != shipped
     path = tmp_path / "1.1.0.yaml"
     path.write_text(text, "utf-8")
     line = text.splitlines().index("    notice_days: 0") + 1
@@ -240,7 +243,9 @@ def test_the_us_pack_asks_45_days_and_a_reason_code_of_each_rule() -> None:
         d["rules"][1]["reason"]["code"] = "D02"
 
     found = codes_of(us)
-    assert {c for c, _, _ in found} == {"C172", "C174"}
+    # C176: the US pack also asks for the regulator's contact, as the shipped policy names
+    # only the CN one while its reasons use credit bureau data.
+    assert {c for c, _, _ in found} == {"C172", "C174", "C176"}
     assert any("Reg Z 12 CFR 1026.9" in m and "45 days" in m for _, _, m in found)
 
 
