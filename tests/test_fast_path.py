@@ -61,7 +61,8 @@ def accounts(draw: st.DrawFn) -> tuple[CompiledPolicy, dict[str, Any]]:
 
 def outcome(compiled: CompiledPolicy, facts: Any, trace: bool) -> Any:
     try:
-        decision = decide(compiled, facts, AS_OF, account_id="A1", trace=trace)
+        # Both shipped versions at one moment: a what-if for the one not in force then.
+        decision = decide(compiled, facts, AS_OF, account_id="A1", trace=trace, what_if=True)
     except FactError as exc:
         return ("error", str(exc))
     return (decision.to_json(), decision.action, decision.fired, decision.missing_facts)

@@ -16,9 +16,14 @@ from tests.conftest import SHIPPED_V2, compiled_text, run_cli, small_policy
 def test_shipped_policies_name_the_facts_only_the_lender_knows(
     shipped: CompiledPolicy, shipped_v1: CompiledPolicy
 ) -> None:
-    for compiled in (shipped, shipped_v1):
+    # 1.1.0 adds the score provider's key-factor codes, which only the lender holds.
+    expected = {
+        shipped: ("credit_score_factors", "segment", "confirmed_fraud"),
+        shipped_v1: ("segment", "confirmed_fraud"),
+    }
+    for compiled, lender_only in expected.items():
         policy = compiled.policy
-        assert lender_only_facts(policy) == ("segment", "confirmed_fraud")
+        assert lender_only_facts(policy) == lender_only
         # Not the same thing: past delinquencies cannot be changed, but the customer knows them.
         unchangeable = {f.name for f in policy.facts if f.actionable is Actionable.NO}
         assert {"delinquencies_12m", "days_since_first_loan"} <= unchangeable
