@@ -40,6 +40,8 @@ def value_for(fact: Fact, clean: bool) -> st.SearchStrategy[Any]:
         )
     elif fact.type is FactType.BOOLEAN:
         valid = st.booleans()
+    elif fact.type is FactType.STRING:
+        valid = st.sampled_from(["K01,K03", "", "K02", "中文"])
     else:
         valid = st.sampled_from(fact.values)
     return valid if clean else st.one_of(valid, valid, valid, ODD)
