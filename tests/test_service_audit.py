@@ -42,9 +42,9 @@ def _decide_some(server: ServiceProcess, shipped: CompiledPolicy, seed: int) -> 
         {"account_id": a["account_id"], "facts": a["facts"], "as_of": AS_OF}
         for a in sample_accounts(shipped.policy, 12, seed)
     ]
-    batch = server.post(BATCH, accounts[:8])
+    batch = server.post(BATCH, {"accounts": accounts[:8]})
     assert batch.status_code == 200, batch.text
-    ids = [json.loads(line)["decision_id"] for line in batch.text.splitlines()]
+    ids = [decision["decision_id"] for decision in batch.json()["decisions"]]
     for account in accounts[8:]:
         one = server.post(DECIDE, account)
         assert one.status_code == 200, one.text
@@ -116,7 +116,7 @@ def test_the_served_proof_is_the_one_audit_prove_writes(
 
 def test_unknown_decisions_are_problem_documents(signing: tuple[ServiceProcess, Path]) -> None:
     server, _ = signing
-    answer = server.client.get("/v1/decisions/" + "0" * 64 + "/proof")
+    answer = server.client.get("/v1/decisions/" + "0" * 32 + "/proof")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["code"] == "A002"
