@@ -5,7 +5,7 @@
 The writer process runs `engine/audit/writer.py` as a script of its own (the standard library
 and orjson), so an earlier version of it runs beside this checkout's:
 `git show REV:engine/audit/writer.py > before.py`, then `python -m benchmarks.audit_writer_ab
-before.py engine/audit/writer.py`. The two must speak the same frames (see `audit_writer`).
+before.py engine/audit/writer.py` (with `merkle.py` beside `before.py`: the writer loads it from its own folder). The two must speak the same frames (see `writer`).
 
 Both logs are appended to by this process, the same caller code, so what differs is the writer
 process alone. Each round appends a batch of fresh decisions to each log, A then B, then B
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from clearline.engine import AuditLog
-from clearline.engine.audit import log as audit
+from clearline.engine.audit import client as writer_client
 from clearline.engine.audit.log import PARALLEL_MIN, AuditError
 
 from .audit_append import fresh_decisions
@@ -44,14 +44,14 @@ def compare(scripts: dict[str, Path], rounds: int, batch: int) -> dict[str, list
     walls: dict[str, list[float]] = {side: [] for side in SIDES}
     cpu: dict[str, float] = dict.fromkeys(SIDES, 0.0)
     writer: dict[str, float] = dict.fromkeys(SIDES, 0.0)
-    started = audit.WRITER_SCRIPT
+    started = writer_client.WRITER_SCRIPT
     with tempfile.TemporaryDirectory() as folder:
         logs: dict[str, AuditLog] = {}
         try:
             for n, side in enumerate(SIDES):
                 # A log starts its writer process at its first large batch (and again if it
                 # stopped) from this path: set before each of the side's appends.
-                audit.WRITER_SCRIPT = scripts[side]
+                writer_client.WRITER_SCRIPT = scripts[side]
                 logs[side] = AuditLog(Path(folder) / f"{side}.db")
                 logs[side].append(fresh_decisions(batch, 10**9 + n))
                 if logs[side]._writer is None:
@@ -59,7 +59,7 @@ def compare(scripts: dict[str, Path], rounds: int, batch: int) -> dict[str, list
             for turn in range(rounds):
                 for side in SIDES if turn % 2 == 0 else reversed(SIDES):
                     decisions = fresh_decisions(batch, 2 * turn + SIDES.index(side))
-                    audit.WRITER_SCRIPT = scripts[side]
+                    writer_client.WRITER_SCRIPT = scripts[side]
                     began, used = time.perf_counter(), time.process_time()
                     logs[side].append(decisions)
                     walls[side].append(time.perf_counter() - began)
@@ -69,7 +69,7 @@ def compare(scripts: dict[str, Path], rounds: int, batch: int) -> dict[str, list
                 if not log.verify().ok:
                     raise ComparisonError(f"{scripts[side]}: the log it wrote does not verify")
         finally:
-            audit.WRITER_SCRIPT = started
+            writer_client.WRITER_SCRIPT = started
             for log in logs.values():
                 log.close()
     records = rounds * batch

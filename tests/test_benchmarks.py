@@ -21,6 +21,7 @@ from benchmarks.run import (
     main,
 )
 from clearline.engine import load_policy, load_policy_text
+from clearline.engine.audit import client as writer_client
 from clearline.engine.audit import log as audit
 
 from .conftest import ROOT, SHIPPED_V2, small_policy
@@ -166,10 +167,12 @@ def test_the_writer_ab_benchmark_runs_two_scripts_in_turn(
 ) -> None:
     before = tmp_path / "before.py"
     before.write_text((ROOT / "engine" / "audit" / "writer.py").read_text())
-    started = audit.WRITER_SCRIPT
+    # The writer script loads the Merkle module from beside itself.
+    (tmp_path / "merkle.py").write_text((ROOT / "engine" / "audit" / "merkle.py").read_text())
+    started = writer_client.WRITER_SCRIPT
     argv = [str(before), str(ROOT / "engine" / "audit" / "writer.py"), "--rounds", "2"]
     assert audit_writer_ab.main([*argv, "--batch", "2000"]) == 0
-    assert started == audit.WRITER_SCRIPT  # the engine's own writer again
+    assert started == writer_client.WRITER_SCRIPT  # the engine's own writer again
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"A  {before}: ") and lines[1].startswith("B  ")
     assert all(" records/s (median round " in line for line in lines[:2])
@@ -179,7 +182,7 @@ def test_the_writer_ab_benchmark_runs_two_scripts_in_turn(
     broken.write_text("import sys\nsys.exit('not a writer')\n")
     assert audit_writer_ab.main([str(broken), *argv[1:], "--batch", "2000"]) == 1
     assert "the audit writer process stopped (not a writer)" in capsys.readouterr().err
-    assert started == audit.WRITER_SCRIPT
+    assert started == writer_client.WRITER_SCRIPT
     with pytest.raises(SystemExit):
         audit_writer_ab.main([*argv, "--batch", "100"])
     assert "at least 2,000 records" in capsys.readouterr().err
