@@ -17,7 +17,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from clearline.engine.audit.log import Entry, decision_entry
-from clearline.engine.canonical import canonical_json, sha256_hex
+from clearline.engine.canonical import canonical_json, jcs_number, sha256_hex
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision
 from clearline.engine.errors import ClearlineError
@@ -235,12 +235,13 @@ def usual_fields(declared: FieldSpecs, given: dict[str, Any]) -> dict[str, Any] 
 
 
 def _scalar_json(value: bool | int | float) -> str:
-    """A signal value as canonical JSON writes it (finite: counts and exact sums)."""
+    """A signal value as canonical JSON (RFC 8785) writes it: counts, and sums whose whole
+    values are written without a fraction (1.0 is `1`)."""
     if value is True:
         return "true"
     if value is False:
         return "false"
-    return repr(value)
+    return repr(value) if type(value) is int else jcs_number(value)
 
 
 _SECONDS = {f"{second:02d}": second for second in range(60)}
