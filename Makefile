@@ -40,8 +40,10 @@ layout:
 docs: $(STAMP) layout
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# Test modules run in parallel, each whole on one worker, so a module's shared start-up (a
+# Spark session, a browser, a server process) is paid once.
 pytest: $(STAMP) chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # Rewrite tests/golden/ from the shipped policy; read `git diff tests/golden` before committing.
 golden: $(STAMP)
