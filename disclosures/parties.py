@@ -48,9 +48,12 @@ def score_factors(
         for code in factor_codes(values.get(factors.fact)):
             text = factors.text(code)
             words = text.get(locale.lang) if text is not None else None
-            # The checker holds every declared code to a text in every language; a code the
-            # policy does not know is shown as the provider sent it rather than dropped.
-            line = f"{words} ({code})" if words else code
+            # The checker holds every declared code to a text in every language. A code the
+            # policy does not declare has no words a customer could read, and a notice states
+            # nothing the policy or the decision does not back: it is left out.
+            if not words:
+                continue
+            line = f"{words} ({code})"
             if line not in found:
                 found.append(line)
     return found[:MAX_FACTORS]

@@ -179,3 +179,10 @@ def test_a_notice_from_the_audit_log_gives_the_factors(tmp_path: Path) -> None:
     notice = run_cli("notice", "--audit", str(log), "--id", decision_id, "--lang", "en")
     assert notice.returncode == 0, notice.stderr
     assert "(K01)" in notice.stdout and "(K02)" in notice.stdout
+
+
+def test_a_code_the_policy_does_not_declare_is_left_out() -> None:
+    compiled = shipped()
+    decision = decide(compiled, {**LOW_SCORE, "credit_score_factors": "87,K02"}, AS_OF)
+    notice = decision_notice(compiled, decision, "en")
+    assert "(K02)" in notice and "87" not in notice.split("## Why")[1].split("## What")[0]

@@ -11,8 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from clearline.engine.policy import schema as policy_schemas
 from clearline.engine.policy.load import analyse_policy
-from clearline.engine.policy.schema import policy_schema, tests_file_schema
+from clearline.engine.policy.schema import policy_schema
 from clearline.engine.policy.source import read_yaml
 from tests.conftest import ROOT, SHIPPED_V1, SHIPPED_V2, SMALL_POLICY
 
@@ -42,12 +43,15 @@ def test_both_copies_are_equal_and_have_a_stable_id() -> None:
     first, second = (json.loads(p.read_text("utf-8")) for p in COPIES)
     assert first == second
     assert first["$id"] == "https://clearline.dev/schema/policy/v1.json"
-    assert tests_file_schema()["$id"] == "https://clearline.dev/schema/policy/v1/tests.json"
+    assert (
+        policy_schemas.tests_file_schema()["$id"]
+        == "https://clearline.dev/schema/policy/v1/tests.json"
+    )
 
 
 @pytest.mark.parametrize("which", ["policy", "tests"])
 def test_every_property_has_a_description_and_an_example(which: str) -> None:
-    schema = policy_schema() if which == "policy" else tests_file_schema()
+    schema = policy_schema() if which == "policy" else policy_schemas.tests_file_schema()
     found = properties(schema)
     assert len(found) > 100 if which == "policy" else len(found) > 3
     for path, prop in found:
