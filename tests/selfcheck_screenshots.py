@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from selenium import webdriver
 from selenium.webdriver.common.by import By
+
+from tests.browser import start_chromium
 
 # A suspension for a low score: reasons, terms and a change that lifts it all show.
 EXAMPLE = {"credit_score": "480", "days_past_due": "0", "delinquencies_12m": "1"}
@@ -21,24 +21,8 @@ EXAMPLE = {"credit_score": "480", "days_past_due": "0", "delinquencies_12m": "1"
 def main(page: Path, out: Path) -> None:
     """Write selfcheck-390.png and selfcheck-1000.png to `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
     with tempfile.TemporaryDirectory() as profile:
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-        ):
-            options.add_argument(flag)
-        service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-        driver = webdriver.Chrome(options=options, service=service)
+        driver = start_chromium(Path(profile), "--hide-scrollbars")
         try:
             for width in (390, 1000):
                 driver.set_window_size(width, 1200)

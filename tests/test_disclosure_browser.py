@@ -20,6 +20,7 @@ pytestmark = [
     ),
 ]
 webdriver = pytest.importorskip("selenium.webdriver")
+from tests.browser import start_chromium  # noqa: E402
 
 WIDTHS = (390, 1000)
 PAGES = [f"{kind}.{lang}.html" for kind in ("disclosure", "notice-closed") for lang in LANGS]
@@ -27,22 +28,7 @@ PAGES = [f"{kind}.{lang}.html" for kind in ("disclosure", "notice-closed") for l
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or ""
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path_factory.mktemp('profile')}",
-    ):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=options, service=service)
+    driver = start_chromium(tmp_path_factory.mktemp("profile"), "--hide-scrollbars")
     yield driver
     driver.quit()
 
