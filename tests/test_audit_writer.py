@@ -26,6 +26,7 @@ from clearline.engine import (
     sample_accounts,
 )
 from clearline.engine.audit.log import (
+    CALLER_SHARE,
     CHUNK,
     PARALLEL_MIN,
     AuditError,
@@ -243,16 +244,9 @@ def test_the_writer_derives_decision_ids_as_decide_does(
     assert len({record_id for record_id, _ in stored}) == len(accounts)
 
 
-def test_the_callers_share_follows_which_side_works_longer(tmp_path: Path) -> None:
+def test_the_callers_share_is_fixed(tmp_path: Path) -> None:
     with AuditLog(tmp_path / "a.db") as log:
-        assert log._caller_share == 0  # the writer does it all until it shows it is the slower
-        shares = []
-        # the writer's CPU per record beyond this process's: over the band a step up, under it
-        # a step down, within it no change
-        for excess in (3e-6, 1e-6, 3e-6, 3e-6, -1e-6, -3e-6, 0.0, -3e-6, -3e-6):
-            log._balance(excess)
-            shares.append(log._caller_share)
-        assert shares == [1, 1, 2, 2, 2, 1, 1, 0, 0]
+        assert log._caller_share == CALLER_SHARE == 1  # ids and input hashes made by the caller
 
 
 def test_the_writer_process_refuses_a_row_of_another_kind_without_its_id() -> None:
