@@ -205,3 +205,21 @@ def test_a_notice_gives_at_most_four_principal_reasons(lang: str) -> None:
 def test_the_checks_fail_on_a_document_without_an_element() -> None:
     text = _doc("notice-closed", "en").replace("Make a complaint", "Write to us")
     assert _missing(text, NOTICE_ELEMENTS, "en") == ["a complaint route"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_score_reason_gives_the_score_its_range_and_date_and_its_factors(lang: str) -> None:
+    from clearline.disclosures import decision_notice
+    from clearline.engine import decide
+
+    from .disclosure_fixtures import AS_OF, GOOD, shipped
+
+    compiled = shipped()
+    facts = {**GOOD, "credit_score": 499, "credit_score_factors": "K01"}
+    notice = decision_notice(compiled, decide(compiled, facts, AS_OF), lang)
+    expected = {
+        "en": [r"\*\*Credit score:\*\* 499 points \(range 300 to 900, used on March 1, 2027\)",
+               r"\(K01\)"],
+        "zh-CN": [r"\*\*信用评分\*\*：499分（范围300到900，2027年3月1日使用的评分）", r"（K01）|\(K01\)"],
+    }  # fmt: skip
+    assert all(re.search(pattern, notice) for pattern in expected[lang]), notice
