@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
+import click
+
+from clearline.cli import cli
 from clearline.engine.codes import code_families, diagnostic_codes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +86,39 @@ def benchmarks_markdown() -> str:
     return "\n".join(parts) or "No results recorded yet.\n"
 
 
+def _commands(group: click.Group, path: list[str]) -> list[tuple[list[str], click.Command]]:
+    found: list[tuple[list[str], click.Command]] = []
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if isinstance(command, click.Group):
+            found += _commands(command, [*path, name])
+        else:
+            found.append(([*path, name], command))
+    return found
+
+
+def commands_markdown() -> str:
+    """Every command of the `clearline` command line: usage, what it does and its options."""
+    parts: list[str] = []
+    for path, command in _commands(cli, []):
+        name = " ".join(["clearline", *path])
+        context = click.Context(command, info_name=name)
+        usage = command.get_usage(context).removeprefix("Usage: ")
+        parts += [f"### `{name}`", "", "```console", usage, "```", ""]
+        parts += [inspect.cleandoc((command.help or "").split("\f")[0]), ""]
+        options = [p for p in command.get_params(context) if isinstance(p, click.Option)]
+        for option in options:
+            record = option.get_help_record(context)
+            if record is not None and "--help" not in option.opts:
+                parts.append(f"- `{record[0]}`: {_cell(record[1])}")
+        parts.append("")
+    return "\n".join(parts)
+
+
 GENERATED = {
     "<!-- clearline:diagnostics -->": diagnostics_markdown,
     "<!-- clearline:benchmarks -->": benchmarks_markdown,
+    "<!-- clearline:commands -->": commands_markdown,
 }
 
 
