@@ -27,7 +27,7 @@ from clearline.engine import AuditLog
 from clearline.engine.audit import log as audit
 from clearline.engine.audit.log import decision_rows
 from clearline.engine.audit.writer import BatchWriter, WireRow, with_ids
-from clearline.engine.decisions.record import RecordTemplate
+from clearline.engine.decisions.record_layout import RecordTemplate
 
 from .audit_append import fresh_decisions
 

@@ -47,6 +47,7 @@ from clearline.engine.audit.writer import (
     with_ids,
 )
 from clearline.engine.canonical import canonical_json
+from clearline.engine.decisions.record import template_of
 from clearline.engine.versions import PolicyRegistry
 
 from .audit_helpers import (
@@ -359,7 +360,7 @@ def test_rows_held_before_the_write_lock_are_written_first_and_in_order(
     AuditLog(path).close()
     with AuditLog(path) as log:
         rows = decision_rows(decisions[:30], log.salt, "2027-01-01T00:00:00Z", {})
-        templates = [(t.sha256, t.text) for t in {d.template() for d in decisions[:30]}]
+        templates = [(t.sha256, t.text) for t in {template_of(d) for d in decisions[:30]}]
         genesis = log.genesis
     db = sqlite3.connect(path, isolation_level=None)
     writer = BatchWriter(db, genesis)
@@ -402,7 +403,7 @@ def test_rows_go_in_whole_and_in_order_however_a_chunk_divides(
     total = sum(sizes)
     with AuditLog(path) as log:
         rows = decision_rows(decisions[:total], log.salt, "2027-01-01T00:00:00Z", {})
-        templates = [(t.sha256, t.text) for t in {d.template() for d in decisions[:total]}]
+        templates = [(t.sha256, t.text) for t in {template_of(d) for d in decisions[:total]}]
         genesis = log.genesis
     db = sqlite3.connect(path, isolation_level=None)
     writer = BatchWriter(db, genesis)

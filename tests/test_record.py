@@ -21,7 +21,8 @@ from clearline.engine import (
     sample_accounts,
 )
 from clearline.engine.canonical import canonical_json, to_json_value
-from clearline.engine.decisions.record import RecordTemplate, orjson_agrees, plain_facts_json
+from clearline.engine.decisions.record import stored_parts
+from clearline.engine.decisions.record_layout import RecordTemplate, orjson_agrees, plain_facts_json
 from clearline.engine.facts import normalise_facts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,7 @@ def same_bytes(decision: Any, twin: Any) -> None:
     first (inputs, then the stored parts), the other the record's way (`to_json` first)."""
     inputs = decision.inputs_json  # the direct path, before anything encoded the facts
     assert inputs == canonical_json(decision.inputs())
-    decision_id, as_of, input_sha, stored_inputs, template = decision.stored_parts()
+    decision_id, as_of, input_sha, stored_inputs, template = stored_parts(decision)
     record = twin.to_json()
     assert record == canonical_json(twin.to_dict())
     assert twin.inputs_json == inputs == stored_inputs

@@ -14,7 +14,8 @@ from clearline.engine.audit.writer import COLUMNS, WireRow, contents, decision_i
 from clearline.engine.canonical import canonical_json, sha256_hex
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision
-from clearline.engine.decisions.record import RecordTemplate, layout_for
+from clearline.engine.decisions.record import record_parts
+from clearline.engine.decisions.record_layout import RecordTemplate, layout_for
 from clearline.engine.model import ActionKind
 
 KIND_DECISION = "decision"
@@ -201,7 +202,7 @@ def decision_rows(
             metadata = compiled.policy.metadata
             p_id, p_version, p_sha = metadata.id, metadata.version, compiled.sha256
             redact = layout_for(compiled).redacted
-        as_of, inputs, template = decision.record_parts()
+        as_of, inputs, template = record_parts(decision)
         cache = decision.__dict__
         input_sha256 = cache.get("input_sha256")
         record_id = cache.get("decision_id")

@@ -86,7 +86,7 @@ from clearline.engine.audit.schema import (
 from clearline.engine.audit.verify import ChainVerifier, Problem, Verification
 from clearline.engine.audit.writer import BatchWriter, WireRow, contents
 from clearline.engine.decisions.decide import Decision
-from clearline.engine.decisions.record import RecordTemplate
+from clearline.engine.decisions.record_layout import RecordTemplate
 
 # The public names of the log, wherever they live now (callers import them from here).
 __all__ = [

@@ -20,7 +20,7 @@ from clearline.engine.audit.schema import (
 )
 from clearline.engine.audit.writer import COLUMNS
 from clearline.engine.canonical import is_text
-from clearline.engine.decisions.record import RecordTemplate
+from clearline.engine.decisions.record_layout import RecordTemplate
 
 # The most blocks a lookup seeks one by one (65 billion records); a log whose seqs, or head,
 # were altered to span more (which `verify` reports) is read whole.

@@ -6,24 +6,17 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from json.encoder import encode_basestring
 from typing import Any
 
 from clearline.engine.canonical import canonical_json, is_text, sha256_hex, to_json_value
+from clearline.engine.decisions import record
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.exemptions import NO_ADJUST, adjustments
 from clearline.engine.decisions.grace import Timeline, timeline_for
 from clearline.engine.decisions.moments import AsOfError as AsOfError
 from clearline.engine.decisions.moments import PolicyNotInForce as PolicyNotInForce
 from clearline.engine.decisions.moments import to_instant as to_instant
-from clearline.engine.decisions.record import (
-    RecordLayout,
-    RecordTemplate,
-    encode_value,
-    layout_for,
-    lazy,
-    plain_facts_json,
-)
+from clearline.engine.decisions.record_layout import layout_for, lazy, plain_facts_json
 from clearline.engine.errors import FactError, FactProblem
 from clearline.engine.facts import (
     EARLIEST_DATE,
@@ -32,11 +25,7 @@ from clearline.engine.facts import (
     normalise_facts,
 )
 from clearline.engine.ids import decision_id as _decision_id
-from clearline.engine.model import MISSING_FACTS_REASON, ActionKind, FactRef
-from clearline.engine.version import DECISION_SCHEMA, ENGINE_VERSION
-
-_SCHEMA_JSON = canonical_json(DECISION_SCHEMA)
-_ENGINE_VERSION_JSON = canonical_json(ENGINE_VERSION)
+from clearline.engine.model import MISSING_FACTS_REASON, ActionKind
 
 
 @dataclass(frozen=True)
@@ -75,9 +64,10 @@ class Reason:
 class Decision:
     """The outcome of one decision with everything needed to explain and replay it.
 
-    `decide` stores only what it computed (fired rules, raw comparison results); the record
-    (`to_dict`, `to_json`) is assembled on demand, so the hot path stays cheap and the record is
-    still fully determined by the policy hash, the facts and `as_of`.
+    `decide` stores only what it computed (fired rules, raw comparison results); the record is
+    rendered on demand by `decisions.record` (`to_dict` and `to_json` are its shorthands), so the
+    hot path stays cheap and the record is still fully determined by the policy hash, the facts
+    and `as_of`.
     """
 
     __slots__ = (
@@ -244,10 +234,6 @@ class Decision:
         return plain_facts_json(self.facts) or layout_for(self.compiled).inputs_json(self.facts)
 
     @lazy
-    def _encoded_facts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return layout_for(self.compiled).encode(self.facts)
-
-    @lazy
     def decision_id(self) -> str:
         """A deterministic id: the same policy, account, moment and inputs give the same id."""
         return _decision_id(
@@ -268,201 +254,17 @@ class Decision:
 
     def trace(self) -> list[dict[str, Any]] | None:
         """Every rule with whether it matched, and every comparison with what it saw."""
-        if self._checks is None or self._matches is None:
-            return None
-        policy = self.compiled.policy
-        result = []
-        for r, rule in enumerate(policy.rules):
-            checks = []
-            for index in self.compiled.rule_sites[r]:
-                cmp = self.compiled.sites[index].comparison
-                observed = self.facts.get(cmp.fact)
-                entry: dict[str, Any] = {
-                    "fact": cmp.fact,
-                    "op": cmp.op.value,
-                    "value": to_json_value(observed),
-                    "result": self._checks[index],
-                }
-                missing = [name for name in cmp.facts() if name not in self.facts]
-                if missing:
-                    entry["missing"] = missing
-                if isinstance(cmp.operand, FactRef):
-                    entry["threshold"] = {
-                        "fact": cmp.operand.fact,
-                        "value": to_json_value(self.facts.get(cmp.operand.fact)),
-                    }
-                else:
-                    entry["threshold"] = to_json_value(cmp.operand)
-                checks.append(entry)
-            result.append(
-                {
-                    "rule": rule.id,
-                    "action": rule.action.kind.value,
-                    "matched": self._matches[r],
-                    "checks": checks,
-                }
-            )
-        return result
+        return record.trace_entries(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The decision record (see the README's decision contract)."""
-        policy = self.compiled.policy
-        timeline = self.timeline
-        top_factor = self.reasons[0].limit_factor if self.reasons else None
-        return {
-            "schema": DECISION_SCHEMA,
-            "decision_id": self.decision_id,
-            "account_id": self.account_id,
-            "policy": {
-                "id": policy.metadata.id,
-                "version": policy.metadata.version,
-                "sha256": self.compiled.sha256,
-            },
-            "as_of": self.as_of_text,
-            "input_sha256": self.input_sha256,
-            "action": self.action.value,
-            "limit_factor": top_factor if self.action is ActionKind.REDUCE_LIMIT else None,
-            "reasons": [reason.to_dict() for reason in self.reasons],
-            "missing_facts": list(self.missing_facts),
-            "trace": self.trace(),
-            "timeline": timeline.to_dict() if timeline else None,
-            "engine_version": ENGINE_VERSION,
-        }
+        """The decision record as plain JSON data (rendered by `decisions.record`)."""
+        return record.record_dict(self)
 
     def to_json(self) -> str:
-        """Canonical JSON of the record: same inputs, same bytes.
-
-        Built from the policy's precomputed record layout; byte for byte what
-        `canonical_json(self.to_dict())` gives (a property test holds the two together).
-        """
-        cache = self.__dict__
-        text = cache.get("_json")
-        if text is not None:
-            return text  # type: ignore[no-any-return]
-        # One pass with locals, filling the lazy attributes on the way: this runs once per
-        # audited decision, and attribute and descriptor calls were a large share of it.
-        layout = layout_for(self.compiled)
-        encoded, missing = cache.get("_encoded_facts") or self._encoded_facts
-        if self._checks is None or self._matches is None:
-            trace = "null"
-        else:
-            trace = layout.trace_json(self._checks, self._matches, encoded, missing)
-        action, factor, missing_facts, reasons, timeline = self._head()
-        account = self.account_id
-        text = "".join(
-            (
-                '{"account_id":',
-                "null" if account is None else encode_basestring(account),
-                ',"action":"',
-                action,
-                '","as_of":"',
-                cache.get("as_of_text") or self.as_of_text,
-                '","decision_id":"',
-                cache.get("decision_id") or self.decision_id,
-                '","engine_version":',
-                _ENGINE_VERSION_JSON,
-                ',"input_sha256":"',
-                self.input_sha256,
-                '","limit_factor":',
-                factor,
-                ',"missing_facts":',
-                missing_facts,
-                ',"policy":',
-                layout.policy_json,
-                ',"reasons":',
-                reasons,
-                ',"schema":',
-                _SCHEMA_JSON,
-                ',"timeline":',
-                timeline,
-                ',"trace":',
-                trace,
-                "}",
-            )
-        )
-        self.__dict__["_json"] = text
-        return text
-
-    def _head(self) -> tuple[str, str, str, str, str]:
-        """The record's action, limit factor, missing facts, reasons and timeline as JSON text
-        (the parts a record template holds besides the trace)."""
-        if self.fired or self.review_missing:
-            reasons, reasons_json = self._reasons_entry
-            timeline_json = self._timeline_entry[1]
-        else:
-            reasons, reasons_json, timeline_json = (), "[]", "null"
-        action = self.action
-        factor = reasons[0].limit_factor if reasons and action is ActionKind.REDUCE_LIMIT else None
-        return (
-            action.value,
-            "null" if factor is None else encode_value(factor),
-            _missing_json(self.missing_facts, layout_for(self.compiled)),
-            reasons_json,
-            timeline_json,
-        )
-
-    def template(self) -> RecordTemplate:
-        """The template of this decision's record: `to_json()` is it rendered with this
-        decision's ids, moment and inputs (see `RecordTemplate`)."""
-        return self.record_parts()[2]
-
-    def stored_parts(self) -> tuple[str, str, str, str, RecordTemplate]:
-        """What the audit log keeps of this decision: (decision_id, as_of text, input_sha256,
-        inputs JSON, record template), the same values as the attributes of those names."""
-        as_of, inputs, template = self.record_parts()
-        cache = self.__dict__
-        input_sha = cache.get("input_sha256")
-        if input_sha is None:
-            input_sha = cache["input_sha256"] = sha256_hex(inputs)
-        found = cache.get("decision_id")
-        if found is None:
-            found = cache["decision_id"] = _decision_id(
-                self.compiled.sha256, self.account_id, as_of, input_sha
-            )
-        return found, as_of, input_sha, inputs, template
-
-    def record_parts(self) -> tuple[str, str, RecordTemplate]:
-        """(as_of text, inputs JSON, record template): the stored parts but the two hashes
-        (the audit log hashes the inputs as it goes and leaves the id to its writer, which
-        derives it with the same function: `audit_writer.with_ids`).
-
-        Computed in one pass with locals: this runs once per audited decision, where
-        descriptor and lookup calls cost as much as the values. The inputs JSON is not kept on
-        the decision (an append has no further use for it, and keeping it made each batch take
-        fresh memory, whose first touch costs more than the text).
-        """
-        cache = self.__dict__
-        layout = layout_for(self.compiled)
-        inputs = cache.get("inputs_json") or self._inputs_text()
-        as_of = cache.get("as_of_text")
-        if as_of is None:
-            last = layout.last_as_of
-            as_of = last[1] if self.as_of == last[0] else self.as_of_text
-        facts = self.facts
-        absent = (
-            ()
-            if len(facts) == len(layout.names)
-            else tuple(name for name in layout.names if name not in facts)
-        )
-        if self.fired or self.review_missing or self.missing_facts:
-            head = self._head()
-        else:
-            head = _NO_ACTION_HEAD[self.action]
-        return as_of, inputs, layout.template(self._checks, self._matches, absent, head)
+        """Canonical JSON of the record: same inputs, same bytes (`decisions.record`)."""
+        return self.__dict__.get("_json") or record.record_json(self)
 
 
-def _missing_json(missing: tuple[str, ...], layout: RecordLayout) -> str:
-    """The record's list of missing facts, rendered once per distinct set."""
-    if not missing:
-        return "[]"
-    text = layout.memo.get(("missing", missing))
-    if text is None:
-        text = layout.remember(("missing", missing), canonical_json(list(missing)))
-    return text  # type: ignore[no-any-return]
-
-
-# The head of a record with no fired rule and no missing fact, by its action.
-_NO_ACTION_HEAD = {kind: (kind.value, "null", "[]", "[]", "null") for kind in ActionKind}
 _new_decision = object.__new__
 _DATETIME = dt.datetime
 _DICT = dict
