@@ -1,9 +1,15 @@
-"""Condition algebra shared by the disclosures, the event monitor and the advice checks.
+"""Condition algebra shared by the engine, the disclosures, the event monitor and the checks.
 
 One De Morgan rewrite (`negate`) and one disjunctive normal form (`branches`) serve every
 reader of the model that needs "when does this not hold" or "which alternatives make this
 hold": sentences for customers, durable_rules patterns for the monitor, and the escape routes
 of generated advice. Keeping them here means the three can never disagree about a negation.
+
+Where a fact's thresholds cut its range is shared the same way: `literals` (what one comparison
+compares with), `compared_with` (everything a fact meets in some conditions), `threshold_cuts`
+(the sorted cuts, each with the side its own value falls on), and `neighbours` (the values of a
+fact's type just beside a cut). The compiled cell search, the text-number check, the sampler,
+the impossible-rule check, the counterfactuals and the self-check page all read them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from clearline.engine.model import (
@@ -118,6 +126,14 @@ def _split(cmp: Comparison, fact: Fact | None) -> list[Comparison]:
     return [cmp]
 
 
+def literals(cmp: Comparison) -> tuple[Any, ...]:
+    """The literal values a comparison compares its fact with (none when it names a fact)."""
+    operand = cmp.operand
+    if isinstance(operand, FactRef):
+        return ()
+    return operand if isinstance(operand, tuple) else (operand,)
+
+
 def literal_thresholds(conditions: Iterable[Condition]) -> dict[str, list[Any]]:
     """Every literal each fact is compared with in `conditions`, in order of first use."""
     found: dict[str, list[Any]] = {}
@@ -126,10 +142,117 @@ def literal_thresholds(conditions: Iterable[Condition]) -> dict[str, list[Any]]:
             if isinstance(cmp.operand, FactRef):
                 continue
             values = found.setdefault(cmp.fact, [])
-            for value in cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,):
+            for value in literals(cmp):
                 if value not in values:
                     values.append(value)
     return found
+
+
+def compared_with(conditions: Iterable[Condition], fact: str) -> tuple[list[Any], list[str]]:
+    """The literals `fact` is compared with and the facts it is compared with, in walk order."""
+    values: list[Any] = []
+    others: list[str] = []
+    for condition in conditions:
+        for cmp in comparisons(condition):
+            operand = cmp.operand
+            if cmp.fact == fact:
+                if isinstance(operand, FactRef):
+                    others.append(operand.fact)
+                else:
+                    values.extend(literals(cmp))
+            elif isinstance(operand, FactRef) and operand.fact == fact:
+                others.append(cmp.fact)
+    return values, others
+
+
+class Side(Enum):
+    """Which results the value at a cut shares with the values around it."""
+
+    BELOW = "below"  # like the values just below it: `le`, `gt`, the high end of `between`
+    ABOVE = "above"  # like the values just above it: `lt`, `ge`, the low end of `between`
+    ALONE = "alone"  # like neither (`eq`, `ne`, `in`), or comparisons disagree about it
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A value where a comparison on an ordered fact can change result."""
+
+    value: Any
+    side: Side
+
+
+_SIDES: dict[Operator, Side] = {
+    Operator.LT: Side.ABOVE,
+    Operator.LE: Side.BELOW,
+    Operator.GT: Side.BELOW,
+    Operator.GE: Side.ABOVE,
+}
+
+
+def _ordered_value(value: Any) -> bool:
+    return isinstance(value, (int, float, dt.date)) and not isinstance(value, bool)
+
+
+def _cut_sides(cmp: Comparison) -> Iterator[tuple[Any, Side]]:
+    values = literals(cmp)
+    if cmp.op is Operator.BETWEEN and len(values) == 2:
+        low, high = values
+        if low == high:  # `between 5 and 5` is `eq 5`
+            yield low, Side.ALONE
+        else:
+            yield from ((low, Side.ABOVE), (high, Side.BELOW))
+        return
+    side = _SIDES.get(cmp.op, Side.ALONE)
+    for value in values:
+        yield value, side
+
+
+def threshold_cuts(conditions: Iterable[Condition], fact: str) -> list[Cut]:
+    """Where the comparisons of `fact` with ordered literals cut its range, in ascending order.
+
+    Equal literals (`30` and `30.0`) make one cut, spelt as first used; the literals of one
+    fact share a type (the checker makes sure), so they sort.
+    """
+    found: dict[Any, Cut] = {}
+    for condition in conditions:
+        for cmp in comparisons(condition):
+            if cmp.fact != fact:
+                continue
+            for value, side in _cut_sides(cmp):
+                if not _ordered_value(value):
+                    continue
+                seen = found.get(value)
+                if seen is None:
+                    found[value] = Cut(value, side)
+                elif seen.side is not side:
+                    found[value] = Cut(seen.value, Side.ALONE)
+    return sorted(found.values(), key=lambda cut: cut.value)
+
+
+def neighbours(fact_type: FactType, value: Any) -> tuple[Any, Any] | None:
+    """The nearest values of a fact's type just below and just above `value` (None: unordered).
+
+    A whole number's neighbours are one less and one more; a fraction on an integer fact lies
+    between its floor and its ceiling; a number's are the adjacent floats; a date's the days
+    before and after (a date fact counts in days), a date-time's one microsecond either side.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if fact_type is FactType.INTEGER:
+            if isinstance(value, float) and not value.is_integer():
+                return math.floor(value), math.ceil(value)
+            return int(value) - 1, int(value) + 1
+        if fact_type is FactType.NUMBER:
+            return math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
+        return None
+    if isinstance(value, dt.datetime) and fact_type is not FactType.DATE:
+        tick = dt.timedelta(microseconds=1)
+        return value - tick, value + tick
+    if isinstance(value, dt.date):
+        day = dt.timedelta(days=1)
+        return value - day, value + day
+    return None
 
 
 def points(fact: Fact, cmps: Sequence[Comparison]) -> Iterator[Any]:
@@ -144,24 +267,11 @@ def points(fact: Fact, cmps: Sequence[Comparison]) -> Iterator[Any]:
         if bound is not None:
             yield bound
     for cmp in cmps:
-        operand = cmp.operand
-        if isinstance(operand, FactRef):
-            continue
-        for point in operand if isinstance(operand, tuple) else (operand,):
+        for point in literals(cmp):
             yield point
-            if isinstance(point, bool) or not isinstance(point, (int, float, dt.date)):
-                continue
-            if isinstance(point, (int, float)) and fact.type is FactType.INTEGER:
-                yield from (math.floor(point) - 1, math.ceil(point) + 1)
-            elif isinstance(point, (int, float)) and fact.type is FactType.NUMBER:
-                yield from (math.nextafter(point, -math.inf), math.nextafter(point, math.inf))
-            elif isinstance(point, dt.datetime):
-                yield from (
-                    point - dt.timedelta(microseconds=1),
-                    point + dt.timedelta(microseconds=1),
-                )
-            elif isinstance(point, dt.date):
-                yield from (point - dt.timedelta(days=1), point + dt.timedelta(days=1))
+            around = neighbours(fact.type, point)
+            if around is not None:
+                yield from around
 
 
 def _overlap(fact: Fact, ours: Sequence[Comparison], theirs: Sequence[Comparison]) -> bool:

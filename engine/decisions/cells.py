@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from clearline.engine.model import Comparison, Fact, FactRef, FactType, Operator
+from clearline.engine.conditions import literals, threshold_cuts
+from clearline.engine.model import Comparison, Fact, FactType, Operator
 
 _TESTS: dict[Operator, Callable[[Any, Any], bool]] = {
     Operator.EQ: lambda v, t: bool(v == t),
@@ -40,11 +41,8 @@ def resolvable(fact: Fact, cmp: Comparison) -> bool:
     """Whether a comparison can be resolved by locating the fact's value among thresholds."""
     if fact.type not in (FactType.INTEGER, FactType.NUMBER) or cmp.op not in _TESTS:
         return False
-    operand = cmp.operand
-    if isinstance(operand, FactRef):
-        return False
-    values = operand if isinstance(operand, tuple) else (operand,)
-    return all(_number(value) for value in values)
+    values = literals(cmp)
+    return bool(values) and all(_number(value) for value in values)
 
 
 @dataclass(frozen=True)
@@ -111,13 +109,9 @@ def locate(
     `constant` names a literal in the generated namespace. The value in `var` must already be
     checked: of the fact's type, within its range, not NaN.
     """
-    thresholds: list[Any] = sorted(
-        {
-            value
-            for _, cmp in sites
-            for value in (cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,))
-        }
-    )
+    thresholds: list[Any] = [
+        cut.value for cut in threshold_cuts([cmp for _, cmp in sites], fact.name)
+    ]
     cells = _cells(fact, thresholds, [cmp for _, cmp in sites])
     if not cells:
         return []  # no valid value at all: let the caller compare as usual

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 
+from clearline.engine.conditions import literals
 from clearline.engine.model import (
-    FactRef,
     GraceRule,
     Policy,
     Rule,
@@ -73,11 +73,8 @@ def rule_thresholds(policy: Policy, rule: Rule) -> list[tuple[int | float, str |
     """The literal numbers a rule's condition compares with, each once, with the fact's unit."""
     found: list[tuple[int | float, str | None]] = []
     for cmp in comparisons(rule.when):
-        if isinstance(cmp.operand, FactRef):
-            continue
         fact = policy.fact(cmp.fact)
-        literals = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
-        for literal in literals:
+        for literal in literals(cmp):
             if isinstance(literal, bool) or not isinstance(literal, (int, float)):
                 continue
             entry = (literal, fact.unit if fact else None)
@@ -119,9 +116,8 @@ def _literal_numbers(policy: Policy, rule: Rule) -> set[Decimal]:
     """Every number literal of a rule's condition, dates spelt as their parts."""
     found: set[Decimal] = set()
     for cmp in comparisons(rule.when):
-        literals = cmp.operand if isinstance(cmp.operand, tuple) else (cmp.operand,)
-        for literal in literals:
-            if isinstance(literal, (bool, FactRef)):
+        for literal in literals(cmp):
+            if isinstance(literal, bool):
                 continue
             if isinstance(literal, (int, float)):
                 found.add(number_key(literal))
