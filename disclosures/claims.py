@@ -24,7 +24,7 @@ from clearline.engine.cases.lifecycle import (
     apply_event,
     open_case,
 )
-from clearline.engine.conditions import branches, literal_holds, negate, points
+from clearline.engine.conditions import branches, literal_holds, literals, negate, points
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision, decide
 from clearline.engine.errors import ClearlineError
@@ -176,8 +176,7 @@ def _satisfying(fact: Fact, cmps: Sequence[Comparison]) -> Any:
     else:
         candidates = [fact.minimum] if fact.minimum is not None else []
         for cmp in cmps:
-            operand = cmp.operand
-            for point in operand if isinstance(operand, tuple) else (operand,):
+            for point in literals(cmp):
                 if isinstance(point, (int, float)) and not isinstance(point, bool):
                     candidates += [point, point + 1, point - 1]
     for value in candidates:

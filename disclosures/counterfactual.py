@@ -13,22 +13,20 @@ shown to the reader ("30 or fewer", "below 90%").
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clearline.engine.conditions import compared_with, neighbours
 from clearline.engine.decisions.compile import CompiledPolicy, ConditionFn
 from clearline.engine.model import (
     AllOf,
     Comparison,
     Condition,
     Fact,
-    FactRef,
     FactType,
     Operator,
     Rule,
-    comparisons,
     condition_facts,
 )
 
@@ -149,22 +147,10 @@ def _candidates(condition: Condition, fact: Fact, values: Mapping[str, Any]) -> 
     if fact.type is FactType.ENUM:
         yield from fact.values
         return
+    literals, others = compared_with([condition], fact.name)
     points: list[Any] = [bound for bound in (fact.minimum, fact.maximum) if bound is not None]
-    for cmp in comparisons(condition):
-        if cmp.fact == fact.name:
-            operand = cmp.operand
-            if isinstance(operand, FactRef):
-                other = values.get(operand.fact)
-                if other is not None:
-                    points.append(other)
-            elif isinstance(operand, tuple):
-                points.extend(operand)
-            else:
-                points.append(operand)
-        elif isinstance(cmp.operand, FactRef) and cmp.operand.fact == fact.name:
-            other = values.get(cmp.fact)
-            if other is not None:
-                points.append(other)
+    points += literals
+    points += [values[name] for name in others if values.get(name) is not None]
     if fact.type is FactType.STRING:
         yield from (point for point in points if isinstance(point, str))
         yield ""
@@ -176,25 +162,24 @@ def _candidates(condition: Condition, fact: Fact, values: Mapping[str, Any]) -> 
 
 
 def _around(fact: Fact, point: Any) -> Iterator[Any]:
+    if fact.type is FactType.DATE and not isinstance(point, dt.date):
+        return
+    if fact.type is FactType.DATETIME and not isinstance(point, dt.datetime):
+        return
+    beside = neighbours(fact.type, point)
+    if beside is None:
+        return
+    below, above = beside
+    yield below
     if fact.type is FactType.INTEGER:
-        if isinstance(point, float) and not point.is_integer():
-            yield from (math.floor(point), math.ceil(point))
-            return
-        whole = int(point)
-        yield from (whole - 1, whole, whole + 1)
+        if not isinstance(point, float) or point.is_integer():
+            yield int(point)  # a fraction is no value of an integer fact, its neighbours are
     elif fact.type is FactType.NUMBER:
         number = float(point)
-        if number.is_integer() and abs(number) < 2**53:
-            yield int(number)
-        else:
-            yield number
-        yield from (math.nextafter(number, -math.inf), math.nextafter(number, math.inf))
-    elif fact.type is FactType.DATE and isinstance(point, dt.date):
-        day = dt.timedelta(days=1)
-        yield from (point - day, point, point + day)
-    elif fact.type is FactType.DATETIME and isinstance(point, dt.datetime):
-        tick = dt.timedelta(microseconds=1)
-        yield from (point - tick, point, point + tick)
+        yield int(number) if number.is_integer() and abs(number) < 2**53 else number
+    else:
+        yield point
+    yield above
 
 
 def _within(fact: Fact, value: Any) -> bool:

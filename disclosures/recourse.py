@@ -31,6 +31,7 @@ from clearline.engine.cases.lifecycle import (
     apply_event,
     open_case,
 )
+from clearline.engine.conditions import literals
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision, decide
 from clearline.engine.errors import ClearlineError
@@ -270,8 +271,7 @@ def _dated_step(compiled: CompiledPolicy, decision: Decision) -> NextStep | None
     for rule in policy.rules:
         for cmp in comparisons(rule.when):
             if cmp.fact in growing:
-                operand = cmp.operand
-                for point in operand if isinstance(operand, tuple) else (operand,):
+                for point in literals(cmp):
                     if isinstance(point, (int, float)) and not isinstance(point, bool):
                         for d in (
                             int(point) - growing[cmp.fact],

@@ -26,6 +26,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from clearline.engine.conditions import compared_with
 from clearline.engine.model import (
     MISSING_FACTS_REASON,
     AllOf,
@@ -37,7 +38,6 @@ from clearline.engine.model import (
     Not,
     Operator,
     Policy,
-    comparisons,
     condition_facts,
 )
 
@@ -245,18 +245,7 @@ def _data(policy: Policy, literals: list[Any]) -> dict[str, Any]:
 def _points(policy: Policy, fact: Any) -> dict[str, Any]:
     """Where a comparison on `fact` can change result (as `counterfactual._candidates` reads
     them): its bounds and literals, and the facts whose observed values it is compared with."""
+    literals, facts = compared_with((rule.when for rule in policy.rules), fact.name)
     values: list[Any] = [bound for bound in (fact.minimum, fact.maximum) if bound is not None]
-    facts: list[str] = []
-    for rule in policy.rules:
-        for cmp in comparisons(rule.when):
-            operand = cmp.operand
-            if cmp.fact == fact.name:
-                if isinstance(operand, FactRef):
-                    facts.append(operand.fact)
-                elif isinstance(operand, tuple):
-                    values.extend(operand)
-                else:
-                    values.append(operand)
-            elif isinstance(operand, FactRef) and operand.fact == fact.name:
-                facts.append(cmp.fact)
+    values += literals
     return {"values": [js_value(v) for v in values], "facts": facts}
