@@ -1,6 +1,8 @@
 """Run Clearline and its peers on the same synthetic accounts and compare them.
 
     python -m benchmarks.run [--quick] [--accounts N] [--output FILE]
+    python -m benchmarks.run --refresh-comparison   # the per-million table again, after a new
+                                                    # `python -m benchmarks.batch`
 
 Every engine first decides every account of the run and must fire exactly the rules Clearline
 fires (the run fails otherwise, so the comparison is of the same work). Then each engine decides
@@ -8,7 +10,9 @@ all accounts several times, passes of the engines interleaved, with the garbage 
 as `timeit` does; the median pass gives the time per decision. Passes are timed in CPU time of
 this process (all its threads), so that other processes on a shared machine count less.
 Peak memory is measured per engine in a fresh child process. Results are printed as a table and
-written as JSON (`benchmarks/results/latest.json`).
+written as JSON (`benchmarks/results/latest.json`), with a second table that puts each peer's
+typical and best configuration beside the batch engines per 1,000,000 accounts
+(`benchmarks/per_million.py`, from `benchmarks/results/batch.json`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from clearline.engine import CompiledPolicy, compile_policy, decide, load_policy
 from clearline.engine.decisions.decide import to_instant
 from clearline.engine.model import Policy
 
-from . import peers
+from . import peers, per_million
 from .floor import floor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +58,8 @@ class Engine:
     run: Callable[[Sequence[Facts]], None]
     peer: bool = False
     target: bool = True  # False: shown for information, not part of the speed targets
+    family: str = ""  # the peer engine this is a configuration of
+    typical: bool = False  # the configuration a typical user of the peer writes
 
 
 @dataclass(frozen=True)
@@ -124,20 +130,46 @@ def floor_engine() -> Engine:
     return Engine("floor", "CPython floor", lambda facts: frozenset(floor(facts)), run)
 
 
-def peer_engine(name: str, label: str, fired: FiredFn) -> Engine:
+@dataclass(frozen=True)
+class Peer:
+    """One configuration of a peer engine."""
+
+    label: str
+    family: str
+    typical: bool
+    make: Callable[[Policy], FiredFn]
+
+
+def peer_engine(name: str, peer: Peer, fired: FiredFn) -> Engine:
     """A peer engine deciding one account per call."""
 
     def run(accounts: Sequence[Facts]) -> None:
         for facts in accounts:
             fired(facts)
 
-    return Engine(name, label, fired, run, peer=True)
+    return Engine(name, peer.label, fired, run, peer=True, family=peer.family, typical=peer.typical)
 
 
-PEERS: dict[str, tuple[str, Callable[[Policy], FiredFn]]] = {
-    "durable-rules": ("durable_rules (Rete)", peers.durable_engine),
-    "zen": ("GoRules Zen, collect table", peers.zen_engine),
-    "rego": ("Rego via regopy, bundle", peers.rego_engine),
+DURABLE, ZEN, REGO = "durable_rules", "GoRules Zen", "Rego (regopy)"
+PEERS: dict[str, Peer] = {
+    "durable-rules": Peer("durable_rules, durable.lang", DURABLE, True, peers.durable_engine),
+    "durable-rules-core": Peer(
+        "durable_rules, C core (durable_rules_engine)", DURABLE, False, peers.durable_core_engine
+    ),
+    "zen": Peer("GoRules Zen, collect table from JSON", ZEN, True, peers.zen_engine),
+    "zen-precompiled": Peer(
+        "GoRules Zen, collect table, precompiled content", ZEN, False, peers.zen_precompiled_engine
+    ),
+    "zen-expressions": Peer(
+        "GoRules Zen, compiled expression per rule", ZEN, False, peers.zen_expressions_engine
+    ),
+    "zen-expression-list": Peer(
+        "GoRules Zen, one compiled expression for all rules",
+        ZEN,
+        False,
+        peers.zen_expression_list_engine,
+    ),
+    "rego": Peer("Rego via regopy, bundle", REGO, True, peers.rego_engine),
 }
 
 
@@ -146,9 +178,9 @@ def build_engines(policy: Policy, names: Sequence[str] | None = None) -> list[En
     compiled = compile_policy(policy)
     as_of = to_instant(AS_OF, policy.metadata.timezone)
     engines = [*clearline_engines(compiled, as_of), floor_engine()]
-    for name, (label, make) in PEERS.items():
+    for name, peer in PEERS.items():
         if names is None or name in names:
-            engines.append(peer_engine(name, label, make(policy)))
+            engines.append(peer_engine(name, peer, peer.make(policy)))
     return [engine for engine in engines if names is None or engine.name in names]
 
 
@@ -274,13 +306,22 @@ def summarise(
 ) -> dict[str, Any]:
     """Per-engine figures, ratios and the speed targets."""
     median = {name: statistics.median(times) for name, times in passes.items()}
+    best_of: dict[str, str] = {}  # the best configuration of each peer: its fastest here
+    for engine in engines:
+        known = best_of.get(engine.family)
+        if engine.family and (known is None or median[engine.name] < median[known]):
+            best_of[engine.family] = engine.name
     rows = []
     for engine in engines:
         seconds = median[engine.name]
+        setup = ["typical"] if engine.typical else []
+        setup += ["best"] if best_of.get(engine.family) == engine.name else []
         rows.append(
             {
                 "engine": engine.name,
                 "label": engine.label,
+                "family": engine.family,
+                "setup": ", ".join(setup) or ("other" if engine.family else ""),
                 "us_per_decision": round(seconds * 1e6, 3),
                 "us_best_pass": round(min(passes[engine.name]) * 1e6, 3),
                 "decisions_per_s": round(1 / seconds),
@@ -291,8 +332,8 @@ def summarise(
             }
         )
     targets = []
-    for engine, base, limit, text in TARGETS:
-        ratio = median[engine] / median[base]
+    for measured, base, limit, text in TARGETS:
+        ratio = median[measured] / median[base]
         targets.append(
             {"target": text, "measured": round(ratio, 2), "limit": limit, "met": ratio <= limit}
         )
@@ -335,6 +376,25 @@ def render(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_comparison(summary: dict[str, Any], batch: Mapping[str, Any] | None) -> None:
+    """Put the per-million table and DuckDB's target against the best peer into a summary."""
+    table = per_million.comparison(summary["engines"], batch)
+    summary["comparison"] = table
+    targets = [t for t in summary["targets"] if not t["target"].startswith("DuckDB")]
+    target = per_million.duckdb_target(table)
+    summary["targets"] = targets if target is None else [*targets, target]
+
+
+def refresh_comparison(output: Path, batch_results: Path) -> int:
+    """Rebuild the per-million table of a results file from its engines and the batch figures."""
+    result = json.loads(output.read_text("utf-8"))
+    add_comparison(result, per_million.read_batch(batch_results))
+    output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(per_million.render(result["comparison"]))
+    print(f"\nwritten to {output}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry: run the comparison, print the table, write the JSON results."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
@@ -346,7 +406,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory children")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--batch-results",
+        type=Path,
+        default=per_million.BATCH,
+        help="the batch engines' figures per million accounts (from `benchmarks.batch`)",
+    )
+    parser.add_argument(
+        "--refresh-comparison",
+        action="store_true",
+        help="only rebuild the per-million table of --output from its engines and --batch-results",
+    )
     args = parser.parse_args(argv)
+    if args.refresh_comparison:
+        return refresh_comparison(args.output, args.batch_results)
     n = args.accounts or (3_000 if args.quick else 20_000)
     if args.memory_of:
         print(json.dumps(measure_memory(args.policy, args.memory_of, n, args.seed)))
@@ -379,10 +452,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for engine in engines:
             memory[engine.name] = memory_in_child(args.policy, engine.name, n, args.seed)
     summary = summarise(engines, passes, memory)
+    add_comparison(summary, per_million.read_batch(args.batch_results))
     print()
     print(render(summary))
+    print()
+    print(per_million.render(summary["comparison"]))
     result = {
         "when": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "command": " ".join(["python -m benchmarks.run", *(argv or sys.argv[1:])]),
         "quick": args.quick,
         "machine": machine(),
         "policy": {"id": policy.metadata.id, "version": policy.metadata.version},

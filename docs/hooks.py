@@ -81,6 +81,8 @@ def benchmarks_markdown() -> str:
         data = json.loads(path.read_text("utf-8"))
         if path.name == "latest.json":
             parts.append("### Decisions, beside peer engines\n\n" + _decisions_table(data))
+            if "comparison" in data:  # the per-million table of the same run
+                parts.append(_generic_table(path.stem, {**data, **data["comparison"]}))
         else:
             parts.append(_generic_table(path.stem, data))
     return "\n".join(parts) or "No results recorded yet.\n"

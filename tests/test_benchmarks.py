@@ -40,11 +40,22 @@ MIXED_RULES = """\
 """
 
 
+PEER_NAMES = [
+    "durable-rules",
+    "durable-rules-core",
+    "zen",
+    "zen-precompiled",
+    "zen-expressions",
+    "zen-expression-list",
+    "rego",
+]
+
+
 def test_peers_and_floor_fire_what_clearline_fires_on_the_shipped_policy() -> None:
     policy = load_policy(SHIPPED_V2)
     accounts, _ = complete_accounts(policy, 300, seed=11)
     engines = build_engines(policy)
-    assert [e.name for e in engines if e.peer] == ["durable-rules", "zen", "rego"]
+    assert [e.name for e in engines if e.peer] == PEER_NAMES
     assert check_agreement(engines[0], engines[1:], accounts) == []
     # The sample is worth comparing: most rules fire on some account.
     fired = set().union(*(engines[0].fired(facts) for facts in accounts))
@@ -85,10 +96,50 @@ def test_rego_spells_between_as_two_tests_and_not_as_a_helper_rule() -> None:
     assert 'fired contains "neither" if { c' in module
 
 
+def test_the_durable_rules_core_keeps_no_account_between_two_decisions() -> None:
+    policy = load_policy_text(small_policy(rules=MIXED_RULES), "mixed.yaml")
+    accounts, _ = complete_accounts(policy, 200, seed=5)
+    core = peers.DurableCore(policy)
+    reference = build_engines(policy, ["clearline"])[0]
+    for facts in accounts:
+        assert core.fired(facts) == reference.fired(facts)
+        assert core.stored_facts() == []  # retracted by sid and id alone
+    # The C core reads the very ruleset durable.lang defines: rule r<i> per policy rule.
+    definition = peers.durable_definition(policy)
+    assert list(definition) == [f"r{r}" for r in range(len(policy.rules))]
+    assert all("run" not in rule for rule in definition.values())
+
+
+def test_zen_compiled_expressions_read_the_policy_once() -> None:
+    policy = load_policy_text(small_policy(rules=MIXED_RULES), "mixed.yaml")
+    listed = peers.zen_expression_list(policy)
+    assert listed.startswith("[dpd >= 31 and dpd <= 90, ")
+    assert listed.count(", (") >= 1 and listed.endswith("]")
+    # Each per-rule expression gets only the facts it reads: a fact-to-fact rule gets both.
+    fired = peers.zen_expressions_engine(policy)
+    account = {"dpd": 45, "ratio": 0.5, "score": 700, "tier": "silver", "flagged": False}
+    assert fired(account) == {"late", "neither", "outside", "relative"}
+    assert peers.zen_expression_list_engine(policy)(account) == fired(account)
+
+
+BATCH = {
+    "title": "Batch engines",
+    "when": "2026-12-07T18:22:34+00:00",
+    "rows": [
+        {"engine": "duckdb (batch, Parquet to Parquet)", "accounts": 1000000, "cpu_s": 2.0,
+         "wall_s": 4.0, "cpu_s_per_million": 2.0, "note": ""},
+        {"engine": "native (decide --no-trace, JSONL)", "accounts": 1000000, "cpu_s": 60.0,
+         "wall_s": 120.0, "cpu_s_per_million": 60.0, "note": ""},
+    ],
+}  # fmt: skip
+
+
 def test_the_runner_writes_its_results(tmp_path: Path) -> None:
     output = tmp_path / "latest.json"
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(BATCH))
     command = [sys.executable, "-m", "benchmarks.run", "--accounts", "60", "--repeats", "1"]
-    command += ["--no-memory", "--output", str(output)]
+    command += ["--no-memory", "--output", str(output), "--batch-results", str(batch)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "| Clearline, full trace |" in done.stdout
@@ -98,13 +149,51 @@ def test_the_runner_writes_its_results(tmp_path: Path) -> None:
         "clearline-no-trace",
         "clearline-record",
         "floor",
-        "durable-rules",
-        "zen",
-        "rego",
+        *PEER_NAMES,
     ]
     assert {row["vs_floor"] for row in result["engines"] if row["engine"] == "floor"} == {1.0}
-    assert len(result["targets"]) == 3
     assert result["machine"]["python"].startswith("CPython")
+    assert result["command"].startswith("python -m benchmarks.run --accounts 60")
+
+    # One typical and one best configuration per peer; the best is the family's fastest.
+    peer_rows = [row for row in result["engines"] if row["family"]]
+    for family in ("durable_rules", "GoRules Zen", "Rego (regopy)"):
+        rows = [row for row in peer_rows if row["family"] == family]
+        assert sum("typical" in row["setup"] for row in rows) == 1
+        (best,) = [row for row in rows if "best" in row["setup"]]
+        assert best["us_per_decision"] == min(row["us_per_decision"] for row in rows)
+
+    # The per-million table: in-process rows from this run, batch rows from the batch file.
+    table = result["comparison"]["rows"]
+    by_configuration = {row["configuration"]: row for row in table}
+    duckdb = by_configuration["DuckDB, clearline batch (Parquet to Parquet)"]
+    assert duckdb["CPU s per 1,000,000 accounts"] == 2.0
+    assert "2026-12-07T18:22:34" in duckdb["measured"]
+    spark = by_configuration["Spark local[2], clearline batch"]
+    assert spark["CPU s per 1,000,000 accounts"] == ""
+    assert spark["measured"] == "not measured: python -m benchmarks.batch --spark"
+    for row in peer_rows:
+        assert by_configuration[row["label"]]["µs CPU per account"] == round(
+            row["us_per_decision"], 2
+        )
+    (target,) = [t for t in result["targets"] if t["target"].startswith("DuckDB")]
+    fastest = min(row["us_per_decision"] for row in peer_rows if "best" in row["setup"])
+    assert target["measured"] == round(round(fastest, 2) / 2.0, 1)
+    assert target["met"] == (target["measured"] >= 10)
+    assert len(result["targets"]) == 4
+
+    # A new batch run: only the table and the DuckDB target are rebuilt.
+    batch.write_text(json.dumps({**BATCH, "rows": BATCH["rows"][1:]}))
+    assert (
+        main(["--refresh-comparison", "--output", str(output), "--batch-results", str(batch)]) == 0
+    )
+    refreshed = json.loads(output.read_text())
+    assert refreshed["engines"] == result["engines"]
+    assert len(refreshed["targets"]) == 3
+    duckdb = next(
+        r for r in refreshed["comparison"]["rows"] if r["configuration"].startswith("DuckDB")
+    )
+    assert duckdb["measured"] == "not measured: python -m benchmarks.batch"
 
 
 def test_memory_is_measured_in_a_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
