@@ -126,7 +126,7 @@ def _judge(compiled: CompiledPolicy, condition: Condition, fact: str) -> Any:
 def test_each_cut_falls_on_the_side_it_names(
     compiled: CompiledPolicy, case: tuple[str, list[Comparison], Condition, list[Any]]
 ) -> None:
-    fact, cmps, condition, _ = case
+    fact, cmps, _, _ = case
     for cmp in cmps:
         holds = _judge(compiled, cmp, fact)
         for cut in threshold_cuts([cmp], fact):
