@@ -6,6 +6,10 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+# Where a value sits in a policy document: its keys and list indexes from the root. The model
+# keeps one per node, and diagnostics are located through it.
+Path = tuple[str | int, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:

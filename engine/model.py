@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from clearline.engine.errors import Path
 from clearline.engine.parties import Agency, BureauReporting, KeyFactors
-from clearline.engine.policy.source import Path
 
 Scalar = bool | int | float | str | dt.date | dt.datetime
 

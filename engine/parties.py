@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from clearline.engine.policy.source import Path
+from clearline.engine.errors import Path
 
 if TYPE_CHECKING:  # model.py imports this module; Text is only needed for annotations
     from clearline.engine.model import Text

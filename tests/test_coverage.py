@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.model import ActionKind, Expectation, PolicyTest
-from clearline.engine.policy.coverage import Coverage, coverage
+from clearline.engine.testing.coverage import Coverage, coverage
 from tests.conftest import compiled_text, run_cli, small_policy
 
 EXEMPTION = """\

@@ -81,19 +81,6 @@ def alternatives(
     return result
 
 
-class _SameName(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return key
-
-
-MAX_ALTERNATIVES = 32
-
-
-def pattern_size(condition: Condition) -> int:
-    """How many alternatives a field condition compiles to (the checker bounds it)."""
-    return len(alternatives(condition, _SameName()))
-
-
 class RulesetCompiler:
     """Model conditions -> durable_rules JSON expressions over generated field keys."""
 

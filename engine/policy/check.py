@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path as FsPath
 from typing import Any
 
+from clearline.engine.conditions import branches
 from clearline.engine.errors import Diagnostic, FactError, did_you_mean
-from clearline.engine.events.rulesets import MAX_ALTERNATIVES, pattern_size
 from clearline.engine.facts import ValueProblem, check_bounds, coerce, normalise_facts
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
@@ -40,6 +41,23 @@ from clearline.engine.policy.jurisdictions import (
 )
 from clearline.engine.policy.source import Path, SourceMap
 from clearline.engine.policy.text_numbers import text_number_problems
+
+# The most alternatives one event pattern may compile to (C186): the event engine tests each.
+MAX_ALTERNATIVES = 32
+
+
+def pattern_size(condition: Condition) -> int:
+    """How many alternatives the event engine writes a field condition as: one per branch of
+    its normal form, times the values of each `in` (`events.rulesets.alternatives`; a test
+    holds the two equal)."""
+    return sum(
+        math.prod(
+            len(cmp.operand) if cmp.op is Operator.IN and isinstance(cmp.operand, tuple) else 1
+            for cmp in branch
+        )
+        for branch in branches(condition)
+    )
+
 
 RESERVED_EVENT_TYPES = frozenset({"facts"})  # `{"type": "facts"}` events update facts
 MAX_EVENT_FIELDS = 24  # durable_rules keeps at most 32 properties per fact; 8 are ours

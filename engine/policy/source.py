@@ -16,13 +16,13 @@ from typing import Any, ClassVar
 import yaml
 
 from clearline.engine.errors import Diagnostic
+from clearline.engine.errors import Path as Path
 from clearline.engine.policy.yaml_problems import explain, full_width_problems
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 
-Path = tuple[str | int, ...]
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
