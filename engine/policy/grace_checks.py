@@ -13,15 +13,14 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from clearline.engine.conditions import negate
 from clearline.engine.decisions.grace import longest_months, month_spans
 from clearline.engine.model import (
     ADVERSE_ACTIONS,
     IMMEDIATE_CATEGORIES,
-    NEGATED_OPERATORS,
     ActionKind,
     AllOf,
     AnyOf,
-    Comparison,
     Condition,
     GraceRule,
     Not,
@@ -197,7 +196,7 @@ def _adverse(
         )
     if grace.cure is not None:
         for rule in users:
-            target = grace.cure.when if grace.cure.when is not None else _negate(rule.when)
+            target = grace.cure.when if grace.cure.when is not None else negate(rule.when)
             need, why = _days_needed(policy, target)
             if need > grace.cure.days:
                 yield (
@@ -209,26 +208,6 @@ def _adverse(
                 )
 
 
-def _negate(condition: Condition) -> Condition:
-    """The condition that holds exactly when `condition` is false (De Morgan, pushed down)."""
-    if isinstance(condition, Not):
-        return condition.part
-    if isinstance(condition, AllOf):
-        return AnyOf(tuple(_negate(part) for part in condition.parts), condition.path)
-    if isinstance(condition, AnyOf):
-        return AllOf(tuple(_negate(part) for part in condition.parts), condition.path)
-    if condition.op is Operator.BETWEEN and isinstance(condition.operand, tuple):
-        low, high = condition.operand
-        return AnyOf(
-            (
-                Comparison(condition.fact, Operator.LT, low, condition.path),
-                Comparison(condition.fact, Operator.GT, high, condition.path),
-            ),
-            condition.path,
-        )
-    return Comparison(condition.fact, NEGATED_OPERATORS[condition.op], condition.operand)
-
-
 def _days_needed(policy: Policy, condition: Condition) -> tuple[int, str]:
     """The most days a customer may have to wait for `condition` to become true, and why.
 
@@ -237,7 +216,7 @@ def _days_needed(policy: Policy, condition: Condition) -> tuple[int, str]:
     customer can change at once. `all` waits for its slowest part, `any` for its fastest.
     """
     if isinstance(condition, Not):
-        return _days_needed(policy, _negate(condition.part))
+        return _days_needed(policy, negate(condition.part))
     if isinstance(condition, AllOf):
         parts = [_days_needed(policy, part) for part in condition.parts]
         return max(parts, default=(0, ""))
