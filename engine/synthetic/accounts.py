@@ -19,7 +19,13 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from clearline.engine.conditions import branches, literal_holds, literal_thresholds, points
+from clearline.engine.conditions import (
+    branches,
+    literal_holds,
+    literal_thresholds,
+    points,
+    threshold_cuts,
+)
 from clearline.engine.model import (
     ActionKind,
     Comparison,
@@ -63,6 +69,8 @@ class AccountSampler:
         self.policy = policy
         self.random = random.Random(seed)
         self.thresholds = thresholds(policy)
+        conditions = list(_conditions(policy))
+        self.cuts = {fact.name: threshold_cuts(conditions, fact.name) for fact in policy.facts}
         self.baseline: dict[str, Any] = {}
         self._branch_cache: dict[int, list[list[Comparison]]] = {}
         for test in policy.tests:
@@ -74,9 +82,9 @@ class AccountSampler:
         """Move a number at random between the thresholds that surround it (exclusive)."""
         if fact.type not in (FactType.INTEGER, FactType.NUMBER) or isinstance(value, bool):
             return value
-        cuts = [t for t in self.thresholds[fact.name] if isinstance(t, (int, float))]
-        below = max([t for t in cuts if t < value], default=fact.minimum)
-        above = min([t for t in cuts if t > value], default=fact.maximum)
+        cuts = [cut.value for cut in self.cuts[fact.name]]  # ascending
+        below = next((t for t in reversed(cuts) if t < value), fact.minimum)
+        above = next((t for t in cuts if t > value), fact.maximum)
         if below is None or above is None:
             below = value if below is None else below
             above = value * 2 + 1 if above is None else above
