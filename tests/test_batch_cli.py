@@ -110,15 +110,7 @@ BAD = [
 ]
 
 
-MIXED_JSON = pytest.mark.xfail(
-    strict=True,
-    reason="open: DuckDB's JSON reader types a column of mixed numbers and text as VARCHAR, "
-    "so the valid number 3 beside 'ten' is refused too (F003); the fix is to read such a "
-    "column as JSON and check json_type per row",
-)
-
-
-@pytest.mark.parametrize("kind", [pytest.param("jsonl", marks=MIXED_JSON), "csv"])
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
 def test_bad_values_are_error_rows_with_the_clis_codes(tmp_path: Path, kind: str) -> None:
     """A wrong type and an out-of-bounds value are F003 rows (as `clearline decide` says),
     never a silent NULL; the other rows are decided; exit 1."""

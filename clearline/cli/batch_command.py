@@ -102,7 +102,11 @@ def batch_command(
         raise click.BadParameter("the output must be a .parquet file", param_hint="--output")
     errors_out = Path(errors_path) if errors_path else default_errors_path(output)
     try:
-        csv_input = input_format(input_path) == "csv"
+        input_format(input_path)  # refuse an unknown kind of file before any engine starts
+        # The native engine reads each column as `decide` would read the value (a CSV cell or a
+        # JSON column of mixed types decoded by the SQL, `input_values.decoded`), never the
+        # SQL's typed value: a refused value must stay refused, not become a missing fact.
+        csv_input = False
         if engine == "duckdb":
             result = run_duckdb(policies, input_path, output, errors_out, moment)
             decided, rejected = result.decisions, result.errors

@@ -52,6 +52,8 @@ def _duckdb_source(type_name: str) -> str:
         return "boolean"
     if t == "VARCHAR":
         return "string"
+    if t == "JSON":
+        return "json"
     if t == "DATE":
         return "date"
     if t == "TIMESTAMP WITH TIME ZONE":
@@ -90,20 +92,58 @@ def duckdb_reader(path: str | os.PathLike[str]) -> str:
     return f"read_csv({_quote(path)}, all_varchar=true, header=true)"
 
 
+def _jsonl_view(connection: Any, path: str | os.PathLike[str]) -> None:
+    """The view `accounts_input` over a JSONL file, every value read as JSON, so each row keeps
+    its own JSON type.
+
+    DuckDB's type detection types a column by a sample of rows: a column of 3 and "ten" would
+    be all text (or fail on a row past the sample). Here every key found in the file is a JSON
+    column, and `input_values.from_json` checks each row's JSON type as `decide` does.
+    """
+    objects = f"read_json_objects({_quote(path)}, format='newline_delimited')"
+    top = [row[0] for row in connection.execute(
+        f"SELECT DISTINCT UNNEST(JSON_KEYS(json)) FROM {objects} WHERE JSON_TYPE(json) = 'OBJECT'"
+    ).fetchall()]  # fmt: skip
+    nested = "facts" in top
+    keys = top
+    if nested:
+        keys = [row[0] for row in connection.execute(
+            f"SELECT DISTINCT UNNEST(JSON_KEYS(json -> '$.facts')) FROM {objects} "
+            "WHERE JSON_TYPE(json -> '$.facts') = 'OBJECT'"
+        ).fetchall()]  # fmt: skip
+    facts = {name: "JSON" for name in sorted(keys) if nested or name != ACCOUNT_ID}
+    columns: dict[str, str] = {ACCOUNT_ID: "VARCHAR"} if ACCOUNT_ID in top else {}
+    if nested:
+        # a key is an identifier inside the type text: quoted, its quotes doubled
+        fields = ", ".join('"' + name.replace('"', '""') + '" JSON' for name in facts)
+        if fields:  # no fact in any line: no facts column, every account decided on none
+            columns["facts"] = f"STRUCT({fields})"
+    else:
+        columns.update(facts)
+    if not columns:
+        raise BatchInputError(f"{os.fspath(path)}: the input has no `{ACCOUNT_ID}` column")
+    relation = connection.read_json(os.fspath(path), format="newline_delimited", columns=columns)
+    relation.create_view("accounts_input", replace=True)
+
+
 def compile_for_duckdb(
     connection: Any, policies: Sequence[Policy], path: str | os.PathLike[str], as_of: dt.datetime
 ) -> list[SqlPolicy]:
     """Create the `accounts` view over the input and compile each policy for its columns."""
     try:
-        connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW accounts AS SELECT * FROM {duckdb_reader(path)}"
-        )
+        if input_format(path) == "jsonl":
+            _jsonl_view(connection, path)
+        else:
+            connection.execute(
+                f"CREATE OR REPLACE TEMP VIEW accounts_input AS SELECT * FROM {duckdb_reader(path)}"
+            )
+        connection.execute("CREATE OR REPLACE TEMP VIEW accounts AS SELECT * FROM accounts_input")
         described = connection.execute("DESCRIBE accounts").fetchall()
         if any(name == "facts" and kind.startswith("STRUCT") for name, kind, *_ in described):
             # `clearline decide` input ({"account_id", "facts": {...}}): the facts as columns.
             connection.execute(
                 "CREATE OR REPLACE TEMP VIEW accounts AS SELECT account_id, facts.* "
-                f"FROM {duckdb_reader(path)}"
+                "FROM accounts_input"
             )
             described = connection.execute("DESCRIBE accounts").fetchall()
     except Exception as exc:  # duckdb raises its own error classes for unreadable files

@@ -29,9 +29,10 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from clearline.engine.batch import input_values
 from clearline.engine.canonical import policy_sha256
 from clearline.engine.decisions.grace import timeline_for
-from clearline.engine.facts import coerce
+from clearline.engine.facts import EARLIEST_DATE, LATEST_DATE, coerce
 from clearline.engine.model import (
     MISSING_FACTS_REASON,
     ActionKind,
@@ -52,8 +53,19 @@ from clearline.engine.model import (
 DIALECTS = ("duckdb", "spark")
 ACCOUNT_ID = "account_id"
 
-# What an input column holds, as the runner reads it; `text` is a CSV column (parsed leniently).
-SOURCE_KINDS = ("integer", "number", "boolean", "string", "date", "datetime", "text", "other")
+# What an input column holds, as the runner reads it; `text` is a CSV cell (spelt as JSON would).
+# `json` is a JSONL column of mixed JSON types, judged row by row (`input_values`).
+SOURCE_KINDS = (
+    "integer",
+    "number",
+    "boolean",
+    "string",
+    "date",
+    "datetime",
+    "text",
+    "json",
+    "other",
+)
 
 _SQL_TYPES = {
     FactType.INTEGER: "BIGINT",
@@ -180,13 +192,15 @@ class _Builder:
             return _case([(exp.EQ(this=raw, expression=exp.Floor(this=raw)), exp.TryCast(this=raw, to=exp.DataType.build("BIGINT")))], exp.null())  # fmt: skip
         if fact.type is FactType.NUMBER and source == "integer":
             return exp.cast(raw, "DOUBLE")
-        if fact.type in (FactType.DATE, FactType.DATETIME) and source in ("string", "text"):
+        if fact.type in (FactType.DATE, FactType.DATETIME) and source == "string":
             shape = _DATE_SHAPE if fact.type is FactType.DATE else _DATETIME_SHAPE
             matches = _fill(_MATCHES, value=raw, pattern=exp.Literal.string(shape))
             converted = exp.TryCast(this=raw, to=exp.DataType.build(_SQL_TYPES[fact.type]))
             return _case([(matches, converted)], exp.null())
         if source == "text":
-            return exp.TryCast(this=raw, to=exp.DataType.build(_SQL_TYPES[fact.type]))
+            return input_values.from_text(fact, raw, _SQL_TYPES[fact.type])
+        if source == "json":
+            return input_values.from_json(fact, raw, _SQL_TYPES[fact.type])
         return exp.cast(exp.null(), _SQL_TYPES[fact.type])
 
     def problems(self, fact: Fact, value: exp.Expr) -> list[tuple[exp.Expr, str, str]]:
@@ -196,13 +210,12 @@ class _Builder:
         found: list[tuple[exp.Expr, str, str]] = []
         if self.policy.missing_mode(fact) is MissingMode.ERROR:
             raw_missing: exp.Expr = (
-                exp.true() if source == "absent" else exp.Is(this=col(name, "t"), expression=exp.null())
+                exp.true() if source == "absent" else input_values.missing(source, col(name, "t"))
             )  # fmt: skip
             found.append((raw_missing, "F002", f"required fact `{name}` is missing"))
         if source == "absent":
             return found
-        raw = col(name, "t")
-        present = exp.not_(exp.Is(this=raw, expression=exp.null()))
+        present = exp.not_(exp.Paren(this=input_values.missing(source, col(name, "t"))))
         wrong = exp.and_(present, exp.Is(this=value.copy(), expression=exp.null()))
         found.append((wrong, "F003", f"fact `{name}`: not {_WORDS[fact.type]}"))
         if fact.type is FactType.NUMBER:
@@ -215,6 +228,11 @@ class _Builder:
         if fact.type is FactType.ENUM:
             members = exp.In(this=value.copy(), expressions=[lit(v) for v in fact.values])
             found.append((exp.not_(members), "F003", f"fact `{name}`: not one of its values"))
+        if fact.type is FactType.DATE:
+            # the days `decide` reads (facts.EARLIEST_DATE .. LATEST_DATE); a later date would
+            # overflow Python's calendar when its deadlines are computed
+            outside = exp.not_(exp.Between(this=value.copy(), low=lit(EARLIEST_DATE), high=lit(LATEST_DATE)))  # fmt: skip
+            found.append((outside, "F003", f"fact `{name}`: outside the dates Clearline reads"))
         if fact.minimum is not None:
             below = exp.LT(this=value.copy(), expression=_typed_literal(fact, fact.minimum))
             found.append((below, "F003", f"fact `{name}`: below the minimum {fact.minimum}"))
@@ -315,7 +333,18 @@ def compile_sql(
         *(exp.alias_(col(f.name, "src"), f.name, quoted=True) for f in facts if sources.get(f.name, "absent") != "absent"),
     ).from_(exp.alias_(exp.to_table("accounts"), "src"))  # fmt: skip
     del typed_select
+    # For the native engine: a JSON or CSV column as the value `decide` would read (see
+    # `input_values.decoded`); a typed column as it is.
     typed_rows = checked_src.copy()
+    for i, fact in enumerate(facts):
+        source = sources.get(fact.name, "absent")
+        if source in ("json", "text"):
+            raw = col(fact.name, "src")
+            value = input_values.decoded(fact, source, raw, typed_columns[1 + i].this, _SQL_TYPES[fact.type])  # fmt: skip
+            typed_rows.set("expressions", [
+                exp.alias_(value, fact.name, quoted=True) if e.alias_or_name == fact.name else e
+                for e in typed_rows.expressions
+            ])  # fmt: skip
     any_problem = exp.or_(*(c for c, *_ in problem_rows)) if problem_rows else exp.false()
     # -- errors query: one row per problem
     error_selects = []
