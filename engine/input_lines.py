@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+import orjson
 
 from clearline.engine.errors import Diagnostic
 
@@ -188,8 +190,68 @@ def line_text(raw: bytes, number: int) -> str:
     return text
 
 
+# A float orjson may have made from text the careful parser reads otherwise: 0.0 (it may be an
+# underflow, or -0.0 which reads as 0) and magnitudes from 2**63 (an integer beyond 64 bits,
+# which orjson reads as a float and the careful parser as an int).
+_EXACT_FLOATS = 2.0**63
+_orjson_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
+
+
+def _pairs(values: Iterable[Any]) -> int | None:
+    """The number of object members under `values` (nested), or None when one of them is a
+    float the careful parser may read otherwise (see `_EXACT_FLOATS`)."""
+    count = 0
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if not 0.0 < abs(value) < _EXACT_FLOATS:
+                return None
+        elif kind is dict:
+            inner = _pairs(value.values())
+            if inner is None:
+                return None
+            count += len(value) + inner
+        elif kind is list:
+            inner = _pairs(value)
+            if inner is None:
+                return None
+            count += inner
+    return count
+
+
+def fast_value(raw: bytes) -> Any:
+    """The object on one line read by orjson (about 5x faster than the careful parser), or None
+    when the line needs the careful parser to get its value or its error.
+
+    orjson reads the same value as the careful parser for every line it accepts but for
+    duplicate keys (it keeps the last), zero and huge floats (`_EXACT_FLOATS`) and depth up to
+    its own limit. A duplicate key is ruled out soundly by counting: every member of an object
+    has one `:` outside strings, so when the line holds as many `:` bytes as the value has
+    members, no member was dropped (a line with a `:` inside a string takes the careful way).
+    """
+    if raw[:1] != b"{" or len(raw) > MAX_LINE_BYTES or depth_problem(raw) is not None:
+        return None
+    try:
+        value = _orjson_loads(raw)
+    except _OrjsonError:  # not JSON, not UTF-8, NaN, a lone surrogate, ...: the careful way
+        return None
+    if type(value) is not dict:
+        return None
+    inner = _pairs(value.values())
+    if inner is None or len(value) + inner != raw.count(b":"):
+        return None
+    return value
+
+
 def read_line(raw: bytes, number: int) -> Any:
     """The JSON value of one input line (bytes, newline included or not), or raise LineProblem."""
+    value = fast_value(raw)
+    return careful_line(raw, number) if value is None else value
+
+
+def careful_line(raw: bytes, number: int) -> Any:
+    """`read_line` by the careful parser alone: every check made on the way, each error located."""
     text = line_text(raw, number)
     try:
         return parse_json(text)

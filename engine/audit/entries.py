@@ -207,8 +207,12 @@ def decision_rows(
         input_sha256 = cache.get("input_sha256")
         record_id = cache.get("decision_id")
         if hash_here and record_id is None:
-            input_sha256 = input_sha256 or sha256_hex(inputs)
-            record_id = decision_id(p_sha, decision.account_id, as_of, input_sha256)
+            # kept on the decision: a caller that prints the record next needs both again
+            if input_sha256 is None:
+                input_sha256 = cache["input_sha256"] = sha256_hex(inputs)
+            record_id = cache["decision_id"] = decision_id(
+                p_sha, decision.account_id, as_of, input_sha256
+            )
         if redact and not redact.isdisjoint(decision.facts):
             if input_sha256 is None:
                 input_sha256 = cache["input_sha256"] = sha256_hex(inputs)

@@ -110,10 +110,10 @@ def record_json(decision: Decision) -> str:
     # One pass with locals, filling the lazy attributes on the way: this runs once per
     # audited decision, and attribute and descriptor calls were a large share of it.
     layout = layout_for(decision.compiled)
-    encoded, missing = cache.get("_encoded_facts") or layout.encode(decision.facts)
     if decision._checks is None or decision._matches is None:
-        trace = "null"
+        trace = "null"  # without a trace the record shows no fact value: none is encoded
     else:
+        encoded, missing = layout.encode(decision.facts)
         trace = layout.trace_json(decision._checks, decision._matches, encoded, missing)
     action, factor, missing_facts, reasons, timeline = record_head(decision)
     account = decision.account_id
