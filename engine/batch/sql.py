@@ -93,8 +93,9 @@ def _template(text: str) -> exp.Expr:
 
 
 # Skeletons: constant SQL text with placeholders, filled with nodes built from the model.
-_FIRST = _template("LIST_MIN(LIST_FILTER(:entries, x -> x IS NOT NULL))")
 _SORTED = _template("LIST_SORT(LIST_FILTER(:entries, x -> x IS NOT NULL))")
+_FIRED = _template("LIST_FILTER(:entries, x -> x IS NOT NULL)")
+_FIRST = _template("LIST_MIN(:ranked)")
 _REASONS = _template(
     "LIST_TRANSFORM(:sorted, x -> {'rule': x.rule, 'code': x.code, 'action': x.action, "
     "'limit_factor': x.limit_factor})"
@@ -388,6 +389,9 @@ def compile_sql(
     tz = zoneinfo.ZoneInfo(policy.metadata.timezone)
     day = as_of.astimezone(tz).date()
     entries: list[exp.Expr] = []
+    # Each entry's ranking key when it is fixed by the policy (no exemption changes the action):
+    # with every key fixed, the entries are written in rank order and need no sort per row.
+    fixed_keys: list[tuple[int, float, int] | None] = []
     timeline_cases: dict[str, list[tuple[exp.Expr, exp.Expr]]] = {
         "notice_date": [],
         "effective": [],
@@ -444,6 +448,10 @@ def compile_sql(
             extra=extra,
         )
         entries.append(_case([(_is_true(col(f"_m{r}")), entry)], exp.null()))
+        reduces = rule.action.kind is ActionKind.REDUCE_LIMIT
+        fixed_keys.append(
+            None if downgrades else (own, float(factor or 1.0) if reduces else 1.0, r)
+        )
         extras = {0} | {e.extend_notice_days for e in exemptions}
         _timeline_whens(timeline_cases, policy, r, rule.grace, extras, day)
     review_facts = [f for f in facts if policy.missing_mode(f) is MissingMode.REVIEW]
@@ -464,8 +472,13 @@ def compile_sql(
             extra=exp.Literal.number(0),
         )
         entries.append(_case([(any_review_missing, entry)], exp.null()))
+        fixed_keys.append((rank(ActionKind.REVIEW), 1.0, n))
         _timeline_whens(timeline_cases, policy, n, missing.review_grace, {0}, day)
-    entry_array = exp.Array(expressions=entries)
+    if None not in fixed_keys:
+        order = sorted(range(len(entries)), key=lambda i: fixed_keys[i] or (0, 0.0, 0))
+        ranked_entries = _fill(_FIRED, entries=exp.Array(expressions=[entries[i] for i in order]))
+    else:
+        ranked_entries = _fill(_SORTED, entries=exp.Array(expressions=entries))
     # -- the inner select: checked values, checks, matches
     inner = (
         exp.select(
@@ -481,11 +494,14 @@ def compile_sql(
     with_matches = exp.select(
         "*", *(exp.alias_(m, f"_m{r}", quoted=True) for r, m in enumerate(rule_conditions))
     ).from_(exp.alias_(exp.Subquery(this=with_checks), "b"))
-    ranked = exp.select(
-        "*",
-        exp.alias_(_fill(_FIRST, entries=entry_array.copy()), "_top"),
-        exp.alias_(_fill(_SORTED, entries=entry_array), "_ranked"),
-    ).from_(exp.alias_(exp.Subquery(this=with_matches), "d"))
+    ranked = exp.select("*", exp.alias_(ranked_entries, "_ranked")).from_(
+        exp.alias_(exp.Subquery(this=with_matches), "d")
+    )
+    # The deciding reason is the first ranked one, the least (NULL when nothing fired; no
+    # index, which Spark's ANSI mode refuses on an empty list).
+    ranked = exp.select("*", exp.alias_(_fill(_FIRST, ranked=col("_ranked")), "_top")).from_(
+        exp.alias_(exp.Subquery(this=ranked), "r")
+    )
     top = col("_top")
 
     def top_field(name: str) -> exp.Expr:
