@@ -77,9 +77,10 @@ def diff(
 @click.option("--to", "new_path", required=True, type=click.Path(), help="The proposed version.")
 @click.option(
     "--facts",
+    "--input",
     "facts_path",
     type=click.Path(allow_dash=True),
-    help="Accounts as JSONL (as `clearline decide` reads them).",
+    help="Accounts: .jsonl (as `clearline decide` reads them), .parquet or .csv (as `batch`).",
 )
 @click.option(
     "--audit",
@@ -93,6 +94,13 @@ def diff(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark", "native"]),
+    default=None,
+    help="Default: native for JSONL and --audit, duckdb for Parquet and CSV.",
+)
+@click.option("--spark-master", default=None, help="Spark master URL (--engine spark).")
 def backtest_command(
     old_path: str,
     new_path: str,
@@ -100,10 +108,18 @@ def backtest_command(
     audit_path: str | None,
     as_of: str | None,
     fmt: str,
+    engine: str | None,
+    spark_master: str | None,
 ) -> None:
     """Re-decide the same accounts under both versions; count who changes action, and why."""
     if bool(facts_path) == bool(audit_path):
-        raise click.UsageError("give the accounts with either --facts FILE.jsonl or --audit DB")
+        raise click.UsageError("give the accounts with either --facts FILE or --audit DB")
+    kind = _input_kind(facts_path)
+    engine = engine or ("native" if kind in ("jsonl", "audit") else "duckdb")
+    if engine != "native" and kind == "audit":
+        raise click.UsageError("--audit is read by the native engine; leave out --engine")
+    if engine != "native" and facts_path == "-":
+        raise click.UsageError(f"--engine {engine} reads a file, not standard input")
     old = load_compiled(old_path)
     new = load_compiled(new_path)
     try:
@@ -115,7 +131,11 @@ def backtest_command(
     except AsOfError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
     problems: list[InputProblem] = []
-    if audit_path:
+    if kind in ("parquet", "csv") or engine != "native":
+        assert facts_path is not None
+        where = facts_path
+        report = _run_table(old, new, facts_path, moment, engine, spark_master)
+    elif audit_path:
         where = audit_path
         report = _run(old, new, _audit_accounts(audit_path), moment, progress=progress_wanted())
     else:
@@ -152,6 +172,50 @@ def backtest_command(
         click.echo(render_table(report), nl=False)
     if problems or report.rejected:
         raise Failed()
+
+
+def _input_kind(facts_path: str | None) -> str:
+    """`audit`, `jsonl` (also standard input), `parquet` or `csv`."""
+    from clearline.engine.batch.run import BatchInputError, input_format
+
+    if facts_path is None:
+        return "audit"
+    if facts_path == "-":
+        return "jsonl"
+    try:
+        return input_format(facts_path)
+    except BatchInputError:
+        return "jsonl"  # any other name is read as JSON lines, as before
+
+
+def _run_table(
+    old: CompiledPolicy,
+    new: CompiledPolicy,
+    path: str,
+    moment: dt.datetime,
+    engine: str,
+    spark_master: str | None,
+) -> BacktestReport:
+    """A backtest over a table file by DuckDB, Spark or (reading it by DuckDB) the native engine."""
+    from clearline.engine.batch.run import BatchInputError
+    from clearline.engine.change import backtest_table
+
+    if not Path(path).exists():
+        error(f"cannot read {path}: no such file", code="E009")
+        raise Failed()
+    instant = to_instant(moment, new.policy.metadata.timezone)
+    try:
+        if engine == "duckdb":
+            return backtest_table.backtest_duckdb(old.policy, new.policy, path, instant)
+        if engine == "spark":
+            return backtest_table.backtest_spark(
+                old.policy, new.policy, path, instant, master=spark_master
+            )
+        accounts = backtest_table.table_accounts(old.policy, new.policy, path, instant)
+        return _run(old, new, accounts, instant, progress=progress_wanted())
+    except BatchInputError as exc:
+        error(str(exc).removeprefix(f"{path}: "), where=f"{path}:1:1", code="E009")
+        raise Failed() from None
 
 
 def _run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -37,6 +38,15 @@ class BacktestReport:
     newly_deciding: Counter[str] = field(default_factory=Counter)
     no_longer_deciding: Counter[str] = field(default_factory=Counter)
     rejections: list[str] = field(default_factory=list)
+    # per changed transition, the first few account ids in id order (the same for any engine)
+    examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def add_example(self, transition: tuple[str, str], account_id: str) -> None:
+        """Keep `account_id` if it is among the EXAMPLES smallest ids of its transition."""
+        kept = self.examples.setdefault(transition, [])
+        if len(kept) < EXAMPLES or account_id < kept[-1]:
+            bisect.insort(kept, account_id)
+            del kept[EXAMPLES:]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data, sorted for stable output."""
@@ -56,10 +66,15 @@ class BacktestReport:
             "no_longer_deciding": dict(
                 sorted(self.no_longer_deciding.items(), key=lambda kv: (-kv[1], kv[0]))
             ),
+            "examples": [
+                {"from": a, "to": b, "accounts": ids}
+                for (a, b), ids in sorted(self.examples.items())
+            ],
         }
 
 
 MAX_REJECTIONS_KEPT = 20
+EXAMPLES = 3
 
 
 def backtest(
@@ -113,6 +128,8 @@ def backtest(
         report.transitions[(a, b)] += 1
         if a != b:
             report.changed += 1
+            if account.account_id is not None:
+                report.add_example((a, b), account.account_id)
             if b != none:
                 report.newly_deciding[after.reasons[0].rule] += 1
             if a != none:
@@ -128,13 +145,20 @@ def render_table(report: BacktestReport) -> str:
         "",
         f"{'from':<14}{'to':<14}{'accounts':>10}",
     ]
-    for item in report.to_dict()["transitions"]:
+    # the sorted order of to_dict, so that ties print alike whatever engine counted them
+    data = report.to_dict()
+    for item in data["transitions"]:
         marker = "" if item["from"] == item["to"] else "  *"
         lines.append(f"{item['from']:<14}{item['to']:<14}{item['accounts']:>10}{marker}")
     if report.newly_deciding:
         lines += ["", "newly deciding rule (changed accounts):"]
-        lines += [f"  {rule:<28}{n:>10}" for rule, n in report.newly_deciding.most_common()]
+        lines += [f"  {rule:<28}{n:>10}" for rule, n in data["newly_deciding"].items()]
     if report.no_longer_deciding:
         lines += ["", "no longer deciding rule (changed accounts):"]
-        lines += [f"  {rule:<28}{n:>10}" for rule, n in report.no_longer_deciding.most_common()]
+        lines += [f"  {rule:<28}{n:>10}" for rule, n in data["no_longer_deciding"].items()]
+    if report.examples:
+        lines += ["", "examples (first accounts by id):"]
+        lines += [
+            f"  {a} -> {b}: {', '.join(ids)}" for (a, b), ids in sorted(report.examples.items())
+        ]
     return "\n".join(lines) + "\n"
