@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from clearline.engine import load_policy
 from clearline.engine.batch.spark import compile_for_spark, decide_spark
 from tests.batch_differential import compare, native_rows, typed_accounts, write_parquet
-from tests.conftest import SHIPPED_V2, run_cli
+from tests.conftest import SHIPPED_V1, SHIPPED_V2, run_cli
 from tests.policy_strategies import accounts, policies
 
 pytestmark = pytest.mark.slow
@@ -106,3 +106,17 @@ def test_cli_spark_engine_writes_what_duckdb_writes(tmp_path: Path) -> None:
         outputs[engine] = sorted(rows, key=lambda row: row["account_id"])
     assert outputs["spark"] == outputs["duckdb"]
     assert {row["action"] for row in outputs["duckdb"]} > {"none"}
+
+
+def test_backtest_on_spark_equals_duckdb(spark: Any, tmp_path: Path) -> None:
+    """A backtest of 1.0.0 -> 1.1.0 through the module's Spark session gives DuckDB's report."""
+    from clearline.engine.change.backtest_table import backtest_duckdb, backtest_spark
+
+    old, new = load_policy(SHIPPED_V1), load_policy(SHIPPED_V2)
+    rows = [dict(test.facts) for policy in (old, new) for test in policy.tests]
+    path = tmp_path / "snapshot.parquet"
+    write_parquet(old, rows, path)  # the facts 1.0.0 declares, which 1.1.0 declares too
+    as_of = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    on_spark = backtest_spark(old, new, path, as_of, session=spark).to_dict()
+    assert on_spark == backtest_duckdb(old, new, path, as_of).to_dict()
+    assert on_spark["accounts"] == len(rows) and on_spark["changed"] > 0
