@@ -17,7 +17,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return ("—" if text is None else str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def diagnostics_markdown() -> str:
