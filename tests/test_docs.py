@@ -26,9 +26,9 @@ import pytest
 
 from clearline.engine import compile_policy, decide, load_policy
 from clearline.engine.policy.load import analyse_policy
-from clearline.engine.testing.policy_tests import run_tests
 from clearline.engine.synthetic.accounts import sample_accounts
 from clearline.engine.synthetic.events import sample_events
+from clearline.engine.testing.policy_tests import run_tests
 
 from .conftest import ROOT, SHIPPED_V2
 

@@ -16,8 +16,6 @@ from clearline.engine.change.notice_period import notice_period_diagnostics
 from clearline.engine.errors import Diagnostic
 from clearline.engine.model import PolicyTest
 from clearline.engine.policy import diagnostic_format as fmt
-from clearline.engine.testing.coverage import Coverage, coverage
-from clearline.engine.testing.coverage import render_text as coverage_text
 from clearline.engine.policy.discover import discover
 from clearline.engine.policy.load import (
     analyse_policy,
@@ -25,8 +23,10 @@ from clearline.engine.policy.load import (
     load_tests_file,
     tests_file_for,
 )
-from clearline.engine.testing.policy_tests import TestOutcome, run_tests
 from clearline.engine.policy.source import diagnostic_at
+from clearline.engine.testing.coverage import Coverage, coverage
+from clearline.engine.testing.coverage import render_text as coverage_text
+from clearline.engine.testing.policy_tests import TestOutcome, run_tests
 from clearline.engine.versions import version_diagnostics
 
 from .common import Failed
