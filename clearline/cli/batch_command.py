@@ -103,15 +103,11 @@ def batch_command(
     errors_out = Path(errors_path) if errors_path else default_errors_path(output)
     try:
         input_format(input_path)  # refuse an unknown kind of file before any engine starts
-        # The native engine reads each column as `decide` would read the value (a CSV cell or a
-        # JSON column of mixed types decoded by the SQL, `input_values.decoded`), never the
-        # SQL's typed value: a refused value must stay refused, not become a missing fact.
-        csv_input = False
         if engine == "duckdb":
             result = run_duckdb(policies, input_path, output, errors_out, moment)
             decided, rejected = result.decisions, result.errors
             if input_hashes:
-                _fill_input_hashes(policies, input_path, output, moment, csv_input)
+                _fill_input_hashes(policies, input_path, output, moment)
         elif engine == "spark":
             from clearline.engine.batch.spark import run_spark
 
@@ -119,9 +115,9 @@ def batch_command(
                 policies, input_path, output, errors_out, moment, master=spark_master
             )
         else:
-            decided, rejected = _run_native(policies, input_path, output, errors_out, moment, csv_input, input_hashes)  # fmt: skip
+            decided, rejected = _run_native(policies, input_path, output, errors_out, moment, input_hashes)  # fmt: skip
         if records or audit_path:
-            _write_records(policies, input_path, output, moment, csv_input, audit_path)
+            _write_records(policies, input_path, output, moment, audit_path)
     except BatchInputError as exc:
         # the input file is the place of the problem: FILE:1:1, as a located diagnostic
         message = str(exc).removeprefix(f"{input_path}: ")
@@ -139,7 +135,6 @@ def _run_native(
     output: str,
     errors_out: Path,
     moment: dt.datetime,
-    csv_input: bool,
     input_hashes: bool,
 ) -> tuple[int, int]:
     import duckdb
@@ -150,7 +145,7 @@ def _run_native(
     connection = duckdb.connect()
     sql = compile_for_duckdb(connection, policies, input_path, moment)
     rows, errors = native_batch(
-        connection, sql, [compile_policy(p) for p in policies], moment, csv_input, input_hashes
+        connection, sql, [compile_policy(p) for p in policies], moment, input_hashes
     )
     write_decisions(rows, output)
     write_errors(errors, errors_out)
@@ -162,7 +157,6 @@ def _write_records(
     input_path: str,
     output: str,
     moment: dt.datetime,
-    csv_input: bool,
     audit_path: str | None,
 ) -> None:
     import duckdb
@@ -179,7 +173,7 @@ def _write_records(
     with records_path.open("w", encoding="utf-8") as out:
         for compiled_sql, policy in zip(sql, policies, strict=True):
             decisions = adverse_records(
-                connection, compiled_sql, compile_policy(policy), output, moment, csv_input
+                connection, compiled_sql, compile_policy(policy), output, moment
             )
             if log is not None and decisions:
                 log.append(decisions)
@@ -192,7 +186,7 @@ def _write_records(
 
 
 def _fill_input_hashes(
-    policies: list[Policy], input_path: str, output: str, moment: dt.datetime, csv_input: bool
+    policies: list[Policy], input_path: str, output: str, moment: dt.datetime
 ) -> None:
     """Fill the output's input_sha256 column by a native pass over every decided row."""
     import duckdb
@@ -205,7 +199,7 @@ def _fill_input_hashes(
     hashes = [
         row
         for compiled_sql, policy in zip(sql, policies, strict=True)
-        for row in input_hashes(connection, compiled_sql, compile_policy(policy), moment, csv_input)
+        for row in input_hashes(connection, compiled_sql, compile_policy(policy), moment)
     ]
     set_input_hashes(connection, output, hashes)
     connection.close()

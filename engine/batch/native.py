@@ -21,11 +21,12 @@ from clearline.engine.model import ADVERSE_ACTIONS, Policy
 ADVERSE = tuple(sorted(kind.value for kind in ADVERSE_ACTIONS))
 
 
-def facts_of(policy: Policy, row: dict[str, Any], typed_values: bool) -> tuple[str, dict[str, Any]]:
-    """(account id, facts) of one row of a `SqlPolicy.typed` query; nulls are left out."""
+def facts_of(policy: Policy, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(account id, facts) of one row of a `SqlPolicy.typed` query, each value as `decide`
+    would read it from the input (never the SQL's typed value); nulls are left out."""
     facts: dict[str, Any] = {}
-    for i, fact in enumerate(policy.facts):
-        value = row.get(f"_v{i}") if typed_values else row.get(fact.name)
+    for fact in policy.facts:
+        value = row.get(fact.name)
         if value is not None:
             facts[fact.name] = value
     return str(row[ACCOUNT_ID]), facts
@@ -54,7 +55,6 @@ def adverse_records(
     compiled: CompiledPolicy,
     decisions_path: str | os.PathLike[str],
     as_of: dt.datetime,
-    csv_input: bool,
 ) -> list[Decision]:
     """Native decisions of the rows the SQL back end decided adverse for this policy."""
     path = "'" + os.fspath(decisions_path).replace("'", "''") + "'"
@@ -66,7 +66,7 @@ def adverse_records(
     expected = dict(connection.execute("SELECT account_id, action FROM adverse").fetchall())
     records = []
     for row in typed_rows(connection, compiled_sql, "adverse"):
-        account, facts = facts_of(compiled.policy, row, csv_input)
+        account, facts = facts_of(compiled.policy, row)
         decision = decide(compiled, facts, as_of, account_id=account)
         if decision.action.value != expected.get(account):
             raise AssertionError(
@@ -82,7 +82,6 @@ def input_hashes(
     compiled_sql: SqlPolicy,
     compiled: CompiledPolicy,
     as_of: dt.datetime,
-    csv_input: bool,
 ) -> Iterator[tuple[str, str, str]]:
     """(account id, policy sha256, input_sha256) of every valid row, as its record hashes it.
 
@@ -91,7 +90,7 @@ def input_hashes(
     have no faithful SQL spelling in either dialect, so the native engine makes it.
     """
     for row in typed_rows(connection, compiled_sql):
-        account, facts = facts_of(compiled.policy, row, csv_input)
+        account, facts = facts_of(compiled.policy, row)
         try:
             decision = decide(compiled, facts, as_of, account_id=account, trace=False)
         except FactError:
@@ -104,7 +103,6 @@ def native_batch(
     compiled_sql: Sequence[SqlPolicy],
     compiled: Sequence[CompiledPolicy],
     as_of: dt.datetime,
-    csv_input: bool,
     with_input_hashes: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Decide every row with the native engine: (decision rows, error rows) as batch columns."""
@@ -114,7 +112,7 @@ def native_batch(
         meta = policy.policy.metadata
         as_of_text = as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         for row in typed_rows(connection, sql):
-            account, facts = facts_of(policy.policy, row, csv_input)
+            account, facts = facts_of(policy.policy, row)
             try:
                 decision = decide(policy, facts, as_of, account_id=account)
             except FactError as exc:
