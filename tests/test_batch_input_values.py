@@ -43,6 +43,10 @@ JSON_CASES: list[tuple[str, Any]] = [
     ("opened", 20270301), ("opened", "2027-02-30"), ("opened", "0999-12-31"),
     ("seen_at", "2027-03-01T10:00:00+08:00"), ("seen_at", "2027-03-01T10:00:00"),
     ("seen_at", "yesterday"), ("seen_at", 1),
+    ("seen_at", "9999-12-31T23:00:00Z"), ("seen_at", "0999-12-31T23:00:00Z"),
+    ("seen_at", "8999-12-31T23:00:00-05:00"), ("seen_at", "1000-01-01T01:00:00+05:00"),
+    ("seen_at", "2027-03-01T24:00:00Z"), ("seen_at", "2027-03-01T10:00:60Z"),
+    ("seen_at", "2027-03-01T10:00:00.123456Z"),
 ]  # fmt: skip
 
 # (fact, CSV cell): "" is an empty cell (a missing fact).
@@ -54,6 +58,8 @@ CSV_CASES: list[tuple[str, str]] = [
     ("flagged", "TRUE"), ("tier", "gold"), ("tier", "platinum"), ("note", "3"),
     ("opened", "2027-03-01"), ("opened", "01/03/2027"), ("opened", "2027-02-30"),
     ("seen_at", "2027-03-01T10:00:00Z"), ("seen_at", "2027-03-01 10:00"),
+    ("seen_at", "2027-03-01T24:00:00Z"), ("seen_at", "9999-01-01T00:00:00Z"),
+    ("opened", "9999-01-01"),
 ]  # fmt: skip
 
 
@@ -141,3 +147,22 @@ def test_a_csv_cell_is_read_as_its_json_literal(policy: Path, tmp_path: Path, en
     expected = decide_says(policy, lines, tmp_path)
     assert len(expected[1]) > 10
     assert batch_says(policy, source, engine, tmp_path) == expected
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "native"])
+def test_a_csv_number_beyond_a_double_is_refused_not_rounded(
+    policy: Path, tmp_path: Path, engine: str
+) -> None:
+    """`1e-400` is not 0 and `1e400` not infinity: `decide` refuses both as JSON numbers, so a
+    CSV cell spelling them is an F003 row in both engines, never decided."""
+    cells = [("ratio", "1e-400"), ("ratio", "1e400"), ("dpd", "1e-400"), ("ratio", "0e5")]
+    names = ["dpd", "ratio"]
+    rows = [
+        ",".join([f"n{i}", *(cell if name == fact else "" for name in names)])
+        for i, (fact, cell) in enumerate(cells)
+    ]
+    source = tmp_path / "numbers.csv"
+    source.write_text("account_id," + ",".join(names) + "\n" + "\n".join(rows) + "\n", "utf-8")
+    decided, refused = batch_says(policy, source, engine, tmp_path)
+    assert decided == {"n3"}
+    assert refused == {("n0", "ratio", "F003"), ("n1", "ratio", "F003"), ("n2", "dpd", "F003")}

@@ -20,13 +20,27 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from clearline.engine.facts import EARLIEST_DATE, LATEST_DATE
 from clearline.engine.model import Fact, FactType
 
 # A JSON number as RFC 8259 spells it, and one without fraction or exponent.
 NUMBER_SHAPE = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 INTEGER_SHAPE = r"^-?(0|[1-9][0-9]*)$"
+# A zero spelt as zero: any other number the cast makes 0.0 is an underflow (1e-400), which
+# `decide` refuses rather than read as 0.
+ZERO_SHAPE = r"^-?0(\.0+)?([eE][+-]?[0-9]+)?$"
 DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-DATETIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+# The date-times both DuckDB's cast and Python's `fromisoformat` read alike: hours 00-23,
+# minutes and seconds 00-59, at most microseconds, an offset of `Z` or +HH:MM. Other spellings
+# `decide` may take (week dates, +0800, hour 24 which DuckDB moves to the next day) are refused
+# here rather than read differently.
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+DATETIME_SHAPE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]" + _CLOCK + r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+# The days `decide` reads (facts.EARLIEST_DATE .. LATEST_DATE), compared as the text of the date
+# in the value's own offset, as `facts.check_calendar_range` compares them.
+FIRST_DAY, LAST_DAY = EARLIEST_DATE.isoformat(), LATEST_DATE.isoformat()
 
 # What DuckDB's json_type names a JSON number.
 _JSON_INTEGERS = ("BIGINT", "UBIGINT")
@@ -43,7 +57,7 @@ def _cast(value: exp.Expr, sql_type: str) -> exp.Expr:
 
 
 def _matches(value: exp.Expr, pattern: str) -> exp.Expr:
-    return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
+    return exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(pattern))
 
 
 def _when(pairs: list[tuple[exp.Expr, exp.Expr]], default: exp.Expr | None = None) -> exp.Expr:
@@ -79,9 +93,26 @@ def _whole(number: exp.Expr) -> exp.Expr:
     )
 
 
-def _dated(fact: Fact, text: exp.Expr, sql_type: str) -> exp.Expr:
+def dated(fact: Fact, text: exp.Expr, sql_type: str) -> exp.Expr:
+    """A date or date-time text as `decide` reads it (shape and calendar range); else NULL."""
     shape = DATE_SHAPE if fact.type is FactType.DATE else DATETIME_SHAPE
-    return _when([(_matches(text, shape), _cast(text, sql_type))])
+    day = exp.Substring(this=text.copy(), start=exp.Literal.number(1), length=exp.Literal.number(10))  # fmt: skip
+    within = exp.Between(
+        this=day, low=exp.Literal.string(FIRST_DAY), high=exp.Literal.string(LAST_DAY)
+    )
+    return _when([(exp.and_(_matches(text.copy(), shape), within), _cast(text, sql_type))])
+
+
+def _representable(raw: exp.Expr, double: exp.Expr) -> exp.Expr:
+    """A number's text that casts to a finite DOUBLE without underflowing to 0 (1e400 and
+    1e-400 are no numbers for `decide`, never infinity or 0)."""
+    infinity = exp.cast(exp.Literal.string("Infinity"), "DOUBLE")
+    finite = exp.LT(this=exp.Abs(this=double.copy()), expression=infinity)
+    not_underflow = exp.or_(
+        exp.NEQ(this=double.copy(), expression=exp.Literal.number(0)),
+        _matches(raw.copy(), ZERO_SHAPE),
+    )
+    return exp.and_(finite, exp.Paren(this=not_underflow))
 
 
 def from_json(fact: Fact, raw: exp.Expr, sql_type: str) -> exp.Expr:
@@ -102,7 +133,7 @@ def from_json(fact: Fact, raw: exp.Expr, sql_type: str) -> exp.Expr:
         return _when([(_is(kind, ("BOOLEAN",)), _cast(raw, "BOOLEAN"))])  # fmt: skip
     if t in (FactType.STRING, FactType.ENUM):
         return _when([(_is(kind, ("VARCHAR",)), _json_text(raw))])
-    return _when([(_is(kind, ("VARCHAR",)), _dated(fact, _json_text(raw), sql_type))])
+    return _when([(_is(kind, ("VARCHAR",)), dated(fact, _json_text(raw), sql_type))])
 
 
 def from_text(fact: Fact, raw: exp.Expr, sql_type: str) -> exp.Expr:
@@ -113,17 +144,22 @@ def from_text(fact: Fact, raw: exp.Expr, sql_type: str) -> exp.Expr:
         return _when(
             [
                 (_matches(raw, INTEGER_SHAPE), _cast(raw, "BIGINT")),
-                (_matches(raw, NUMBER_SHAPE), _whole(double)),
+                (
+                    exp.and_(_matches(raw, NUMBER_SHAPE), _representable(raw, double)),
+                    _whole(double),
+                ),
             ]
         )
     if t is FactType.NUMBER:
-        return _when([(_matches(raw, NUMBER_SHAPE), _cast(raw, "DOUBLE"))])  # fmt: skip
+        double = _cast(raw, "DOUBLE")
+        spelt = exp.and_(_matches(raw, NUMBER_SHAPE), _representable(raw, double))
+        return _when([(spelt, double.copy())])
     if t is FactType.BOOLEAN:
         spelt = exp.In(this=raw.copy(), expressions=[exp.Literal.string("true"), exp.Literal.string("false")])  # fmt: skip
         return _when([(spelt, exp.EQ(this=raw.copy(), expression=exp.Literal.string("true")))])
     if t in (FactType.STRING, FactType.ENUM):
         return raw.copy()
-    return _dated(fact, raw, sql_type)
+    return dated(fact, raw, sql_type)
 
 
 def missing(source: str, raw: exp.Expr) -> exp.Expr:

@@ -84,8 +84,6 @@ _COMPARE = {
     Operator.GT: exp.GT,
     Operator.GE: exp.GTE,
 }
-_DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATETIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 
 
 def _template(text: str) -> exp.Expr:
@@ -101,7 +99,6 @@ _REASONS = _template(
     "'limit_factor': x.limit_factor})"
 )
 _PRESENT = _template("LIST_FILTER(:names, x -> x IS NOT NULL)")
-_MATCHES = _template("REGEXP_MATCHES(:value, :pattern)")
 
 
 def _fill(template: exp.Expr, **nodes: exp.Expr) -> exp.Expr:
@@ -194,10 +191,7 @@ class _Builder:
         if fact.type is FactType.NUMBER and source == "integer":
             return exp.cast(raw, "DOUBLE")
         if fact.type in (FactType.DATE, FactType.DATETIME) and source == "string":
-            shape = _DATE_SHAPE if fact.type is FactType.DATE else _DATETIME_SHAPE
-            matches = _fill(_MATCHES, value=raw, pattern=exp.Literal.string(shape))
-            converted = exp.TryCast(this=raw, to=exp.DataType.build(_SQL_TYPES[fact.type]))
-            return _case([(matches, converted)], exp.null())
+            return input_values.dated(fact, raw, _SQL_TYPES[fact.type])
         if source == "text":
             return input_values.from_text(fact, raw, _SQL_TYPES[fact.type])
         if source == "json":
@@ -234,6 +228,16 @@ class _Builder:
             # overflow Python's calendar when its deadlines are computed
             outside = exp.not_(exp.Between(this=value.copy(), low=lit(EARLIEST_DATE), high=lit(LATEST_DATE)))  # fmt: skip
             found.append((outside, "F003", f"fact `{name}`: outside the dates Clearline reads"))
+        if fact.type is FactType.DATETIME and source == "datetime":
+            # a typed date-time has no offset of its own: its days are counted in UTC (a text
+            # one is checked on the date it spells, `input_values.dated`)
+            first = dt.datetime.combine(EARLIEST_DATE, dt.time(), dt.UTC)
+            after = dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), dt.UTC)
+            outside_utc = exp.or_(
+                exp.LT(this=value.copy(), expression=lit(first)),
+                exp.GTE(this=value.copy(), expression=lit(after)),
+            )
+            found.append((outside_utc, "F003", f"fact `{name}`: outside the dates Clearline reads"))
         if fact.minimum is not None:
             below = exp.LT(this=value.copy(), expression=_typed_literal(fact, fact.minimum))
             found.append((below, "F003", f"fact `{name}`: below the minimum {fact.minimum}"))
