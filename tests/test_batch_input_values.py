@@ -166,3 +166,22 @@ def test_a_csv_number_beyond_a_double_is_refused_not_rounded(
     decided, refused = batch_says(policy, source, engine, tmp_path)
     assert decided == {"n3"}
     assert refused == {("n0", "ratio", "F003"), ("n1", "ratio", "F003"), ("n2", "dpd", "F003")}
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "native"])
+def test_a_column_that_is_no_fact_is_refused_as_decide_refuses_it(
+    policy: Path, tmp_path: Path, engine: str
+) -> None:
+    """A value under an unknown name is F001 in both engines, as `clearline decide` refuses an
+    unknown fact. In a table every row has every column, so a null there is no value (decide,
+    reading the line, also refuses the unknown name with a null)."""
+    lines = [
+        {"account_id": "u1", "facts": {"dpd": 45, "foo": 45}},
+        {"account_id": "u2", "facts": {"dpd": 45, "foo": None}},
+        {"account_id": "u3", "facts": {"dpd": 45}},
+    ]
+    source = tmp_path / "unknown.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    done = run_cli("decide", "--policy", str(policy), "--as-of", AS_OF, str(source))
+    assert "error[F001]" in done.stderr and "`foo`" in done.stderr
+    assert batch_says(policy, source, engine, tmp_path) == ({"u2", "u3"}, {("u1", "foo", "F001")})

@@ -16,19 +16,20 @@ from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy
 from clearline.engine.decisions.compile import CompiledPolicy
 from clearline.engine.decisions.decide import Decision, decide
 from clearline.engine.errors import FactError
-from clearline.engine.model import ADVERSE_ACTIONS, Policy
+from clearline.engine.model import ADVERSE_ACTIONS
 
 ADVERSE = tuple(sorted(kind.value for kind in ADVERSE_ACTIONS))
 
 
-def facts_of(policy: Policy, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def facts_of(compiled: SqlPolicy, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(account id, facts) of one row of a `SqlPolicy.typed` query, each value as `decide`
-    would read it from the input (never the SQL's typed value); nulls are left out."""
+    would read it from the input (never the SQL's typed value); nulls are left out. A value in
+    a column that is no fact is kept, so `decide` refuses it as an unknown fact (F001)."""
     facts: dict[str, Any] = {}
-    for fact in policy.facts:
-        value = row.get(fact.name)
+    for name in (*(fact.name for fact in compiled.policy.facts), *compiled.extra_columns):
+        value = row.get(name)
         if value is not None:
-            facts[fact.name] = value
+            facts[name] = value
     return str(row[ACCOUNT_ID]), facts
 
 
@@ -66,7 +67,7 @@ def adverse_records(
     expected = dict(connection.execute("SELECT account_id, action FROM adverse").fetchall())
     records = []
     for row in typed_rows(connection, compiled_sql, "adverse"):
-        account, facts = facts_of(compiled.policy, row)
+        account, facts = facts_of(compiled_sql, row)
         decision = decide(compiled, facts, as_of, account_id=account)
         if decision.action.value != expected.get(account):
             raise AssertionError(
@@ -90,7 +91,7 @@ def input_hashes(
     have no faithful SQL spelling in either dialect, so the native engine makes it.
     """
     for row in typed_rows(connection, compiled_sql):
-        account, facts = facts_of(compiled.policy, row)
+        account, facts = facts_of(compiled_sql, row)
         try:
             decision = decide(compiled, facts, as_of, account_id=account, trace=False)
         except FactError:
@@ -112,7 +113,7 @@ def native_batch(
         meta = policy.policy.metadata
         as_of_text = as_of.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         for row in typed_rows(connection, sql):
-            account, facts = facts_of(policy.policy, row)
+            account, facts = facts_of(sql, row)
             try:
                 decision = decide(policy, facts, as_of, account_id=account)
             except FactError as exc:

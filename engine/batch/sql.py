@@ -162,6 +162,8 @@ class SqlPolicy:
     sites: tuple[Comparison, ...]
     # account_id, `_v<i>` (each fact's typed value) and the raw fact columns, for every row
     typed: exp.Expr
+    # input columns that are no fact of this policy (a value in one is an F001 error)
+    extra_columns: tuple[str, ...] = ()
 
     def sql(self, dialect: str) -> tuple[str, str]:
         """(decisions SQL, errors SQL) in a dialect of `DIALECTS`."""
@@ -540,7 +542,7 @@ def compile_sql(
         exp.alias_(exp.Array(expressions=check_cols), "check_matches"),
         *timeline_columns,
     ).from_(exp.alias_(exp.Subquery(this=ranked), "e"))  # fmt: skip
-    return SqlPolicy(policy, sha, decisions, errors, sites, typed_rows)
+    return SqlPolicy(policy, sha, decisions, errors, sites, typed_rows, extra_columns)
 
 
 def _for_errors(condition: exp.Expr) -> exp.Expr:
