@@ -170,3 +170,81 @@ def test_a_bad_input_is_a_located_error(tmp_path: Path, name: str) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"{path}:1:1: error[E009]: "), done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+GOOD = '{"account_id": "fine", "facts": {"days_past_due": 3}}\n'
+# fmt: off
+UNREADABLE = [
+    # (line 2 of the input, the code and message `clearline decide` gives that line)
+    (
+        '{"account_id": "dup", "facts": {"days_past_due": 3, "days_past_due": 4}}',
+        "2:53: error[F013]: duplicate key `days_past_due`",
+    ),
+    (
+        '{"account_id": "lone\\ud800", "facts": {"days_past_due": 3}}',
+        "2:1: error[F004]: `account_id` must be valid Unicode text",
+    ),
+    (
+        '{"account_id": "lone", "facts": {"credit_score_factors": "\\udc00"}}',
+        "2:1: error[F003]: fact `credit_score_factors`: text with a lone surrogate",
+    ),
+    ('{"account_id": "cut", "facts": {', "2:33: error[F005]: invalid JSON: "),
+    ('{"account_id": "empty-key", "facts": {"": 3}}', "2:1: error[F001]: unknown fact ``"),
+    (
+        '{"account_id": "case", "facts": {"DAYS_PAST_DUE": 3}}',
+        "2:1: error[F001]: unknown fact `DAYS_PAST_DUE` (it differs from `days_past_due` only in case)",
+    ),
+    (
+        '{"account_id": "flat-case", "Days_Past_Due": 3}',
+        "2:1: error[F001]: unknown fact `Days_Past_Due`",
+    ),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "native"])
+@pytest.mark.parametrize(("line", "expected"), UNREADABLE)
+def test_a_line_duckdb_cannot_read_is_one_rejected_row(
+    tmp_path: Path, engine: str, line: str, expected: str
+) -> None:
+    """A line DuckDB's reader would stop the whole file on (or whose keys cannot be columns)
+    is rejected alone, with the code and place `clearline decide` gives it; the rest is decided."""
+    source = tmp_path / "accounts.jsonl"
+    source.write_text(GOOD + line + "\n" + GOOD.replace("fine", "also-fine"), encoding="utf-8")
+    out = tmp_path / "decisions.parquet"
+    done = batch("--input", str(source), "--output", str(out), "--engine", engine)
+    assert done.returncode == 1, done.stderr
+    assert f"{source}:{expected}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "2 decided, 1 rejected" in done.stderr, done.stderr
+    assert [row["account_id"] for row in rows_of(out)] == ["also-fine", "fine"]
+    (error,) = rows_of(tmp_path / "decisions.errors.parquet")
+    assert error["code"] == expected.split("[")[1][:4]
+    assert error["message"].startswith("line 2, column ")
+    if "flat" not in line:  # `decide` reads a flat line as facts; its account_id is a fact there
+        decided = run_cli("decide", "--policy", str(SHIPPED_V2), "--as-of", AS_OF, str(source))
+        assert decided.returncode == 1
+        # batch adds why a key is unknown when it differs from a column's only in case
+        assert f"{source}:{expected.split(' (it differs')[0]}" in decided.stderr, decided.stderr
+
+
+def test_every_line_rejected_still_writes_the_errors(tmp_path: Path) -> None:
+    source = tmp_path / "accounts.jsonl"
+    source.write_text(UNREADABLE[0][0] + "\n" + UNREADABLE[3][0] + "\n", encoding="utf-8")
+    out = tmp_path / "decisions.parquet"
+    done = batch("--input", str(source), "--output", str(out))
+    assert done.returncode == 1, done.stderr
+    assert "0 decided, 2 rejected" in done.stderr, done.stderr
+    assert rows_of(out) == []
+    errors = pq.read_table(tmp_path / "decisions.errors.parquet").to_pylist()
+    assert [(row["account_id"], row["code"]) for row in errors] == [(None, "F013"), (None, "F005")]
+
+
+def test_an_unreadable_parquet_is_a_plain_message(tmp_path: Path) -> None:
+    """No DuckDB error class or SQL hint reaches the user."""
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 not really")
+    done = batch("--input", str(path), "--output", str(tmp_path / "out.parquet"))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{path}:1:1: error[E009]: cannot read the input as PARQUET: ")
+    assert "Error:" not in done.stderr and "Try setting" not in done.stderr, done.stderr

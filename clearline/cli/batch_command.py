@@ -13,6 +13,7 @@ from clearline.engine.batch.run import (
     compile_for_duckdb,
     default_errors_path,
     input_format,
+    input_problems,
     run_duckdb,
 )
 from clearline.engine.decisions.compile import compile_policy
@@ -119,10 +120,13 @@ def batch_command(
         if records or audit_path:
             _write_records(policies, input_path, output, moment, audit_path)
     except BatchInputError as exc:
-        # the input file is the place of the problem: FILE:1:1, as a located diagnostic
+        # the input file is the place of the problem (its line when known), located
         message = str(exc).removeprefix(f"{input_path}: ")
-        error(message, where=f"{input_path}:1:1", code="E009")
+        error(message, where=f"{input_path}:{exc.line}:{exc.column}", code="E009")
         raise Failed() from None
+    if engine != "spark":  # lines left out of the table, as `clearline decide` reports them
+        for problem in input_problems(policies, input_path):
+            error(problem.message, where=f"{input_path}:{problem.line}:{problem.column}", code=problem.code)  # fmt: skip
     click.echo(f"clearline: {decided} decided, {rejected} rejected ({engine})", err=True)
     if rejected:
         click.echo(f"clearline: rejected inputs are in {errors_out}", err=True)
@@ -148,6 +152,7 @@ def _run_native(
         connection, sql, [compile_policy(p) for p in policies], moment, input_hashes
     )
     write_decisions(rows, output)
+    errors = errors + [problem.row() for problem in input_problems(policies, input_path)]
     write_errors(errors, errors_out)
     return len(rows), len(errors)
 

@@ -8,18 +8,41 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearline.engine.batch.jsonl_input import InputLineProblem, scan_jsonl
 from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy, compile_sql
 from clearline.engine.errors import ClearlineError
 from clearline.engine.model import Policy
 
 
 class BatchInputError(ClearlineError):
-    """The batch input cannot be read as a table of accounts."""
+    """The batch input cannot be read as a table of accounts (at a line, when one is known)."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+# DuckDB's error text: "<Kind> Error: <reason>", a line number in some, then hints for SQL users
+_ERROR_KIND = re.compile(r"^[A-Za-z ]*Error: ")
+_AT_LINE = re.compile(r"\bline (\d+)")
+
+
+def unreadable(path: str | os.PathLike[str], exc: Exception) -> BatchInputError:
+    """A DuckDB failure to read the input as a plain, located BatchInputError."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = _ERROR_KIND.sub("", first).strip().rstrip(".")
+    at = _AT_LINE.search(reason)
+    return BatchInputError(
+        f"{os.fspath(path)}: cannot read the input as {input_format(path).upper()}: {reason}",
+        int(at.group(1)) if at else 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,7 +115,7 @@ def duckdb_reader(path: str | os.PathLike[str]) -> str:
     return f"read_csv({_quote(path)}, all_varchar=true, header=true)"
 
 
-def _jsonl_view(connection: Any, path: str | os.PathLike[str]) -> None:
+def _jsonl_view(connection: Any, path: str | os.PathLike[str], shown: str, rejected: bool) -> None:
     """The view `accounts_input` over a JSONL file, every value read as JSON, so each row keeps
     its own JSON type.
 
@@ -112,7 +135,8 @@ def _jsonl_view(connection: Any, path: str | os.PathLike[str]) -> None:
             "WHERE JSON_TYPE(json -> '$.facts') = 'OBJECT'"
         ).fetchall()]  # fmt: skip
     facts = {name: "JSON" for name in sorted(keys) if nested or name != ACCOUNT_ID}
-    columns: dict[str, str] = {ACCOUNT_ID: "VARCHAR"} if ACCOUNT_ID in top else {}
+    # every line rejected by the scan: an empty table, so the rejected lines are still reported
+    columns: dict[str, str] = {ACCOUNT_ID: "VARCHAR"} if ACCOUNT_ID in top or (rejected and not top) else {}  # fmt: skip
     if nested:
         # a key is an identifier inside the type text: quoted, its quotes doubled
         fields = ", ".join('"' + name.replace('"', '""') + '" JSON' for name in facts)
@@ -121,7 +145,7 @@ def _jsonl_view(connection: Any, path: str | os.PathLike[str]) -> None:
     else:
         columns.update(facts)
     if not columns:
-        raise BatchInputError(f"{os.fspath(path)}: the input has no `{ACCOUNT_ID}` column")
+        raise BatchInputError(f"{shown}: the input has no `{ACCOUNT_ID}` column")
     relation = connection.read_json(os.fspath(path), format="newline_delimited", columns=columns)
     relation.create_view("accounts_input", replace=True)
 
@@ -132,7 +156,8 @@ def compile_for_duckdb(
     """Create the `accounts` view over the input and compile each policy for its columns."""
     try:
         if input_format(path) == "jsonl":
-            _jsonl_view(connection, path)
+            scan = scan_jsonl(path, _declared(policies))
+            _jsonl_view(connection, scan.readable, os.fspath(path), bool(scan.problems))
         else:
             connection.execute(
                 f"CREATE OR REPLACE TEMP VIEW accounts_input AS SELECT * FROM {duckdb_reader(path)}"
@@ -146,9 +171,10 @@ def compile_for_duckdb(
                 "FROM accounts_input"
             )
             described = connection.execute("DESCRIBE accounts").fetchall()
+    except BatchInputError:
+        raise
     except Exception as exc:  # duckdb raises its own error classes for unreadable files
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BatchInputError(f"{os.fspath(path)}: cannot read the input: {first}") from None
+        raise unreadable(path, exc) from None
     columns = {row[0]: _duckdb_source(row[1]) for row in described}
     if ACCOUNT_ID not in columns:
         raise BatchInputError(f"{os.fspath(path)}: the input has no `{ACCOUNT_ID}` column")
@@ -157,6 +183,19 @@ def compile_for_duckdb(
         compile_sql(policy, as_of, sources, extra)
         for policy, sources in zip(policies, per_policy, strict=True)
     ]
+
+
+def _declared(policies: Sequence[Policy]) -> set[str]:
+    return {fact.name for policy in policies for fact in policy.facts}
+
+
+def input_problems(
+    policies: Sequence[Policy], path: str | os.PathLike[str]
+) -> tuple[InputLineProblem, ...]:
+    """The JSONL lines left out of the batch (each a per-row problem); none for other inputs."""
+    if input_format(path) != "jsonl":
+        return ()
+    return scan_jsonl(path, _declared(policies)).problems
 
 
 def run_duckdb(
@@ -177,8 +216,21 @@ def run_duckdb(
     compiled = compile_for_duckdb(connection, policies, input_path, as_of)
     decisions = " UNION ALL ".join(f"({c.sql('duckdb')[0]})" for c in compiled)
     errors = " UNION ALL ".join(f"({c.sql('duckdb')[1]})" for c in compiled)
-    connection.execute(f"COPY ({decisions}) TO {_quote(output)} (FORMAT parquet)")
-    connection.execute(f"COPY ({errors}) TO {_quote(errors_output)} (FORMAT parquet)")
+    problems = input_problems(policies, input_path)
+    if problems:
+        import pyarrow as pa
+
+        from clearline.engine.batch.parquet import ERRORS
+
+        rows = pa.Table.from_pylist([p.row() for p in problems], schema=ERRORS)
+        connection.register("input_line_problems", rows)
+        errors = f"({errors}) UNION ALL (SELECT * FROM input_line_problems)"
+    try:
+        connection.execute(f"COPY ({decisions}) TO {_quote(output)} (FORMAT parquet)")
+        connection.execute(f"COPY ({errors}) TO {_quote(errors_output)} (FORMAT parquet)")
+    except duckdb.Error as exc:  # a value DuckDB cannot read, found only as it reads it
+        connection.close()
+        raise unreadable(input_path, exc) from None
     count = connection.execute(f"SELECT count(*) FROM read_parquet({_quote(output)})").fetchone()
     bad = connection.execute(
         f"SELECT count(*) FROM read_parquet({_quote(errors_output)})"
