@@ -101,3 +101,60 @@ def test_usage_errors_and_a_bad_table(snapshot: dict[str, Path], tmp_path: Path)
     done = backtest(broken)
     assert done.returncode == 1 and done.stderr.startswith(f"{broken}:1:1: error[E009]: ")
     assert "Traceback" not in done.stderr
+
+
+# Ids as real snapshots have them: repeated, absent from the line, null, empty. Each row is an
+# account of its own for every engine; a row without an id is named by its place in the input.
+_IDS = ("a", "b", "a", None, "null", "a", "c", "")
+
+
+@pytest.fixture(scope="module")
+def awkward_ids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """400 sampled accounts with repeated, absent, null and empty ids, and three rejected rows
+    (a repeated id, none, null), as JSONL, Parquet and CSV."""
+    folder = tmp_path_factory.mktemp("backtest-ids")
+    sampled = run_cli("sample", "--policy", str(SHIPPED_V2), "-n", "400", "--seed", "31")
+    assert sampled.returncode == 0, sampled.stderr
+    lines = [json.loads(line) for line in sampled.stdout.splitlines()]
+    for i, line in enumerate(lines):
+        line["account_id"] = _IDS[i % len(_IDS)]
+    out_of_bounds = {"credit_score": 5000}
+    lines += [{"account_id": "a", "facts": out_of_bounds}, {"facts": out_of_bounds}]
+    lines += [{"account_id": "null", "facts": {"credit_score": -1}}]
+    for line in lines:
+        if line.get("account_id", "null") is None:
+            del line["account_id"]  # absent from the line
+        elif line.get("account_id") == "null":
+            line["account_id"] = None
+    jsonl = folder / "accounts.jsonl"
+    jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    flat = f"SELECT account_id, facts.* FROM read_json('{jsonl}', format='newline_delimited')"
+    duckdb.execute(f"COPY ({flat}) TO '{folder / 'accounts.parquet'}' (FORMAT parquet)")
+    duckdb.execute(f"COPY ({flat}) TO '{folder / 'accounts.csv'}' (FORMAT csv, HEADER)")
+    return {kind: folder / f"accounts.{kind}" for kind in ("jsonl", "parquet", "csv")}
+
+
+def _rejected_names(stderr: str) -> list[str]:
+    """The names of the rejected accounts, in the order they are reported."""
+    return [line.split(": rejected ")[1].split(":")[0] for line in stderr.splitlines()]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet", "csv"])
+@pytest.mark.parametrize("form", ["json", "table"])
+def test_repeated_and_missing_ids_count_rows_as_native_does(
+    awkward_ids: dict[str, Path], kind: str, form: str
+) -> None:
+    """Every row is an account: DuckDB's report is the native one byte for byte."""
+    native = backtest(awkward_ids[kind], "--format", form, "--engine", "native")
+    duck = backtest(awkward_ids[kind], "--format", form, "--engine", "duckdb")
+    assert native.returncode == duck.returncode == 1, duck.stderr
+    assert duck.stdout == native.stdout
+    # the rejected rows named alike: the repeated id, then the places of the two without one
+    assert _rejected_names(duck.stderr) == _rejected_names(native.stderr) == ["a", "402", "403"]
+    assert "Traceback" not in duck.stderr and "internal error" not in duck.stderr
+    if form == "json":
+        report = json.loads(duck.stdout)
+        assert report["accounts"] == 403 and report["rejected"] == 3
+        assert sum(t["accounts"] for t in report["transitions"]) == 400
+        named = [i for e in report["examples"] for i in e["accounts"]]
+        assert named and set(named) <= {"a", "b", "c", ""} and "a" in named

@@ -27,27 +27,42 @@ from clearline.engine.change.backtest import (
 )
 from clearline.engine.model import ActionKind, Policy
 
-# Fixed SQL over the views `old_decisions`, `new_decisions`, `rejected` and `accounts` (no policy
-# or input text reaches it); written for DuckDB, printed for Spark by SQLGlot.
+# Fixed SQL over the views `old_decisions`, `new_decisions`, `rejected`, `account_rows` and
+# `accounts` (no policy or input text reaches it); written for DuckDB, printed for Spark by SQLGlot.
+# The decisions carry each input row's own number in `account_row`, not the account id: ids
+# repeat or are missing in real snapshots, and the report counts rows as the native backtest does.
 _PAIRS = (
-    "SELECT o.account_id AS account_id, o.action AS old_action, n.action AS new_action, "
+    "SELECT o.account_row AS account_row, o.action AS old_action, n.action AS new_action, "
     "o.reasons[1].rule AS old_rule, n.reasons[1].rule AS new_rule "
-    "FROM old_decisions AS o JOIN new_decisions AS n ON o.account_id = n.account_id"
+    "FROM old_decisions AS o JOIN new_decisions AS n ON o.account_row = n.account_row"
 )
 _SUMMARY = (
     "SELECT old_action, new_action, old_rule, new_rule, COUNT(*) AS n FROM pairs "
     "GROUP BY old_action, new_action, old_rule, new_rule"
 )
+# Examples name accounts, so a row without an id is no example (as in the native backtest).
 _EXAMPLES = (
-    "SELECT old_action, new_action, account_id FROM (SELECT old_action, new_action, account_id, "
-    "ROW_NUMBER() OVER (PARTITION BY old_action, new_action ORDER BY account_id) AS k "
-    f"FROM pairs WHERE old_action <> new_action) AS ranked WHERE k <= {EXAMPLES}"
+    "SELECT old_action, new_action, account_id FROM (SELECT p.old_action AS old_action, "
+    "p.new_action AS new_action, r.account_id AS account_id, ROW_NUMBER() OVER "
+    "(PARTITION BY p.old_action, p.new_action ORDER BY r.account_id) AS k FROM pairs AS p "
+    "JOIN account_rows AS r ON p.account_row = r.account_row "
+    "WHERE p.old_action <> p.new_action AND r.account_id IS NOT NULL) AS ranked "
+    f"WHERE k <= {EXAMPLES}"
+)
+# The first rejected rows in input order, each named by its id or, without one, by its position
+# in the input counted from 1 (the native backtest's name for it); row numbers only increase
+# along the input, so the position is the count of rows numbered up to it.
+_FIRST_REJECTED = (
+    "SELECT account_row, MIN(code || ' ' || fact || ': ' || message) AS why FROM rejected "
+    f"GROUP BY account_row ORDER BY account_row LIMIT {MAX_REJECTIONS_KEPT}"
 )
 _REJECTED = (
-    "SELECT account_id, MIN(code || ' ' || fact || ': ' || message) AS why FROM rejected "
-    "GROUP BY account_id"
+    "SELECT f.account_row, COALESCE(NULLIF(MIN(i.account_id), ''), CAST(COUNT(*) AS VARCHAR)), "
+    "MIN(f.why) FROM first_rejected AS f JOIN account_rows AS i ON i.account_row = f.account_row "
+    "JOIN account_rows AS a ON a.account_row <= f.account_row GROUP BY f.account_row"
 )
 _COUNTS = "SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM rejected_accounts)"
+_REJECTED_ACCOUNTS = "SELECT DISTINCT account_row FROM rejected"
 
 
 def _in(dialect: str, sql: str) -> str:
@@ -73,8 +88,8 @@ def _report(old: Policy, new: Policy, run: Any, dialect: str) -> BacktestReport:
                 report.no_longer_deciding[old_rule] += int(n)
     for a, b, account in sorted(run(_in(dialect, _EXAMPLES))):
         report.examples.setdefault((a, b), []).append(account)
-    first = sorted(run(_in(dialect, _REJECTED + " ORDER BY account_id LIMIT " + str(MAX_REJECTIONS_KEPT))))  # fmt: skip
-    report.rejections = [f"{account}: {why}" for account, why in first]
+    first = sorted(run(_in(dialect, _REJECTED)))
+    report.rejections = [f"{name}: {why}" for _, name, why in first]
     return report
 
 
@@ -90,11 +105,19 @@ def backtest_duckdb(
     old_sql, new_sql = compile_for_duckdb(connection, [old, new], path, as_of)
     (old_d, old_e), (new_d, new_e) = old_sql.sql("duckdb"), new_sql.sql("duckdb")
     # The decisions are materialised once each: the pairs, the summary and the examples read them.
-    connection.execute(f"CREATE TEMP TABLE old_decisions AS SELECT account_id, action, reasons FROM ({old_d})")  # fmt: skip
-    connection.execute(f"CREATE TEMP TABLE new_decisions AS SELECT account_id, action, reasons FROM ({new_d})")  # fmt: skip
-    connection.execute(f"CREATE TEMP TABLE rejected AS ({old_e}) UNION ALL ({new_e})")
-    connection.execute("CREATE TEMP VIEW rejected_accounts AS SELECT DISTINCT account_id FROM rejected")  # fmt: skip
+    # The input is read once into a table, so both versions see one numbering of its rows:
+    # the row's place (rowid, in insertion order) stands in for the account id in `accounts`.
+    connection.execute("CREATE TEMP TABLE numbered AS SELECT * FROM accounts")
+    connection.execute(f"CREATE TEMP TABLE account_rows AS SELECT rowid + 1 AS account_row, CAST({ACCOUNT_ID} AS VARCHAR) AS account_id FROM numbered")  # fmt: skip
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW accounts AS SELECT * REPLACE (rowid + 1 AS {ACCOUNT_ID}) FROM numbered")  # fmt: skip
+    # The decisions are materialised once each: the pairs, the summary and the examples read them.
+    connection.execute(f"CREATE TEMP TABLE old_decisions AS SELECT account_id AS account_row, action, reasons FROM ({old_d})")  # fmt: skip
+    connection.execute(f"CREATE TEMP TABLE new_decisions AS SELECT account_id AS account_row, action, reasons FROM ({new_d})")  # fmt: skip
+    # (an error query with no problem to report types its id column VARCHAR)
+    connection.execute(f"CREATE TEMP TABLE rejected AS SELECT CAST(account_id AS BIGINT) AS account_row, code, fact, message FROM (({old_e}) UNION ALL ({new_e}))")  # fmt: skip
+    connection.execute(f"CREATE TEMP VIEW rejected_accounts AS {_REJECTED_ACCOUNTS}")
     connection.execute(f"CREATE TEMP VIEW pairs AS {_PAIRS}")
+    connection.execute(f"CREATE TEMP VIEW first_rejected AS {_FIRST_REJECTED}")
     try:
         return _report(old, new, lambda sql: connection.execute(sql).fetchall(), "duckdb")
     finally:
@@ -116,12 +139,35 @@ def backtest_spark(
     spark = session or spark_session(master, app="clearline-backtest")
     old_sql, new_sql = compile_for_spark(spark, [old, new], path, as_of)
     (old_d, old_e), (new_d, new_e) = old_sql.sql("spark"), new_sql.sql("spark")
-    spark.sql(f"SELECT account_id, action, reasons FROM ({old_d})").cache().createOrReplaceTempView("old_decisions")  # fmt: skip
-    spark.sql(f"SELECT account_id, action, reasons FROM ({new_d})").cache().createOrReplaceTempView("new_decisions")  # fmt: skip
-    spark.sql(f"({old_e}) UNION ALL ({new_e})").createOrReplaceTempView("rejected")
-    spark.sql("SELECT DISTINCT account_id FROM rejected").createOrReplaceTempView("rejected_accounts")  # fmt: skip
+    _number_rows_spark(spark)
+    spark.sql(f"SELECT account_id AS account_row, action, reasons FROM ({old_d})").cache().createOrReplaceTempView("old_decisions")  # fmt: skip
+    spark.sql(f"SELECT account_id AS account_row, action, reasons FROM ({new_d})").cache().createOrReplaceTempView("new_decisions")  # fmt: skip
+    spark.sql(f"SELECT CAST(account_id AS BIGINT) AS account_row, code, fact, message FROM (({old_e}) UNION ALL ({new_e}))").createOrReplaceTempView("rejected")  # fmt: skip
+    spark.sql(_in("spark", _REJECTED_ACCOUNTS)).createOrReplaceTempView("rejected_accounts")
     spark.sql(_in("spark", _PAIRS)).createOrReplaceTempView("pairs")
+    spark.sql(_in("spark", _FIRST_REJECTED)).createOrReplaceTempView("first_rejected")
     return _report(old, new, lambda sql: [tuple(row) for row in spark.sql(sql).collect()], "spark")
+
+
+def _number_rows_spark(spark: Any) -> None:
+    """Give each row of the view `accounts` its own increasing number in place of its id."""
+    from pyspark.sql import functions
+
+    # Increasing along the input (partition by partition), unique, and pinned by the checkpoint
+    # so that the two versions' scans see the same numbers.
+    numbered = (
+        spark.table("accounts")
+        .withColumn("_account_row", functions.monotonically_increasing_id())
+        .localCheckpoint()
+    )
+    numbered.createOrReplaceTempView("numbered")
+    numbered.select(
+        functions.col("_account_row").alias("account_row"),
+        functions.col(ACCOUNT_ID).cast("string").alias("account_id"),
+    ).createOrReplaceTempView("account_rows")
+    numbered.withColumn(ACCOUNT_ID, functions.col("_account_row")).drop(
+        "_account_row"
+    ).createOrReplaceTempView("accounts")
 
 
 def table_accounts(
