@@ -4,6 +4,7 @@ whatever the input format, through the real command line."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,23 @@ def test_repeated_and_missing_ids_count_rows_as_native_does(
         assert sum(t["accounts"] for t in report["transitions"]) == 400
         named = [i for e in report["examples"] for i in e["accounts"]]
         assert named and set(named) <= {"a", "b", "c", ""} and "a" in named
+
+
+def test_a_bad_json_line_is_reported_by_every_engine(
+    snapshot: dict[str, Path], tmp_path: Path
+) -> None:
+    """A line that is not JSON and one with a duplicate key are left out of the backtest and
+    reported, located, by the DuckDB engine as by the native one; exit 1, same report."""
+    lines = snapshot["jsonl"].read_text(encoding="utf-8").splitlines()[:50]
+    lines[10] = "{not json"
+    lines[20] = '{"account_id": "dup", "facts": {"days_past_due": 1, "days_past_due": 2}}'
+    source = tmp_path / "bad.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    said = {}
+    for engine in ("native", "duckdb"):
+        done = backtest(source, "--format", "json", "--engine", engine)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        located = sorted(re.findall(r":(\d+):\d+: error\[(\w+)\]", done.stderr))
+        said[engine] = (json.loads(done.stdout), located)
+    assert said["duckdb"] == said["native"]
+    assert said["native"][1] == [("11", "F005"), ("21", "F013")]
