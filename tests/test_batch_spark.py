@@ -7,6 +7,7 @@ each example decides many accounts in one Spark job.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,23 +89,30 @@ def test_spark_on_the_shipped_policy(spark: Any, tmp_path: Path) -> None:
 
 
 def test_cli_spark_engine_writes_what_duckdb_writes(tmp_path: Path) -> None:
-    """`clearline batch --engine spark` (its own local[2] session) gives DuckDB's table."""
+    """`clearline batch --engine spark` (its own local[2] session) gives DuckDB's table and
+    errors, and a bad JSON line is left out and reported as DuckDB reports it."""
     accounts_path = tmp_path / "accounts.jsonl"
     sampled = run_cli("sample", "--policy", str(SHIPPED_V2), "-n", "300", "--seed", "5")
     assert sampled.returncode == 0, sampled.stderr
-    accounts_path.write_text(sampled.stdout, encoding="utf-8")
-    outputs = {}
+    bad = '{not json\n{"account_id": "dup", "facts": {"days_past_due": 1, "days_past_due": 2}}\n'
+    accounts_path.write_text(sampled.stdout + bad, encoding="utf-8")
+    outputs, errors, said = {}, {}, {}
     for engine, extra in (("duckdb", ()), ("spark", ("--spark-master", "local[2]"))):
         out = tmp_path / f"{engine}.parquet"
         done = run_cli(
             "batch", "--policy", str(SHIPPED_V2), "--input", str(accounts_path),
             "--output", str(out), "--as-of", "2027-03-01", "--engine", engine, *extra,
         )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert f"300 decided, 0 rejected ({engine})" in done.stderr
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"300 decided, 2 rejected ({engine})" in done.stderr
         rows = pq.read_table(out).to_pylist()  # Spark writes a folder of parts
         outputs[engine] = sorted(rows, key=lambda row: row["account_id"])
+        found = pq.read_table(tmp_path / f"{engine}.errors.parquet").to_pylist()
+        errors[engine] = sorted((row["code"], row["message"]) for row in found)
+        said[engine] = sorted(re.findall(r":(\d+):\d+: error\[(\w+)\]", done.stderr))
     assert outputs["spark"] == outputs["duckdb"]
+    assert errors["spark"] == errors["duckdb"] and len(errors["duckdb"]) == 2
+    assert said["spark"] == said["duckdb"] == [("301", "F005"), ("302", "F013")]
     assert {row["action"] for row in outputs["duckdb"]} > {"none"}
 
 

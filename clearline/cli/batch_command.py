@@ -124,9 +124,8 @@ def batch_command(
         message = str(exc).removeprefix(f"{input_path}: ")
         error(message, where=f"{input_path}:{exc.line}:{exc.column}", code="E009")
         raise Failed() from None
-    if engine != "spark":  # lines left out of the table, as `clearline decide` reports them
-        for problem in input_problems(policies, input_path):
-            error(problem.message, where=f"{input_path}:{problem.line}:{problem.column}", code=problem.code)  # fmt: skip
+    for problem in input_problems(policies, input_path):  # left out, as `decide` reports them
+        error(problem.message, where=f"{input_path}:{problem.line}:{problem.column}", code=problem.code)  # fmt: skip
     click.echo(f"clearline: {decided} decided, {rejected} rejected ({engine})", err=True)
     if rejected:
         click.echo(f"clearline: rejected inputs are in {errors_out}", err=True)

@@ -136,13 +136,13 @@ def backtest_command(
         assert facts_path is not None
         where = facts_path
         report = _run_table(old, new, facts_path, moment, engine, spark_master)
-        if engine != "spark":  # JSON lines left out of the table, as the native engine says
-            from clearline.engine.batch.run import input_problems
+        from clearline.engine.batch.run import input_problems
 
-            located += [
-                (p.line, p.column, p.code, p.message)
-                for p in input_problems([old.policy, new.policy], facts_path)
-            ]
+        # JSON lines left out of the table, reported as the native engine reports them
+        located += [
+            (p.line, p.column, p.code, p.message)
+            for p in input_problems([old.policy, new.policy], facts_path)
+        ]
     elif audit_path:
         where = audit_path
         report = _run(old, new, _audit_accounts(audit_path), moment, progress=progress_wanted())

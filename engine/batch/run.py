@@ -192,8 +192,9 @@ def _declared(policies: Sequence[Policy]) -> set[str]:
 def input_problems(
     policies: Sequence[Policy], path: str | os.PathLike[str]
 ) -> tuple[InputLineProblem, ...]:
-    """The JSONL lines left out of the batch (each a per-row problem); none for other inputs."""
-    if input_format(path) != "jsonl":
+    """The JSONL lines left out of the batch (each a per-row problem); none for other inputs,
+    nor for a file Spark reads from a cluster's storage."""
+    if input_format(path) != "jsonl" or not os.path.isfile(path):
         return ()
     return scan_jsonl(path, _declared(policies)).problems
 

@@ -7,7 +7,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from clearline.engine.batch.run import BatchInputError, input_format, sources_for
+from clearline.engine.batch.jsonl_input import InputLineProblem, scan_jsonl
+from clearline.engine.batch.run import (
+    BatchInputError,
+    input_format,
+    input_problems,
+    sources_for,
+)
 from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy, compile_sql
 from clearline.engine.model import Policy
 
@@ -44,6 +50,18 @@ def spark_session(master: str | None = None, app: str = "clearline-batch") -> An
     return session
 
 
+def local_problems(
+    policies: Sequence[Policy], path: str | os.PathLike[str]
+) -> tuple[tuple[InputLineProblem, ...], str]:
+    """(the lines left out, the path Spark reads) of a JSONL input on this machine: each line is
+    read first as `clearline decide` reads it, and Spark reads only the good ones. A file on a
+    cluster's storage (`s3a://...`) is read by Spark as it is."""
+    if not input_problems(policies, path):
+        return (), os.fspath(path)
+    scan = scan_jsonl(path, {fact.name for policy in policies for fact in policy.facts})
+    return scan.problems, os.fspath(scan.readable)
+
+
 def compile_for_spark(
     session: Any, policies: Sequence[Policy], path: str | os.PathLike[str], as_of: dt.datetime
 ) -> list[SqlPolicy]:
@@ -54,7 +72,7 @@ def compile_for_spark(
         if kind == "parquet":
             frame = reader.parquet(os.fspath(path))
         elif kind == "jsonl":
-            frame = reader.json(os.fspath(path))
+            frame = reader.json(local_problems(policies, path)[1])
         else:
             frame = reader.option("header", "true").csv(os.fspath(path))
     except Exception as exc:  # Spark's analysis errors for unreadable files
@@ -97,6 +115,13 @@ def run_spark(
     session = spark_session(master)
     compiled = compile_for_spark(session, policies, input_path, as_of)
     decisions, errors = decide_spark(session, compiled)
+    left_out = [problem.row() for problem in local_problems(policies, input_path)[0]]
+    if left_out:
+        from pyspark.sql.types import StructField, StructType
+
+        # every column nullable: a line that could not be read has no account id
+        schema = StructType([StructField(f.name, f.dataType, True) for f in errors.schema])
+        errors = errors.unionByName(session.createDataFrame(left_out, schema=schema))
     decisions.write.mode("overwrite").parquet(os.fspath(output))
     errors.write.mode("overwrite").parquet(os.fspath(errors_output))
     read = session.read
