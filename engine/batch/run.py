@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearline.engine.batch.jsonl_input import InputLineProblem, scan_jsonl
+from clearline.engine.batch.jsonl_input import InputLineProblem, JsonlScan, scan_jsonl
 from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy, compile_sql
 from clearline.engine.errors import ClearlineError
 from clearline.engine.model import Policy
@@ -189,14 +189,20 @@ def _declared(policies: Sequence[Policy]) -> set[str]:
     return {fact.name for policy in policies for fact in policy.facts}
 
 
+def local_scan(policies: Sequence[Policy], path: str | os.PathLike[str]) -> JsonlScan | None:
+    """The scan of a JSONL input on this machine (each line read as `clearline decide` reads
+    it); None for other inputs, and for a file Spark reads from a cluster's storage."""
+    if input_format(path) != "jsonl" or not os.path.isfile(path):
+        return None
+    return scan_jsonl(path, _declared(policies))
+
+
 def input_problems(
     policies: Sequence[Policy], path: str | os.PathLike[str]
 ) -> tuple[InputLineProblem, ...]:
-    """The JSONL lines left out of the batch (each a per-row problem); none for other inputs,
-    nor for a file Spark reads from a cluster's storage."""
-    if input_format(path) != "jsonl" or not os.path.isfile(path):
-        return ()
-    return scan_jsonl(path, _declared(policies)).problems
+    """The JSONL lines left out of the batch (each a per-row problem), as `local_scan` finds."""
+    scan = local_scan(policies, path)
+    return scan.problems if scan else ()
 
 
 def run_duckdb(

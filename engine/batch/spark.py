@@ -7,11 +7,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from clearline.engine.batch.jsonl_input import InputLineProblem, scan_jsonl
 from clearline.engine.batch.run import (
     BatchInputError,
     input_format,
     input_problems,
+    local_scan,
     sources_for,
 )
 from clearline.engine.batch.sql import ACCOUNT_ID, SqlPolicy, compile_sql
@@ -50,18 +50,6 @@ def spark_session(master: str | None = None, app: str = "clearline-batch") -> An
     return session
 
 
-def local_problems(
-    policies: Sequence[Policy], path: str | os.PathLike[str]
-) -> tuple[tuple[InputLineProblem, ...], str]:
-    """(the lines left out, the path Spark reads) of a JSONL input on this machine: each line is
-    read first as `clearline decide` reads it, and Spark reads only the good ones. A file on a
-    cluster's storage (`s3a://...`) is read by Spark as it is."""
-    if not input_problems(policies, path):
-        return (), os.fspath(path)
-    scan = scan_jsonl(path, {fact.name for policy in policies for fact in policy.facts})
-    return scan.problems, os.fspath(scan.readable)
-
-
 def compile_for_spark(
     session: Any, policies: Sequence[Policy], path: str | os.PathLike[str], as_of: dt.datetime
 ) -> list[SqlPolicy]:
@@ -72,7 +60,9 @@ def compile_for_spark(
         if kind == "parquet":
             frame = reader.parquet(os.fspath(path))
         elif kind == "jsonl":
-            frame = reader.json(local_problems(policies, path)[1])
+            # a local file's good lines (the others are error rows, `input_problems`)
+            scan = local_scan(policies, path)
+            frame = reader.json(os.fspath(scan.readable if scan else path))
         else:
             frame = reader.option("header", "true").csv(os.fspath(path))
     except Exception as exc:  # Spark's analysis errors for unreadable files
@@ -115,7 +105,7 @@ def run_spark(
     session = spark_session(master)
     compiled = compile_for_spark(session, policies, input_path, as_of)
     decisions, errors = decide_spark(session, compiled)
-    left_out = [problem.row() for problem in local_problems(policies, input_path)[0]]
+    left_out = [problem.row() for problem in input_problems(policies, input_path)]
     if left_out:
         from pyspark.sql.types import StructField, StructType
 
